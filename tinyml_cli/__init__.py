@@ -1,0 +1,3 @@
+"""tinyml: design neural networks for microcontrollers and keep them accurate after deployment."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""An architecture: a YAML-serialisable set of choices in a named search space."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import read_yaml
+from ..errors import ArchError, ConfigError
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A network described by its search space's choices, with the task it is built for.
+
+    ``input_shape`` is ``(H, W, C)`` as the network sees it (height 1 for 1-D signals).
+    """
+
+    space: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    choices: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain data for YAML/JSON."""
+        return {"space": self.space, "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes, "choices": self.choices}
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "arch") -> "Arch":
+        """Read an Arch from plain data, with errors naming ``source``."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping with space, input_shape, num_classes, choices")
+        unknown = set(data) - {"space", "input_shape", "num_classes", "choices"}
+        if unknown:
+            raise ConfigError(f"{source}: unknown key {sorted(unknown)[0]!r} "
+                              "(an arch has space, input_shape, num_classes, choices)")
+        for key in ("space", "input_shape", "num_classes"):
+            if key not in data:
+                raise ConfigError(f"{source}: missing required key {key!r}")
+        shape = data["input_shape"]
+        if (not isinstance(shape, list) or len(shape) != 3
+                or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
+            raise ConfigError(f"{source}: input_shape: expected [H, W, C] integers, got {shape!r}")
+        if any(d <= 0 for d in shape):
+            raise ArchError(f"{source}: input_shape: every dimension must be positive, got {shape!r}")
+        classes = data["num_classes"]
+        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+            raise ConfigError(f"{source}: num_classes: expected an integer >= 2, got {classes!r}")
+        choices = data.get("choices") or {}
+        if not isinstance(choices, dict):
+            raise ConfigError(f"{source}: choices: expected a mapping, got {choices!r}")
+        return cls(str(data["space"]), tuple(shape), classes, choices)
+
+    def key(self) -> str:
+        """A short stable hash: equal choices give equal keys (for duplicate detection)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        """YAML text of this arch."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Arch":
+        """Read an arch YAML file."""
+        return cls.from_dict(read_yaml(Path(path)), str(path))

@@ -1,0 +1,219 @@
+"""The layer-graph IR: a topologically ordered list of layers over NHWC tensors (batch implicit).
+
+Tensor 0 is the graph input; layer ``i`` writes tensor ``i + 1``. A tensor shape is ``(H, W, C)`` for
+feature maps and ``(N,)`` for vectors. 1-D signals are images of height 1, as in TFLite.
+Weight shapes use the TFLite layouts: CONV_2D ``(out, kh, kw, in)``, DEPTHWISE_CONV_2D
+``(1, kh, kw, channels * multiplier)``, FULLY_CONNECTED ``(out, in)``. ``batch_norm`` marks a
+convolution trained with batch norm, which is folded into weights and bias on export.
+
+>>> b = GraphBuilder((8, 8, 1))
+>>> t = b.conv(b.input, 4, kernel=3, stride=2, activation="relu")
+>>> t = b.mean(t)
+>>> t = b.fully_connected(t, 10)
+>>> g = b.finish()
+>>> [layer.op for layer in g.layers], g.tensor_shape(1), g.output_shape
+(['conv2d', 'mean', 'fully_connected'], (4, 4, 4), (10,))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil, prod
+
+from ..errors import ArchError
+
+OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "avg_pool", "max_pool", "mean",
+       "reshape", "softmax")
+ACTIVATIONS = ("none", "relu", "relu6")
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One operator: what it computes, which tensors it reads, and the shape it writes."""
+
+    name: str
+    op: str
+    inputs: tuple[int, ...]
+    output_shape: Shape
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: str = "valid"
+    activation: str = "none"
+    weight_shape: Shape | None = None
+    bias: bool = False
+    batch_norm: bool = False
+
+    @property
+    def weight_count(self) -> int:
+        """Number of weights (0 for ops without weights)."""
+        return prod(self.weight_shape) if self.weight_shape else 0
+
+    @property
+    def bias_count(self) -> int:
+        """Number of biases of the deployed (batch-norm folded) layer."""
+        return self.output_shape[-1] if self.bias else 0
+
+
+@dataclass(frozen=True)
+class LayerGraph:
+    """A network as an ordered list of layers; tensor ``i + 1`` is the output of ``layers[i]``."""
+
+    input_shape: Shape
+    layers: tuple[Layer, ...]
+    name: str = "model"
+    _shapes: tuple[Shape, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_shapes", (self.input_shape, *(l.output_shape for l in self.layers)))
+
+    @property
+    def tensor_shapes(self) -> tuple[Shape, ...]:
+        """Shapes of every tensor, the input first."""
+        return self._shapes
+
+    def tensor_shape(self, tensor: int) -> Shape:
+        """Shape of one tensor by id."""
+        return self._shapes[tensor]
+
+    @property
+    def output_shape(self) -> Shape:
+        """Shape of the graph output (the last layer's)."""
+        return self._shapes[-1]
+
+    @property
+    def num_classes(self) -> int:
+        """Size of the output vector."""
+        return self._shapes[-1][-1]
+
+    def input_shapes(self, layer: Layer) -> list[Shape]:
+        """Shapes of the tensors a layer reads."""
+        return [self._shapes[t] for t in layer.inputs]
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TFLite SAME padding along one axis: (before, after); extra padding goes after.
+
+    >>> same_padding(8, 3, 2), same_padding(7, 3, 1), same_padding(1, 1, 1)
+    ((0, 1), (1, 1), (0, 0))
+    """
+    out = ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
+    """Output length along one axis for SAME or VALID padding."""
+    if padding == "same":
+        return ceil(size / stride)
+    return (size - kernel) // stride + 1
+
+
+class GraphBuilder:
+    """Appends layers while computing shapes; raises ArchError when a shape collapses to zero."""
+
+    def __init__(self, input_shape: Shape, name: str = "model") -> None:
+        if any(int(d) <= 0 for d in input_shape):
+            raise ArchError(f"input shape {tuple(input_shape)} must be positive in every dimension")
+        self.input_shape: Shape = tuple(int(d) for d in input_shape)
+        self.name = name
+        self.layers: list[Layer] = []
+        self.shapes: list[Shape] = [self.input_shape]
+        self.input = 0
+
+    def _add(self, op: str, inputs: tuple[int, ...], shape: Shape, **attrs: object) -> int:
+        if any(d <= 0 for d in shape):
+            raise ArchError(f"layer {len(self.layers)} ({op}) collapses its output to shape {shape}")
+        self.layers.append(Layer(f"{op}_{len(self.layers)}", op, inputs, shape, **attrs))
+        self.shapes.append(shape)
+        return len(self.shapes) - 1
+
+    def _window(self, tensor: int, kernel: int, stride: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Square window, or (1, k) along the width for height-1 (1-D) tensors."""
+        height = self.shapes[tensor][0]
+        if height == 1:
+            return (1, kernel), (1, stride)
+        return (kernel, kernel), (stride, stride)
+
+    def _spatial(self, tensor: int, op: str) -> Shape:
+        shape = self.shapes[tensor]
+        if len(shape) != 3:
+            raise ArchError(f"{op} needs a feature map (H, W, C), got shape {shape}")
+        return shape
+
+    def _out_hw(self, shape: Shape, kernel: tuple[int, int], stride: tuple[int, int], padding: str,
+                op: str) -> tuple[int, int]:
+        h = conv_output_size(shape[0], kernel[0], stride[0], padding)
+        w = conv_output_size(shape[1], kernel[1], stride[1], padding)
+        if h <= 0 or w <= 0:
+            raise ArchError(f"layer {len(self.layers)} ({op}, kernel {kernel[1]}) does not fit its "
+                            f"input {shape[0]}x{shape[1]}: the output would be {h}x{w}")
+        return h, w
+
+    def conv(self, tensor: int, channels: int, kernel: int = 1, stride: int = 1,
+             activation: str = "none", padding: str = "same", batch_norm: bool = True) -> int:
+        """A CONV_2D layer (with bias after batch-norm folding)."""
+        shape = self._spatial(tensor, "conv2d")
+        if channels <= 0:
+            raise ArchError(f"layer {len(self.layers)} (conv2d) has {channels} output channels")
+        k, s = self._window(tensor, kernel, stride)
+        h, w = self._out_hw(shape, k, s, padding, "conv2d")
+        return self._add("conv2d", (tensor,), (h, w, int(channels)), kernel=k, stride=s,
+                         padding=padding, activation=activation,
+                         weight_shape=(int(channels), k[0], k[1], shape[2]), bias=True,
+                         batch_norm=batch_norm)
+
+    def depthwise(self, tensor: int, kernel: int = 3, stride: int = 1, activation: str = "none",
+                  padding: str = "same", batch_norm: bool = True) -> int:
+        """A DEPTHWISE_CONV_2D layer with depth multiplier 1."""
+        shape = self._spatial(tensor, "depthwise_conv2d")
+        k, s = self._window(tensor, kernel, stride)
+        h, w = self._out_hw(shape, k, s, padding, "depthwise_conv2d")
+        return self._add("depthwise_conv2d", (tensor,), (h, w, shape[2]), kernel=k, stride=s,
+                         padding=padding, activation=activation,
+                         weight_shape=(1, k[0], k[1], shape[2]), bias=True, batch_norm=batch_norm)
+
+    def pool(self, tensor: int, kind: str, size: int) -> int:
+        """AVERAGE_POOL_2D or MAX_POOL_2D with window = stride = size, VALID padding."""
+        if kind not in ("avg", "max"):
+            raise ArchError(f"pool kind must be 'avg' or 'max', got {kind!r}")
+        shape = self._spatial(tensor, f"{kind}_pool")
+        k, s = self._window(tensor, size, size)
+        h, w = self._out_hw(shape, k, s, "valid", f"{kind}_pool")
+        return self._add(f"{kind}_pool", (tensor,), (h, w, shape[2]), kernel=k, stride=s,
+                         padding="valid")
+
+    def add(self, a: int, b: int, activation: str = "none") -> int:
+        """Element-wise ADD of two tensors of the same shape."""
+        if self.shapes[a] != self.shapes[b]:
+            raise ArchError(f"add needs equal shapes, got {self.shapes[a]} and {self.shapes[b]}")
+        return self._add("add", (a, b), self.shapes[a], activation=activation)
+
+    def mean(self, tensor: int) -> int:
+        """Global average pool over H and W (TFLite MEAN), giving a vector."""
+        shape = self._spatial(tensor, "mean")
+        return self._add("mean", (tensor,), (shape[2],))
+
+    def flatten(self, tensor: int) -> int:
+        """RESHAPE a feature map to a vector in H, W, C order."""
+        return self._add("reshape", (tensor,), (prod(self.shapes[tensor]),))
+
+    def fully_connected(self, tensor: int, units: int, activation: str = "none") -> int:
+        """A FULLY_CONNECTED layer with bias."""
+        shape = self.shapes[tensor]
+        if len(shape) != 1:
+            raise ArchError(f"fully_connected needs a vector input, got shape {shape}")
+        if units <= 0:
+            raise ArchError(f"layer {len(self.layers)} (fully_connected) has {units} units")
+        return self._add("fully_connected", (tensor,), (int(units),), activation=activation,
+                         weight_shape=(int(units), shape[0]), bias=True)
+
+    def softmax(self, tensor: int) -> int:
+        """SOFTMAX over the last axis."""
+        return self._add("softmax", (tensor,), self.shapes[tensor])
+
+    def finish(self) -> LayerGraph:
+        """The finished graph; its output is the last layer's tensor."""
+        if not self.layers:
+            raise ArchError("the architecture has no layers")
+        return LayerGraph(self.input_shape, tuple(self.layers), self.name)

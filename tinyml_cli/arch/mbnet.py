@@ -1,0 +1,170 @@
+"""`mbnet`: an MCUNet/TinyNAS-style MobileNetV2 space of inverted-residual blocks.
+
+Choices: input resolution, width multiplier, and per block a kernel size and an expand ratio, where
+expand 0 skips a block (never a stage's first). Channel counts are the stage base channels times the
+width, rounded as in MobileNetV2, so the standard network is expressible exactly:
+
+>>> from tinyml_cli.arch.mbnet import mobilenet_v2
+>>> g = MbnetSpace.build(mobilenet_v2(1.0, 224, 1000))
+>>> len(g.layers), g.tensor_shape(1), g.output_shape
+(65, (112, 112, 32), (1000,))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..config import Field, boolean, integer, list_of, number, optional, validate
+from ..errors import ConfigError
+from .arch import Arch
+from .choices import get, positive_int
+from .graph import GraphBuilder, LayerGraph
+from .space import SearchSpace
+
+KERNELS = (3, 5, 7)
+EXPANDS = (1, 3, 4, 6)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of ``divisor`` without losing more than 10% (MobileNetV2)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def _kernel(value: Any) -> int:
+    if value not in KERNELS:
+        raise ValueError(f"expected a kernel size in {KERNELS}, got {value!r}")
+    return value
+
+
+def _expand(value: Any) -> int:
+    if value not in EXPANDS:
+        raise ValueError(f"expected an expand ratio in {EXPANDS}, got {value!r}")
+    return value
+
+
+STAGE_SCHEMA = {
+    "channels": Field(integer(min_value=1)),
+    "depth": Field(integer(min_value=1), 1, "maximum number of blocks"),
+    "stride": Field(integer(min_value=1, max_value=2), 1),
+    "expands": Field(optional(list_of(_expand, 1)), None, "expand ratios for this stage only"),
+}
+
+DEFAULT_STAGES = [
+    {"channels": 16, "depth": 1, "stride": 1, "expands": [1]},
+    {"channels": 24, "depth": 2, "stride": 2},
+    {"channels": 40, "depth": 3, "stride": 2},
+    {"channels": 80, "depth": 3, "stride": 2},
+    {"channels": 96, "depth": 2, "stride": 1},
+]
+
+OPTIONS_SCHEMA = {
+    "name": Field(lambda v: v, "mbnet"),
+    "resolutions": Field(optional(list_of(integer(min_value=1), 1)), None,
+                         "input sizes to search (default: the dataset's own)"),
+    "widths": Field(list_of(number(min_value=0.05), 1), [0.25, 0.35, 0.5, 0.75]),
+    "kernels": Field(list_of(_kernel, 1), [3, 5, 7]),
+    "expands": Field(list_of(_expand, 1), [3, 4, 6]),
+    "skip": Field(boolean, True, "allow expand 0 (skip) for blocks after a stage's first"),
+    "stem": {"channels": Field(integer(min_value=1), 16), "kernel": Field(_kernel, 3),
+             "stride": Field(integer(min_value=1, max_value=2), 2)},
+    "stages": Field(list_of(lambda s: validate(s, STAGE_SCHEMA, "space.stages"), 1), DEFAULT_STAGES),
+    "head_channels": Field(integer(min_value=1), 320),
+    "divisor": Field(integer(min_value=1), 8),
+}
+
+
+class MbnetSpace(SearchSpace):
+    """Genes: ``resolution``, ``width``, and ``s{i}b{j}_kernel`` / ``s{i}b{j}_expand`` per block."""
+
+    name = "mbnet"
+
+    def __init__(self, options: Mapping[str, Any], input_shape: tuple[int, int, int],
+                 num_classes: int, source: str = "space") -> None:
+        super().__init__(input_shape, num_classes)
+        self.options = validate(dict(options), OPTIONS_SCHEMA, source, "space")
+        self.options["stages"] = [validate(s, STAGE_SCHEMA, source, f"space.stages[{i}]")
+                                  for i, s in enumerate(self.options["stages"])]
+        native = input_shape[1]
+        self.genes["resolution"] = tuple(self.options["resolutions"] or [native])
+        self.genes["width"] = tuple(self.options["widths"])
+        for i, stage in enumerate(self.options["stages"]):
+            expands = tuple(stage["expands"] or self.options["expands"])
+            for j in range(stage["depth"]):
+                self.genes[f"s{i}b{j}_kernel"] = tuple(self.options["kernels"])
+                skip = (0,) if j > 0 and self.options["skip"] else ()
+                self.genes[f"s{i}b{j}_expand"] = expands + skip
+
+    def decode(self, genome: Mapping[str, Any]) -> Arch:
+        """Genome to Arch; skipped blocks are dropped so equal networks get equal choices."""
+        res = genome["resolution"]
+        h, _, c = self.input_shape
+        shape = (1, res, c) if h == 1 else (res, res, c)
+        stages = []
+        for i, stage in enumerate(self.options["stages"]):
+            blocks = []
+            for j in range(stage["depth"]):
+                expand = genome[f"s{i}b{j}_expand"]
+                if expand:
+                    blocks.append({"kernel": genome[f"s{i}b{j}_kernel"], "expand": expand})
+            stages.append({"channels": stage["channels"], "stride": stage["stride"], "blocks": blocks})
+        choices = {"width": genome["width"], "stem": dict(self.options["stem"]), "stages": stages,
+                   "head_channels": self.options["head_channels"], "divisor": self.options["divisor"]}
+        return Arch(self.name, shape, self.num_classes, choices)
+
+    @staticmethod
+    def build(arch: Arch) -> LayerGraph:
+        """The LayerGraph of an mbnet Arch."""
+        ch = arch.choices
+        width = float(get(ch, "width", "", (int, float)))
+        if width <= 0:
+            raise ConfigError(f"arch choices: width: expected a positive number, got {width}")
+        divisor = int(ch.get("divisor", 8))
+        stem = get(ch, "stem", "", dict)
+        b = GraphBuilder(arch.input_shape, "mbnet")
+        c_in = make_divisible(positive_int(stem, "channels", "stem") * width, divisor)
+        t = b.conv(b.input, c_in, positive_int(stem, "kernel", "stem"),
+                   positive_int(stem, "stride", "stem"), "relu6")
+        for i, stage in enumerate(get(ch, "stages", "", list)):
+            where = f"stages[{i}]"
+            c_out = make_divisible(positive_int(stage, "channels", where) * width, divisor)
+            stride = positive_int(stage, "stride", where)
+            blocks = get(stage, "blocks", where, list)
+            if not blocks:
+                raise ConfigError(f"arch choices: {where}.blocks: a stage needs at least one block")
+            for j, block in enumerate(blocks):
+                t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1,
+                                       positive_int(block, "kernel", f"{where}.blocks[{j}]"),
+                                       positive_int(block, "expand", f"{where}.blocks[{j}]"))
+                c_in = c_out
+        head = make_divisible(positive_int(ch, "head_channels", "") * max(1.0, width), divisor)
+        t = b.conv(t, head, 1, 1, "relu6")
+        t = b.mean(t)
+        t = b.fully_connected(t, arch.num_classes)
+        b.softmax(t)
+        return b.finish()
+
+
+def _inverted_residual(b: GraphBuilder, t: int, c_in: int, c_out: int, stride: int, kernel: int,
+                       expand: int) -> int:
+    x = t
+    if expand != 1:
+        x = b.conv(x, int(round(c_in * expand)), 1, 1, "relu6")
+    x = b.depthwise(x, kernel, stride, "relu6")
+    x = b.conv(x, c_out, 1, 1, "none")
+    if stride == 1 and c_in == c_out:
+        x = b.add(t, x)
+    return x
+
+
+def mobilenet_v2(width: float = 1.0, resolution: int = 224, num_classes: int = 1000) -> Arch:
+    """The standard MobileNetV2 (Sandler et al., 2018) as an mbnet Arch."""
+    table = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+             (6, 160, 3, 2), (6, 320, 1, 1)]
+    stages = [{"channels": c, "stride": s, "blocks": [{"kernel": 3, "expand": t}] * n}
+              for t, c, n, s in table]
+    choices = {"width": width, "stem": {"channels": 32, "kernel": 3, "stride": 2}, "stages": stages,
+               "head_channels": 1280, "divisor": 8}
+    return Arch("mbnet", (resolution, resolution, 3), num_classes, choices)

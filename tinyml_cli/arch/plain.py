@@ -1,0 +1,113 @@
+"""`plain`: a uNAS-style granular space: a sequence of conv, depthwise-separable conv and pooling
+layers with free channels, kernels and strides, a reduction (global average or flatten) and dense
+layers before the classifier.
+
+>>> arch = Arch("plain", (1, 40, 1), 10, {"layers": [
+...     {"type": "conv", "channels": 8, "kernel": 5, "stride": 1},
+...     {"type": "pool", "kind": "max", "size": 2},
+...     {"type": "dwsep", "channels": 16, "kernel": 3, "stride": 2}],
+...     "reduce": "flatten", "dense": [32]})
+>>> g = PlainSpace.build(arch)
+>>> [l.op for l in g.layers]
+['conv2d', 'max_pool', 'depthwise_conv2d', 'conv2d', 'reshape', 'fully_connected', 'fully_connected', 'softmax']
+>>> g.tensor_shape(5)
+(160,)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..config import Field, choice, integer, list_of, validate
+from ..errors import ConfigError
+from .arch import Arch
+from .choices import get, positive_int
+from .graph import GraphBuilder, LayerGraph
+from .space import SearchSpace
+
+LAYER_TYPES = ("conv", "dwsep", "pool")
+
+OPTIONS_SCHEMA = {
+    "name": Field(lambda v: v, "plain"),
+    "max_layers": Field(integer(min_value=1, max_value=32), 5),
+    "layer_types": Field(list_of(choice(*LAYER_TYPES), 1), ["conv", "dwsep", "pool"]),
+    "channels": Field(list_of(integer(min_value=1), 1), [4, 8, 16, 32, 64]),
+    "kernels": Field(list_of(integer(min_value=1), 1), [3, 5, 7]),
+    "strides": Field(list_of(integer(min_value=1), 1), [1, 2]),
+    "pool_kinds": Field(list_of(choice("max", "avg"), 1), ["max", "avg"]),
+    "pool_sizes": Field(list_of(integer(min_value=2), 1), [2]),
+    "reduce": Field(list_of(choice("avg", "flatten"), 1), ["avg", "flatten"]),
+    "max_dense": Field(integer(min_value=0, max_value=8), 1),
+    "units": Field(list_of(integer(min_value=1), 1), [16, 32, 64]),
+}
+
+
+class PlainSpace(SearchSpace):
+    """Genes per layer slot ``l{i}_type`` (or ``none``), channels, kernel, stride, pool kind/size;
+    ``reduce``; and ``d{j}_units`` (0: no layer) per dense slot."""
+
+    name = "plain"
+
+    def __init__(self, options: Mapping[str, Any], input_shape: tuple[int, int, int],
+                 num_classes: int, source: str = "space") -> None:
+        super().__init__(input_shape, num_classes)
+        o = self.options = validate(dict(options), OPTIONS_SCHEMA, source, "space")
+        types = tuple(o["layer_types"])
+        for i in range(o["max_layers"]):
+            first = tuple(t for t in types if t != "pool") or types
+            self.genes[f"l{i}_type"] = first if i == 0 else types + ("none",)
+            self.genes[f"l{i}_channels"] = tuple(o["channels"])
+            self.genes[f"l{i}_kernel"] = tuple(o["kernels"])
+            self.genes[f"l{i}_stride"] = tuple(o["strides"])
+            self.genes[f"l{i}_pool_kind"] = tuple(o["pool_kinds"])
+            self.genes[f"l{i}_pool_size"] = tuple(o["pool_sizes"])
+        self.genes["reduce"] = tuple(o["reduce"])
+        for j in range(o["max_dense"]):
+            self.genes[f"d{j}_units"] = tuple(o["units"]) + (0,)
+
+    def decode(self, genome: Mapping[str, Any]) -> Arch:
+        """Genome to Arch; genes of absent layers are dropped so equal networks get equal choices."""
+        layers = []
+        for i in range(self.options["max_layers"]):
+            kind = genome[f"l{i}_type"]
+            if kind == "pool":
+                layers.append({"type": "pool", "kind": genome[f"l{i}_pool_kind"],
+                               "size": genome[f"l{i}_pool_size"]})
+            elif kind in ("conv", "dwsep"):
+                layers.append({"type": kind, "channels": genome[f"l{i}_channels"],
+                               "kernel": genome[f"l{i}_kernel"], "stride": genome[f"l{i}_stride"]})
+        dense = [genome[f"d{j}_units"] for j in range(self.options["max_dense"]) if genome[f"d{j}_units"]]
+        return Arch(self.name, self.input_shape, self.num_classes,
+                    {"layers": layers, "reduce": genome["reduce"], "dense": dense})
+
+    @staticmethod
+    def build(arch: Arch) -> LayerGraph:
+        """The LayerGraph of a plain Arch."""
+        ch = arch.choices
+        b = GraphBuilder(arch.input_shape, "plain")
+        t = b.input
+        for i, layer in enumerate(get(ch, "layers", "", list)):
+            where = f"layers[{i}]"
+            kind = get(layer, "type", where, str)
+            if kind == "pool":
+                t = b.pool(t, get(layer, "kind", where, str), positive_int(layer, "size", where))
+            elif kind == "conv":
+                t = b.conv(t, positive_int(layer, "channels", where), positive_int(layer, "kernel", where),
+                           positive_int(layer, "stride", where), "relu")
+            elif kind == "dwsep":
+                t = b.depthwise(t, positive_int(layer, "kernel", where),
+                                positive_int(layer, "stride", where), "relu")
+                t = b.conv(t, positive_int(layer, "channels", where), 1, 1, "relu")
+            else:
+                raise ConfigError(f"arch choices: {where}.type: expected one of {LAYER_TYPES}, got {kind!r}")
+        reduce = get(ch, "reduce", "", str)
+        if reduce not in ("avg", "flatten"):
+            raise ConfigError(f"arch choices: reduce: expected 'avg' or 'flatten', got {reduce!r}")
+        t = b.mean(t) if reduce == "avg" else b.flatten(t)
+        for j, units in enumerate(ch.get("dense", [])):
+            if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+                raise ConfigError(f"arch choices: dense[{j}]: expected a positive integer, got {units!r}")
+            t = b.fully_connected(t, units, "relu")
+        t = b.fully_connected(t, arch.num_classes)
+        b.softmax(t)
+        return b.finish()

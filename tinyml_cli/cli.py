@@ -1,0 +1,101 @@
+"""The `tinyml` command: click commands only; each parses, loads config, calls a core function and
+renders. Exit codes: 0 success, 1 runtime failure, 2 bad usage or config, 3 does not fit (--check)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .console import Ui, emit_json
+from .errors import EXIT_RUNTIME, EXIT_USAGE, TinymlError
+from .units import format_bytes
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds ``--json``, ``-q`` and ``-v``; the command receives ``ui`` and ``as_json``."""
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+    @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+    @click.option("-v", "--verbose", is_flag=True, help="More detail on stderr.")
+    @functools.wraps(command)
+    def wrapper(*args: Any, as_json: bool, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
+        ui = Ui(verbosity=-1 if quiet else (1 if verbose else 0))
+        if verbose:
+            os.environ.setdefault("TINYML_DEBUG", "1")
+        return command(*args, ui=ui, as_json=as_json, **kwargs)
+    return wrapper
+
+
+def split_config_and_overrides(config: str | None, overrides: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """``tinyml CMD a.b=1`` has no config file: a first positional with '=' is an override."""
+    if config is not None and "=" in config and not os.path.exists(config):
+        return None, [config, *overrides]
+    return config, list(overrides)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tinyml")
+def cli() -> None:
+    """tinyml: design neural networks for microcontrollers and keep them accurate after deployment."""
+
+
+@cli.command("mcus")
+@output_options
+def mcus_command(ui: Ui, as_json: bool) -> None:
+    """List the built-in MCU profiles."""
+    from .mcu import list_profiles
+
+    profiles = list_profiles()
+    if as_json:
+        emit_json([p.to_dict() for p in profiles])
+        return
+    rows = [[p.name, p.core, f"{p.clock_mhz:g} MHz", format_bytes(p.sram), format_bytes(p.flash),
+             format_bytes(p.sram_for_model), format_bytes(p.flash_for_model)] for p in profiles]
+    ui.table("MCU profiles", ["name", "core", "clock", "SRAM", "flash", "SRAM for model",
+                              "flash for model"], rows)
+
+
+# ---- estimate ---------------------------------------------------------------------------------------
+
+
+# ---- search -----------------------------------------------------------------------------------------
+
+
+# ---- export -----------------------------------------------------------------------------------------
+
+
+# ---- simulate-drift and adapt ----------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one line and an exit code for every user mistake, never a traceback."""
+    ui = Ui()
+    try:
+        rc = cli.main(args=argv, prog_name="tinyml", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        rc = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        rc = exc.exit_code
+    except click.exceptions.Abort:
+        ui.error("aborted")
+        rc = 130
+    except TinymlError as exc:
+        ui.error(str(exc))
+        rc = exc.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        rc = 130
+    except Exception as exc:  # a bug, not a user mistake: say so in one line unless debugging
+        if os.environ.get("TINYML_DEBUG"):
+            raise
+        ui.error(f"internal error: {type(exc).__name__}: {exc} (set TINYML_DEBUG=1 or use -v for the traceback)")
+        rc = EXIT_RUNTIME
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+__all__ = ["EXIT_USAGE", "cli", "main", "output_options", "split_config_and_overrides"]

@@ -1,0 +1,51 @@
+"""The in-memory dataset every command trains and evaluates on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Dataset:
+    """Splits of NHWC float32 inputs and int64 labels. 1-D signals have height 1."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of one sample."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+
+def split_dataset(name: str, x: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float,
+                  seed: int, class_names: list[str] | None = None) -> Dataset:
+    """Shuffle with ``seed`` and cut into train / validation / test.
+
+    >>> x = np.zeros((100, 1, 4, 1), np.float32); y = np.arange(100) % 2
+    >>> d = split_dataset("toy", x, y, 0.2, 0.1, seed=0)
+    >>> len(d.x_train), len(d.x_val), len(d.x_test), d.class_names
+    (70, 20, 10, ['0', '1'])
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    n_test = int(round(len(x) * test_fraction))
+    n_val = int(round(len(x) * val_fraction))
+    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    names = class_names or [str(c) for c in range(int(y.max()) + 1)]
+    x = x.astype(np.float32)
+    y = y.astype(np.int64)
+    return Dataset(name, x[train], y[train], x[val], y[val], x[test], y[test], names)

@@ -1,0 +1,47 @@
+"""Errors the CLI turns into one line and an exit code.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or config, 3 a model that does not fit.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_DOES_NOT_FIT = 3
+
+
+class TinymlError(Exception):
+    """Base class: a user-facing failure with a one-line message and an exit code."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class ConfigError(TinymlError):
+    """A config file, override or option is malformed or names something unknown."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputFileError(TinymlError):
+    """An input file (dataset, model, .tflite, profile) is missing, unreadable or corrupt."""
+
+    exit_code = EXIT_USAGE
+
+
+class ArchError(TinymlError):
+    """An architecture cannot be built (for example its shapes collapse to zero)."""
+
+    exit_code = EXIT_USAGE
+
+
+class DoesNotFitError(TinymlError):
+    """A model exceeds its MCU budget where fitting was required."""
+
+    exit_code = EXIT_DOES_NOT_FIT
+
+
+class RunDirError(TinymlError):
+    """A run directory cannot be created or resumed as asked."""
+
+    exit_code = EXIT_USAGE

@@ -1,0 +1,1 @@
+"""Torch models built from the IR, and the training and evaluation loops."""
