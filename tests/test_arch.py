@@ -96,3 +96,20 @@ def test_bad_choices_name_the_key():
         build_graph(arch)
     with pytest.raises(ConfigError, match="unknown search space 'resnet'"):
         build_graph(Arch("resnet", (8, 8, 1), 10, {}))
+
+
+def test_candidate_round_trip(tmp_path, rng):
+    from tinyml_cli.errors import InputFileError
+    from tinyml_cli.train.checkpoint import load_candidate, save_candidate
+
+    space = make_space({"name": "plain"}, (8, 8, 1), 10)
+    arch = _sample_buildable(space, rng, 1)[0]
+    module = build_module(build_graph(arch)).eval()
+    save_candidate(tmp_path / "c", arch, module, {"val_accuracy": 0.5})
+    arch2, module2, metrics = load_candidate(tmp_path / "c")
+    x = torch.randn(3, *arch.input_shape)
+    assert arch2 == arch and metrics == {"val_accuracy": 0.5}
+    assert torch.equal(module(x), module2(x))
+    (tmp_path / "c" / "weights.pt").write_bytes(b"garbage")
+    with pytest.raises(InputFileError, match="corrupt"):
+        load_candidate(tmp_path / "c")
