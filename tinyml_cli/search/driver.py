@@ -94,7 +94,7 @@ def _run_workers(ctx: SearchContext, study: Any, url: str, workers: int,
         p.start()
     try:
         while any(p.is_alive() for p in procs):
-            time.sleep(1.0)
+            time.sleep(0.5)
             done = counts(study)["COMPLETE"]
             if done > shown[0]:
                 advance(done - shown[0], status=_best_status(study))
