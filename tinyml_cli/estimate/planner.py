@@ -26,18 +26,23 @@ def plan_offsets(buffers: Sequence[Buffer]) -> list[int]:
     sorted. The walk, and so every offset, is the same (buffers at equal offsets give the same gaps
     in any order).
     """
-    steps = max((b[2] for b in buffers), default=-1) + 1
-    placed_at: list[list[tuple[int, int]]] = [[] for _ in range(steps)]
+    if not buffers:
+        return []
+    placed_at: list[list[tuple[int, int]]] = [[] for _ in range(max([b[2] for b in buffers]) + 1)]
     offsets = [0] * len(buffers)
-    for size, i in sorted(zip([b[0] for b in buffers], range(len(buffers))), reverse=True):
-        _, first, last = buffers[i]
-        if first == last:
-            neighbours = sorted(placed_at[first])
-        else:
-            neighbours = []
-            for t in range(first, last + 1):
-                neighbours += placed_at[t]
+    order = [(b[0], i, b[1], b[2]) for i, b in enumerate(buffers)]
+    order.sort(reverse=True)                           # largest first; ties: the later buffer first
+    for size, i, first, last in order:
+        if first + 1 == last:                          # most tensors: written, then read once
+            here, there = placed_at[first], placed_at[last]
+            neighbours = here + there
             neighbours.sort()
+        elif first == last:                            # a kernel's scratch buffer
+            here = there = placed_at[first]
+            neighbours = sorted(here)
+        else:
+            here = there = None
+            neighbours = sorted([e for t in range(first, last + 1) for e in placed_at[t]])
         candidate = 0
         for offset, end in neighbours:
             if offset - candidate >= size:
@@ -46,8 +51,13 @@ def plan_offsets(buffers: Sequence[Buffer]) -> list[int]:
                 candidate = end
         offsets[i] = candidate
         entry = (candidate, candidate + size)
-        for t in range(first, last + 1):
-            placed_at[t].append(entry)
+        if here is None:
+            for t in range(first, last + 1):
+                placed_at[t].append(entry)
+        else:
+            here.append(entry)
+            if there is not here:
+                there.append(entry)
     return offsets
 
 
