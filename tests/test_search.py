@@ -239,3 +239,33 @@ def test_two_workers_share_one_study_without_duplicate_training(tmp_path):
     assert len(trained) == len(set(trained)) <= 4  # the space holds 4 networks
     assert len({t.user_attrs["worker"] for t in complete}) == 2
     assert json.loads(out)["trials"]["complete"] == len(complete)
+
+
+def test_mbnet_resolution_gene_trains_on_resized_data_with_journal_storage(tmp_path, train_calls):
+    mbnet = {"name": "mbnet", "resolutions": [8, 12], "widths": [0.25], "kernels": [3], "expands": [3],
+             "stem": {"channels": 8, "kernel": 3, "stride": 1},
+             "stages": [{"channels": 8, "depth": 1, "stride": 2}], "head_channels": 16}
+    cfg = tiny(data={"name": "digits", "samples": 300}, space=mbnet, search__trials=4, search__top_k=0)
+    cfg_path = write_config(tmp_path, cfg)
+    journal = str(tmp_path / "study.log")
+    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"), storage=journal)
+    summary = run_search(cfg, run_dir, url)
+    assert summary["storage"] == journal and not (run_dir / "study.db").exists()
+    assert summary["trials"]["complete"] == 4
+    shapes = {g.input_shape for g in train_calls}
+    assert shapes <= {(8, 8, 1), (12, 12, 1)} and summary["trials"]["trained"] == len(train_calls)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    assert len(optuna.load_study(study_name="tinyml-search-tiny", storage=storage).trials) == 4
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    from tinyml_cli.cli import main
+
+    bad = write_config(tmp_path, tiny(data={"name": "npz", "path": str(tmp_path / "missing.npz")}))
+    with pytest.raises(SystemExit) as exc:
+        main(["search", bad, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "missing.npz: npz file not found" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["search", bad, "search.backend=annealing"])
+    assert exc.value.code == 2 and "search.backend: expected one of" in capsys.readouterr().err

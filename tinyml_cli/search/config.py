@@ -24,10 +24,15 @@ def backend_name(value: Any) -> str:
     return choice(*BACKENDS)(value)
 
 
+def space_options(value: Any) -> dict:
+    """The search space's options; ``name`` defaults to ``plain`` (options are checked by the space)."""
+    return {"name": "plain", **mapping(value)}
+
+
 SEARCH_SCHEMA = {
     **COMMON_SCHEMA,
     "data": DATA_SCHEMA,
-    "space": Field(mapping, {"name": "plain"}, "search space options; `name` picks mbnet or plain"),
+    "space": Field(space_options, {"name": "plain"}, "search space options; `name` picks plain or mbnet"),
     "train": TRAIN_SCHEMA,
     "fidelity": {
         "epochs": Field(optional(integer(min_value=1)), None,
