@@ -64,7 +64,7 @@ def mcus_command(ui: Ui, as_json: bool) -> None:
 
 # ---- search -----------------------------------------------------------------------------------------
 
-@cli.command("search", context_settings={"ignore_unknown_options": False})
+@cli.command("search")
 @click.argument("config", required=False)
 @click.argument("overrides", nargs=-1)
 @click.option("--mcu", help="MCU profile name or profile YAML (overrides the config's).")
