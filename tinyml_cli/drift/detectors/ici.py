@@ -18,7 +18,8 @@ class Ici(Detector):
     can discard what became obsolete.
 
     Parameters: ``window`` values per window; ``training`` windows used to estimate ``sigma``;
-    ``gamma`` the interval width in deviations; ``min_sigma`` a floor on ``sigma``.
+    ``gamma`` the interval width in deviations; ``min_sigma`` a floor on ``sigma`` (the default
+    suits error rates in [0, 1]: a model that is always wrong must not alarm on its first success).
 
     Reference: C. Alippi, G. Boracchi, M. Roveri, "A just-in-time adaptive classification system
     based on the intersection of confidence intervals rule", Neural Networks 24 (2011); used by
@@ -34,7 +35,7 @@ class Ici(Detector):
 
     name = "ici"
 
-    def __init__(self, window: int = 20, training: int = 10, gamma: float = 2.5, min_sigma: float = 1e-3) -> None:
+    def __init__(self, window: int = 20, training: int = 10, gamma: float = 2.5, min_sigma: float = 0.05) -> None:
         check(window >= 1, self.name, f"window must be >= 1, got {window}")
         check(training >= 2, self.name, f"training must be >= 2, got {training}")
         check(gamma > 0, self.name, f"gamma must be > 0, got {gamma}")
