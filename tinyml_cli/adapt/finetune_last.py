@@ -18,6 +18,14 @@ class FinetuneLast(Method):
     Options: ``buffer`` samples kept, ``every`` labels between updates, ``epochs``, ``batch`` and
     ``lr``. RAM: the last layer, the buffer (features, labels, arrival stamps), one mini-batch of
     gradients and the batch's features and probabilities.
+
+    >>> from tinyml_cli.adapt.demo import demo
+    >>> from tinyml_cli.adapt.simulate import simulate
+    >>> from tinyml_cli.drift.detectors import Adwin
+    >>> ctx, x, z, y = demo()  # two classes; their labels swap at sample 300 of 600
+    >>> trace = simulate(FinetuneLast(ctx), Adwin(), x, z, y, label_time=np.arange(len(y)))
+    >>> f"{trace.correct[:300].mean():.2f} before, {trace.correct[-100:].mean():.2f} at the end"
+    '0.90 before, 0.93 at the end'
     """
 
     name = "finetune-last"

@@ -20,6 +20,14 @@ class TinyOL(Method):
 
     Reference: H. Ren, D. Anicic, T. A. Runkler, "TinyOL: TinyML with online-learning on
     microcontrollers", IJCNN 2021.
+
+    >>> from tinyml_cli.adapt.demo import demo
+    >>> from tinyml_cli.adapt.simulate import simulate
+    >>> from tinyml_cli.drift.detectors import Adwin
+    >>> ctx, x, z, y = demo()  # two classes; their labels swap at sample 300 of 600
+    >>> trace = simulate(TinyOL(ctx), Adwin(), x, z, y, label_time=np.arange(len(y)))
+    >>> f"{trace.correct[:300].mean():.2f} before, {trace.correct[-100:].mean():.2f} at the end"
+    '0.90 before, 0.90 at the end'
     """
 
     name = "tinyol"

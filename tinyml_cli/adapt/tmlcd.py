@@ -25,6 +25,14 @@ class TmlCd(Method):
     ``active``, the window; flash: the projection matrix and mean.
 
     Reference: S. Disabato, M. Roveri, "Tiny machine learning for concept drift", IEEE TNNLS (2022).
+
+    >>> from tinyml_cli.adapt.demo import demo
+    >>> from tinyml_cli.adapt.simulate import simulate
+    >>> from tinyml_cli.drift.detectors import Adwin
+    >>> ctx, x, z, y = demo()  # two classes; their labels swap at sample 300 of 600
+    >>> trace = simulate(TmlCd(ctx), Adwin(), x, z, y, label_time=np.arange(len(y)))
+    >>> f"{trace.correct[:300].mean():.2f} before, {trace.correct[-100:].mean():.2f} at the end"
+    '0.83 before, 0.86 at the end'
     """
 
     name = "tml-cd"
