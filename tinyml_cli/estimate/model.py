@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import accumulate
+from math import prod
 from typing import Any
 
 from ..arch.graph import LayerGraph
@@ -122,7 +123,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         for t in layer.inputs:
             last_use[t] = i
     last_use[n] = n - 1
-    numels = [s[0] * s[1] * s[2] if len(s) == 3 else s[0] for s in shapes]
+    numels = [s[0] * s[1] * s[2] if len(s) == 3 else prod(s) for s in shapes]
     buffers = [((numel * activation_bytes + rnd) & mask, t - 1, last) for t, (numel, last)
                in enumerate(zip(numels, last_use))]
     buffers[0] = (buffers[0][0], 0, last_use[0])
