@@ -9,6 +9,7 @@ import pytest
 import tflite
 from ai_edge_litert.interpreter import Interpreter
 
+from tinyml_cli.arch import Arch
 from tinyml_cli.errors import InputFileError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.export.tflite_reader import load_tflite, read_tflite
@@ -104,3 +105,45 @@ def test_copy_is_unchanged(tmp_path):
     assert read_tflite(path).layers == read_tflite(SINE).layers
     shutil.copy(SINE, tmp_path / "copy.tflite")
     assert load_tflite(tmp_path / "copy.tflite").file_bytes == SINE.stat().st_size
+
+
+def _fields(layer):
+    return (layer.op, layer.inputs, layer.output_shape, layer.kernel, layer.stride, layer.padding,
+            layer.activation, layer.weight_shape, layer.bias)
+
+
+AVG_POOL_PLAIN = Arch("plain", (12, 12, 1), 4, {"layers": [
+    {"type": "conv", "channels": 8, "kernel": 3, "stride": 1}, {"type": "pool", "kind": "avg", "size": 2},
+    {"type": "dwsep", "channels": 8, "kernel": 5, "stride": 2}], "reduce": "avg", "dense": [16]})
+
+
+@pytest.mark.parametrize("space,shape", [("mbnet", (16, 16, 3)), ("plain", (1, 40, 1)), ("plain", (12, 12, 1))])
+def test_int8_models_that_litert_runs_read_back_to_their_graph(tmp_path, rng, space, shape):
+    from tinyml_cli.arch import build_graph, make_space
+    from tinyml_cli.errors import ArchError
+
+    from tflite_fixture import write_int8_tflite
+
+    graphs = [build_graph(AVG_POOL_PLAIN)] if space == "plain" and shape[0] > 1 else []
+    sampler = make_space({"name": space}, shape, 10)
+    while len(graphs) < 3:
+        try:
+            graphs.append(build_graph(sampler.sample(rng)))
+        except ArchError:
+            continue
+    profile = load_profile("STM32F746")
+    for graph in graphs:
+        path = tmp_path / "m.tflite"
+        path.write_bytes(write_int8_tflite(graph, rng))
+        interpreter = Interpreter(model_path=str(path))   # the file is a valid model LiteRT runs
+        interpreter.allocate_tensors()
+        interpreter.invoke()
+        out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        assert out.shape[1:] == graph.output_shape
+        model = load_tflite(path)
+        assert (model.activation_bytes, model.weight_bytes) == (1, 1)
+        assert model.graph.input_shape == graph.input_shape
+        assert [_fields(l) for l in model.graph.layers] == [_fields(l) for l in graph.layers]
+        read = estimate(model.graph, profile, budget_for(profile), model_bytes=model.file_bytes)
+        built = estimate(graph, profile, budget_for(profile))
+        assert (read.macs, read.params, read.peak_sram) == (built.macs, built.params, built.peak_sram)
