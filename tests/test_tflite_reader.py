@@ -147,3 +147,11 @@ def test_int8_models_that_litert_runs_read_back_to_their_graph(tmp_path, rng, sp
         read = estimate(model.graph, profile, budget_for(profile), model_bytes=model.file_bytes)
         built = estimate(graph, profile, budget_for(profile))
         assert (read.macs, read.params, read.peak_sram) == (built.macs, built.params, built.peak_sram)
+
+
+def test_flash_model_is_close_to_a_converter_made_file():
+    # the flash model estimated from the graph alone vs the converter's real file (float32 weights)
+    model = load_tflite(SINE)
+    profile = load_profile("STM32F412")
+    est = estimate(model.graph, profile, budget_for(profile), activation_bytes=4, weight_bytes=4)
+    assert abs(est.flash_model - model.file_bytes) / model.file_bytes < 0.10
