@@ -25,8 +25,8 @@ def _vector(b, start, values, kind):
     return b.EndVector()
 
 
-def write_int8_tflite(graph, rng) -> bytes:
-    """Bytes of an int8 model for ``graph`` with QUANTIZE / DEQUANTIZE at its float ends."""
+def write_int8_tflite(graph, rng, float_ends: bool = True) -> bytes:
+    """Bytes of an int8 model for ``graph``, with QUANTIZE / DEQUANTIZE to float32 ends if asked."""
     b = flatbuffers.Builder(4096)
     buffers = [b""]                                    # buffer 0: the empty sentinel
     tensors = []                                       # (name, shape, type, buffer, scales, zps, axis)
@@ -39,9 +39,11 @@ def write_int8_tflite(graph, rng) -> bytes:
         tensors.append((f"t{len(tensors)}", [int(d) for d in shape], kind, buffer, scales, zps, axis))
         return len(tensors) - 1
 
-    float_in = tensor([1, *graph.input_shape], tflite.TensorType.FLOAT32, scales=(), zps=())
     ids = [tensor([1, *graph.input_shape])]
-    ops = [(OP.QUANTIZE, [float_in], [ids[0]], None)]
+    ops = []
+    if float_ends:
+        float_in = tensor([1, *graph.input_shape], tflite.TensorType.FLOAT32, scales=(), zps=())
+        ops.append((OP.QUANTIZE, [float_in], [ids[0]], None))
     for layer in graph.layers:
         ins = [ids[t] for t in layer.inputs]
         last = layer is graph.layers[-1]
@@ -64,8 +66,11 @@ def write_int8_tflite(graph, rng) -> bytes:
             ins.append(tensor([2], tflite.TensorType.INT32, data=np.array([1, -1], np.int32), scales=(), zps=()))
         ops.append((CODES[layer.op], ins, [out], layer))
         ids.append(out)
-    float_out = tensor([1, *graph.output_shape], tflite.TensorType.FLOAT32, scales=(), zps=())
-    ops.append((OP.DEQUANTIZE, [ids[-1]], [float_out], None))
+    model_in, model_out = ids[0], ids[-1]
+    if float_ends:
+        model_in, model_out = float_in, tensor([1, *graph.output_shape], tflite.TensorType.FLOAT32,
+                                               scales=(), zps=())
+        ops.append((OP.DEQUANTIZE, [ids[-1]], [model_out], None))
 
     codes = sorted({code for code, *_ in ops})
     # --- serialise, innermost objects first ---
@@ -126,8 +131,8 @@ def write_int8_tflite(graph, rng) -> bytes:
 
     t_vec = offsets(tflite.SubGraphStartTensorsVector, tensor_offsets)
     o_vec = offsets(tflite.SubGraphStartOperatorsVector, op_offsets)
-    i_vec = _vector(b, tflite.SubGraphStartInputsVector, [float_in], "Int32")
-    out_vec = _vector(b, tflite.SubGraphStartOutputsVector, [float_out], "Int32")
+    i_vec = _vector(b, tflite.SubGraphStartInputsVector, [model_in], "Int32")
+    out_vec = _vector(b, tflite.SubGraphStartOutputsVector, [model_out], "Int32")
     tflite.SubGraphStart(b)
     tflite.SubGraphAddTensors(b, t_vec)
     tflite.SubGraphAddOperators(b, o_vec)

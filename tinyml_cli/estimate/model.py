@@ -146,6 +146,9 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         wshape = layer.weight_shape
         if wshape is None:                             # element-wise, pooling, reshape, softmax
             cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
+            if op == "mean":                           # MEAN's own scratch buffers
+                sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
+                buffers += [((size + rnd) & mask, i, i) for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
             layer_flash = op_flash
             persistent += op_bytes_of.get(op, op_bytes_default)
             costs.append((0, 0, layer_flash, cycles))
