@@ -14,7 +14,8 @@ from ..config import COMMON_SCHEMA, Field, integer, mapping, number, optional, s
 from ..drift.detectors import DETECTORS, make_detector
 from ..drift.stream import STREAM_SCHEMA, Stream, build_stream, load_stream
 from ..errors import ConfigError
-from ..mcu import budget_for, load_profile
+from ..estimate import estimate
+from ..mcu import Budget, McuProfile, budget_for, load_profile
 from ..report.drift_metrics import drift_metrics
 from ..train.builder import GraphModule
 from ..train.loop import TRAIN_SCHEMA
@@ -86,14 +87,10 @@ class Experiment:
     runs: list[MethodRun] = field(default_factory=list)
 
 
-def model_cost(arch: Arch) -> dict:
-    """Flash of the deployed int8 model (weights 1 byte, biases 4) and a lower bound of its tensor
-    arena (the largest layer's inputs plus output, int8)."""
-    graph = build_graph(arch)
-    flash = sum(l.weight_count + 4 * l.bias_count for l in graph.layers)
-    arena = max(sum(int(np.prod(graph.tensor_shape(t))) for t in l.inputs) + int(np.prod(l.output_shape))
-                for l in graph.layers)
-    return {"flash": flash, "arena": arena}
+def model_cost(arch: Arch, profile: McuProfile, budget: Budget) -> dict:
+    """Flash and peak SRAM of the deployed model as int8 under TFLite Micro (the estimator's)."""
+    est = estimate(build_graph(arch), profile, budget)
+    return {"flash": est.flash_model, "sram": est.peak_sram, "macs": est.macs, "latency_ms": est.latency_ms}
 
 
 def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | None = None,
@@ -110,8 +107,9 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
     ctx = Context(deployed.arch, deployed.module, stream.reference.x_train,
                   features(deployed.module, stream.reference.x_train), stream.reference.y_train,
                   stream.num_labels, seed)
-    budget = budget_for(load_profile(cfg["mcu"]), cfg["constraints"])
-    cost = model_cost(deployed.arch)
+    profile = load_profile(cfg["mcu"])
+    budget = budget_for(profile, cfg["constraints"])
+    cost = model_cost(deployed.arch, profile, budget)
     exp = Experiment(cfg, stream, deployed, cost, {"sram": budget.sram, "flash": budget.flash}, stream_file)
     methods = cfg["methods"]
     if only is not None:
@@ -126,7 +124,7 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
         trace = simulate(method, detector, stream.x, z, stream.y, stream.label_time)
         metrics = drift_metrics(trace.correct, stream.positions, trace.detections, r["window"], r["margin"], r["max_delay"])
         c = method.cost().to_dict()
-        fits = {"ram": cost["arena"] + c["ram"] <= budget.sram, "flash": cost["flash"] + c["flash"] <= budget.flash}
+        fits = {"ram": cost["sram"] + c["ram"] <= budget.sram, "flash": cost["flash"] + c["flash"] <= budget.flash}
         exp.runs.append(MethodRun(key, method, trace, metrics, c, fits))
         if progress:
             progress(f"{key}: accuracy {metrics['accuracy']:.3f}, {trace.samples_per_second:,.0f} samples/s")

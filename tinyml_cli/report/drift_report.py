@@ -46,7 +46,7 @@ def report_markdown(data: dict) -> str:
              f"{st['labelled']} labelled. Detector: {data['detector']['name']}. "
              f"MCU {m['name']}: {format_bytes(m['sram'])} SRAM, {format_bytes(m['flash'])} flash for the model.",
              f"Model: {model['origin']} (validation accuracy {100 * model['val_accuracy']:.1f}%, "
-             f"flash {format_bytes(model['flash'])}, arena >= {format_bytes(model['arena'])}).", "",
+             f"int8 on the MCU: flash {format_bytes(model['flash'])}, peak SRAM {format_bytes(model['sram'])}).", "",
              f"Recovery: samples after the drift until the accuracy over the next {data['settings']['window']} "
              f"samples is within {100 * data['settings']['margin']:g} points of the pre-drift accuracy.", "",
              "| method | accuracy % | before % | drop (pts) | recovery | after % | final % | detection delay "
@@ -69,8 +69,8 @@ def report_markdown(data: dict) -> str:
                 lines.append(f"| {r['method']} | {d['position']} | {_fmt(d['drop'])} | {_fmt(d['recovery'], False)} "
                              f"| {_fmt(d['after'])} | {_fmt(d['detection_delay'], False)} |")
     lines += ["", "RAM: adaptation state + buffers + gradients + kept activations (bytes beyond the deployed "
-              "model); fits: model arena + RAM within the SRAM budget and model + method flash within the flash "
-              "budget.", ""]
+              "model); fits: the model's peak SRAM + RAM within the SRAM budget and model + method flash within "
+              "the flash budget (the model's figures from the estimator).", ""]
     return "\n".join(lines)
 
 
