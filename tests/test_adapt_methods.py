@@ -161,3 +161,16 @@ def test_labels_arrive_as_the_regime_says(permuted):
     times = np.where(np.random.default_rng(0).random(len(y)) < 0.25, np.arange(len(y)), -1)
     simulate(part, make_detector("ddm"), stream.x, z, y, times)
     assert [t for _, t, _ in part.heard] == np.flatnonzero(times >= 0).tolist()
+
+
+@pytest.mark.slow
+def test_bench_targets_on_the_demo_stream():
+    """Issue 5's targets on configs/drift/mnist1d_permute.yaml (what scripts/bench_drift.py prints)."""
+    from tinyml_cli.adapt.experiment import load_drift_config, run_experiment
+
+    exp = run_experiment(load_drift_config("configs/drift/mnist1d_permute.yaml", []))
+    runs = {run.key: run for run in exp.runs}
+    hybrid = runs["tml-cd"]
+    assert hybrid.method.options["mode"] == "hybrid"
+    assert hybrid.metrics["drifts"][0]["recovery"] <= 300 and hybrid.cost["state"] <= 32 * 1024
+    assert runs["none"].metrics["drifts"][0]["recovery"] is None

@@ -101,3 +101,15 @@ def test_adapt_saves_state_and_an_exportable_candidate(simulated, config, tmp_pa
     assert not (tmp_path / "again" / "adapted").exists()  # a kNN changes no network weights
     code, _, err = tinyml(capsys, "adapt", config, "--method", "none", "--model", tmp_path, "--out", tmp_path / "m")
     assert code == 2 and "neither a candidate folder" in err
+
+
+def test_a_search_run_directory_gives_its_best_candidate(tmp_path):
+    from tinyml_cli.adapt.deployed import candidate_folder
+
+    for name in ("002", "001"):
+        (tmp_path / "candidates" / name).mkdir(parents=True)
+        (tmp_path / "candidates" / name / "arch.yaml").write_text("space: plain\n")
+    assert candidate_folder(tmp_path) == tmp_path / "candidates" / "001"
+    (tmp_path / "leaderboard.json").write_text(json.dumps([{"candidate": "candidates/002", "accuracy": 0.9}]))
+    assert candidate_folder(tmp_path) == tmp_path / "candidates" / "002"
+    assert candidate_folder(tmp_path / "candidates" / "001") == tmp_path / "candidates" / "001"

@@ -41,8 +41,8 @@ def default_arch(input_shape: tuple[int, int, int], num_classes: int) -> Arch:
 
 
 def candidate_folder(path: str | Path) -> Path:
-    """A candidate folder itself, or the best candidate of a search run directory (the leaderboard's
-    first row, else ``candidates/001``)."""
+    """A candidate folder itself, or the best candidate of a search run directory: the folder the
+    leaderboard's first row names (``candidate``), else the first of ``candidates/`` (``001``)."""
     path = Path(path)
     if (path / "arch.yaml").is_file():
         return path
@@ -50,17 +50,13 @@ def candidate_folder(path: str | Path) -> Path:
     if board.is_file():
         try:
             rows = json.loads(board.read_text())
-            rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
-            for key in ("candidate", "path", "folder"):
-                if rows and isinstance(rows[0], dict) and key in rows[0]:
-                    first = Path(str(rows[0][key]))
-                    return first if first.is_absolute() else path / first
-            if rows and isinstance(rows[0], dict) and "id" in rows[0]:
-                return path / "candidates" / f"{int(rows[0]['id']):03d}"
-        except (json.JSONDecodeError, ValueError, TypeError):
-            raise InputFileError(f"{board}: unreadable leaderboard") from None
-    folders = sorted(p for p in (path / "candidates").glob("*") if (p / "arch.yaml").is_file()) \
-        if (path / "candidates").is_dir() else []
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{board}: unreadable leaderboard: {exc}") from None
+        rows = rows.get("rows", []) if isinstance(rows, dict) else rows
+        first = rows[0].get("candidate") if rows and isinstance(rows[0], dict) else None
+        if first is not None and (path / str(first) / "arch.yaml").is_file():
+            return path / str(first)
+    folders = sorted(p.parent for p in path.glob("candidates/*/arch.yaml"))
     if folders:
         return folders[0]
     raise InputFileError(f"{path}: neither a candidate folder (arch.yaml) nor a search run with candidates/")

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from ..arch import Arch, build_graph
-from ..config import COMMON_SCHEMA, Field, integer, mapping, number, optional, string
+from ..config import COMMON_SCHEMA, Field, choice, integer, mapping, number, optional, string
 from ..drift.detectors import DETECTORS, make_detector
 from ..drift.stream import STREAM_SCHEMA, Stream, build_stream, load_stream
 from ..errors import ConfigError
@@ -45,7 +44,7 @@ DRIFT_SCHEMA = {
         "path": Field(optional(string), None, "candidate folder or search run directory (default: train one)"),
         "train": {**TRAIN_SCHEMA, "threads": Field(integer(min_value=0), 1, "torch CPU threads (0: torch's default)")},
     },
-    "detector": {"name": Field(lambda v: _choice(v, DETECTORS, "detector"), "ici"), "params": Field(mapping, {})},
+    "detector": {"name": Field(choice(*DETECTORS), "ici"), "params": Field(mapping, {})},
     "methods": Field(_methods, {"none": {}, "tinyol": {}, "tml-cd": {}, "tinytl": {}, "finetune-last": {}},
                      "method name (or name:label) -> options"),
     "report": {
@@ -54,12 +53,6 @@ DRIFT_SCHEMA = {
         "max_delay": Field(integer(min_value=1), 500, "a detection later than this after a drift is a false alarm"),
     },
 }
-
-
-def _choice(value: Any, registry: dict, what: str) -> str:
-    if value not in registry:
-        raise ValueError(f"unknown {what} {value!r}; known: {', '.join(registry)}")
-    return value
 
 
 @dataclass
