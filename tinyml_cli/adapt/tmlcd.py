@@ -65,7 +65,9 @@ class TmlCd(Method):
         self.set_x = np.zeros((cap, r.shape[1]), np.float32)
         self.set_y = np.zeros(cap, np.int64)
         self.set_t = np.full(cap, -1, np.int64)  # arrival stamps; training samples get -1
+        self.set_n = np.zeros(cap, np.float32)  # squared norms, for distances by one product
         self.size = 0
+        self.version = 0  # changes with the set, so a prediction can be reused while it holds
         for i in range(len(r)):
             if self.size == cap:
                 break
@@ -75,16 +77,24 @@ class TmlCd(Method):
     def _add(self, r: np.ndarray, y: int, t: int) -> None:
         if self.size == len(self.set_y):  # full: the oldest sample leaves
             oldest = int(np.argmin(self.set_t[:self.size]))
-            last = self.size - 1
-            self.set_x[oldest], self.set_y[oldest], self.set_t[oldest] = self.set_x[last], self.set_y[last], self.set_t[last]
-            self.size = last
+            self._keep(np.flatnonzero(np.arange(self.size) != oldest))
         self.set_x[self.size], self.set_y[self.size], self.set_t[self.size] = r, y, t
+        self.set_n[self.size] = r @ r
         self.size += 1
+        self.version += 1
+
+    def _keep(self, rows: np.ndarray) -> None:
+        """Keep only ``rows`` of the set, in order."""
+        n = len(rows)
+        for column in (self.set_x, self.set_y, self.set_t, self.set_n):
+            column[:n] = column[rows]
+        self.size = n
+        self.version += 1
 
     def _classify(self, r: np.ndarray) -> int:
         if self.size == 0:
             return 0
-        d = ((self.set_x[:self.size] - r) ** 2).sum(axis=1)
+        d = self.set_n[:self.size] - 2.0 * (self.set_x[:self.size] @ r)  # |s - r|^2 - |r|^2
         k = min(self.options["k"], self.size)
         if k == 1:
             return int(self.set_y[int(np.argmin(d))])
@@ -93,11 +103,13 @@ class TmlCd(Method):
 
     def bind(self, x: np.ndarray, z: np.ndarray) -> None:
         self.r = self._reduce(z)
+        self._last = (-1, -1, 0)
         self.recent: list[int] = []
         self.labels: dict[int, int] = {}
 
     def predict(self, t: int) -> int:
-        return self._classify(self.r[t])
+        self._last = (t, self.version, self._classify(self.r[t]))
+        return self._last[2]
 
     def learn(self, t: int, y: int) -> None:
         mode = self.options["mode"]
@@ -106,7 +118,11 @@ class TmlCd(Method):
             self.labels[t] = y
             if len(self.recent) > self.options["window"]:
                 self.labels.pop(self.recent.pop(0))
-        elif self._classify(self.r[t]) != y:
+            return
+        last_t, version, guess = self._last
+        if last_t != t or version != self.version:
+            guess = self._classify(self.r[t])
+        if guess != y:
             self._add(self.r[t], y, t)
 
     def on_drift(self, t: int, since: int | None) -> None:
@@ -117,10 +133,7 @@ class TmlCd(Method):
             for i in keep[-len(self.set_y):]:
                 self._add(self.r[i], self.labels[i], i)
         elif self.options["mode"] == "hybrid":
-            keep = np.flatnonzero(self.set_t[:self.size] >= start)
-            n = len(keep)
-            self.set_x[:n], self.set_y[:n], self.set_t[:n] = self.set_x[keep], self.set_y[keep], self.set_t[keep]
-            self.size = n
+            self._keep(np.flatnonzero(self.set_t[:self.size] >= start))
 
     def cost(self) -> Cost:
         o = self.options
