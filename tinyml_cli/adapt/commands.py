@@ -23,6 +23,9 @@ def _run(command: str, cfg: dict, out: str | None, ui: Ui, **kwargs) -> tuple[Pa
     try:
         exp = run_experiment(cfg, progress=ui.info, **kwargs)
         data = write_report(exp, run_dir)
+    except KeyboardInterrupt:
+        finish_manifest(run_dir, "interrupted")
+        raise
     except BaseException:
         finish_manifest(run_dir, "failed")
         raise
