@@ -173,3 +173,19 @@ def test_bad_streams_are_clear_errors(tmp_path):
     from tinyml_cli.errors import InputFileError
     with pytest.raises(InputFileError, match="bad.npz"):
         load_stream(tmp_path / "bad.npz")
+
+
+def test_any_dataset_can_feed_a_stream():
+    from tinyml_cli.data import split_dataset
+    from tinyml_cli.drift.stream import stream_from_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 2, 3, 1)).astype(np.float32)
+    y = np.arange(600) % 3
+    data = split_dataset("toy", x, y, 0.1, 0.5, seed=0)
+    cfg = validate({"length": 400, "drift": {"kind": "permute", "positions": [100]}}, STREAM_SCHEMA, "test")
+    s = stream_from_dataset(data, cfg, seed=0)
+    test_rows = {row.tobytes() for row in data.x_test}
+    assert all(row.tobytes() in test_rows for row in s.x)  # streamed from the held-out split only
+    assert s.name == "toy" and s.reference.x_train.shape[1:] == (2, 3, 1)
+    assert (s.y[:100] == s.source_y[:100]).all() and (s.y[100:] != s.source_y[100:]).all()

@@ -117,15 +117,24 @@ def load_stream(path: str | Path) -> Stream:
 
 def build_stream(cfg: dict, seed: int) -> Stream:
     """Build the stream a validated ``STREAM_SCHEMA`` section describes, every draw from ``seed``."""
-    rng = np.random.default_rng(seed)
-    n, d = cfg["length"], cfg["drift"]
-    level = levels(d["schedule"], n, d["positions"], d["width"], rng)
     if cfg["source"] in GENERATORS:
-        return _synthetic_stream(cfg, level, rng, seed)
+        rng = np.random.default_rng(seed)
+        d = cfg["drift"]
+        return _synthetic_stream(cfg, levels(d["schedule"], cfg["length"], d["positions"], d["width"], rng), rng, seed)
     if cfg["source"] not in BUILTIN_DATASETS:
         known = ", ".join([*BUILTIN_DATASETS, *GENERATORS])
         raise ConfigError(f"stream.source: unknown source {cfg['source']!r}; known: {known}")
-    data = load_builtin(cfg["source"], seed, 0.1, cfg["holdout"], cfg["samples"])
+    return stream_from_dataset(load_builtin(cfg["source"], seed, 0.1, cfg["holdout"], cfg["samples"]), cfg, seed)
+
+
+def stream_from_dataset(data: Dataset, cfg: dict, seed: int) -> Stream:
+    """A drifting stream drawn from ``data``'s test split (held out from training); its train and
+    validation splits become the pre-drift reference a deployed model is trained on."""
+    if len(data.x_test) == 0:
+        raise ConfigError(f"stream: dataset {data.name!r} has no held-out (test) samples to stream")
+    rng = np.random.default_rng(seed)
+    n, d = cfg["length"], cfg["drift"]
+    level = levels(d["schedule"], n, d["positions"], d["width"], rng)
     kind = _kind(cfg, data.num_classes, rng, synthetic=False)
     concept = level.astype(np.int64)
     pool_x, pool_y = data.x_test, kind.renumber(data.y_test)
@@ -139,7 +148,7 @@ def build_stream(cfg: dict, seed: int) -> Stream:
     source_y = pool_y[index]
     known = kind.num_labels - (1 if d["kind"] == "new-class" else 0)
     reference = _reference(data, kind, known)
-    return Stream(cfg["source"], x, kind.relabel(source_y, concept), source_y, level, list(d["positions"]),
+    return Stream(data.name, x, kind.relabel(source_y, concept), source_y, level, list(d["positions"]),
                   _label_times(cfg, n, rng), kind.num_labels, reference)
 
 
