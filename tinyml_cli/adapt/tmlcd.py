@@ -14,7 +14,7 @@ class TmlCd(Method):
     """kNN on reduced features with an adaptive, bounded training set.
 
     - ``passive``: condensing: a labelled sample the kNN gets wrong joins the set (the oldest leaves
-      when the set is full).
+      when the set is full); while the set has room every labelled sample joins.
     - ``active``: the set stays fixed until the detector fires; then it is replaced by the recent
       labelled samples (a window of ``window``) that arrived since the estimated change.
     - ``hybrid``: condensing, and on a detection every sample older than the estimated change leaves.
@@ -32,7 +32,7 @@ class TmlCd(Method):
     >>> ctx, x, z, y = demo()  # two classes; their labels swap at sample 300 of 600
     >>> trace = simulate(TmlCd(ctx), Adwin(), x, z, y, label_time=np.arange(len(y)))
     >>> f"{trace.correct[:300].mean():.2f} before, {trace.correct[-100:].mean():.2f} at the end"
-    '0.83 before, 0.86 at the end'
+    '0.86 before, 0.90 at the end'
     """
 
     name = "tml-cd"
@@ -122,7 +122,7 @@ class TmlCd(Method):
         last_t, version, guess = self._last
         if last_t != t or version != self.version:
             guess = self._classify(self.r[t])
-        if guess != y:
+        if guess != y or self.size < len(self.set_y):
             self._add(self.r[t], y, t)
 
     def on_drift(self, t: int, since: int | None) -> None:
