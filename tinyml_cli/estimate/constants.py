@@ -40,17 +40,22 @@ ARENA_ALIGNMENT = 16
 # int arrays (sorted sizes, sorted ids, offsets = 12 bytes). That scratch lives in the same
 # non-persistent area, so the area is at least this big.
 PLANNER_BYTES_PER_BUFFER = 16 + 12 + 12
-# Persistent allocations (tail of the arena): one TfLiteEvalTensor per tensor (data pointer, dims
-# pointer, type: 12 bytes on a 32-bit MCU), for activations and constants alike.
+# Persistent allocations (tail of the arena), for a 32-bit MCU. The TFLM runtime's host build
+# (64-bit, tflite_micro Python package, RecordingMicroAllocator) measures the same items with 8-byte
+# pointers; tests/test_tflm_arena.py holds this model just below its tail.
+# One TfLiteEvalTensor per tensor (data pointer, dims pointer, type), activations and constants alike:
+# 12 bytes here, 24 on the 64-bit host.
 ARENA_EVAL_TENSOR_BYTES = 12
-# Per operator: TfLiteNode (~36 bytes), NodeAndRegistration (8), the parsed builtin options (~24) and
-# the kernel's OpData (conv/depthwise ~48, others ~16), each 16-byte aligned.
+# Per operator: NodeAndRegistration (TfLiteNode = 6 pointers + an int, plus the registration pointer:
+# 32 bytes here, 64 on the host), the parsed builtin options and the kernel's OpData (the host
+# records ~76 bytes for conv and depthwise, ~30-50 for the others), each 16-byte aligned.
 ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96}
 ARENA_OP_BYTES_DEFAULT = 80
-# Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel.
+# Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel
+# (on the host a 32-channel conv's persistent data is exactly 128 bytes more than a 16-channel one's).
 ARENA_PER_CHANNEL_BYTES = 4 + 4
-# MicroAllocator, SubgraphAllocations, the interpreter's tensor pointer arrays and the memory planner
-# object itself.
+# MicroAllocator, SubgraphAllocations, the memory planner object, the interpreter's persistent
+# TfLiteTensors for the model input and output with their quantization data (~760 bytes on the host).
 ARENA_FIXED_BYTES = 512
 
 # Scratch buffers requested by the optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on the S3): live
