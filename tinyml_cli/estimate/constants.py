@@ -74,17 +74,17 @@ MEAN_SUM_BYTES = 4
 
 # --- latency -----------------------------------------------------------------------------------------
 # Cycles per multiply-accumulate of int8 kernels, by core family and kernel kind ("pointwise" is a 1x1
-# conv, "conv" any other conv). Sources, all end-to-end measurements divided by the model's MACs:
-# - m7 / m4: CMSIS-NN (Lai et al., "CMSIS-NN", 2018: ~1 cycle/MAC for dot products with SMLAD on M7,
-#   about twice that on M4), MCUNet (Lin et al., NeurIPS 2020, Table: MobileNetV2 on STM32F746 with
-#   TF-Lite Micro + CMSIS-NN) and MLPerf Tiny v0.5/v1.0 results on STM32L4R5 (visual wake words,
-#   MobileNetV1-0.25, ~7.5 M MACs, ~200 ms at 120 MHz: ~3 cycles/MAC overall). Depthwise kernels
-#   reuse few weights per load and run ~2x slower per MAC than pointwise ones (TinyEngine, MCUNet).
-# - m0plus: no DSP extension (no SMLAD), so CMSIS-NN falls back to its pure-C loops: a load, a
-#   multiply and an add per MAC plus loop overhead; the RP2040 person-detection example runs at
-#   roughly 8-10 cycles/MAC.
-# - lx7: ESP-NN's SIMD kernels on the ESP32-S3 (esp-nn README kernel benchmarks; esp-tflite-micro's
-#   person detection in ~55 ms at 240 MHz, ~1.7 cycles/MAC overall).
+# conv, "conv" any other conv). First estimates, to be refit on measured latencies; where they come from:
+# - m7 / m4: CMSIS-NN (Lai, Suda, Chandra, "CMSIS-NN: Efficient Neural Network Kernels for Arm
+#   Cortex-M CPUs", 2018): SMLAD does two 16-bit MACs a cycle, so the inner loops run at about
+#   1 cycle/MAC on the dual-issue M7 and about 2 on the M4 once loads and requantization are paid.
+#   MCUNet / TinyEngine (Lin et al., NeurIPS 2020) report depthwise layers at roughly twice the
+#   per-MAC cost of pointwise ones under TFLM + CMSIS-NN (little weight reuse per load), and
+#   end-to-end MobileNet-class models on STM32F746 / Cortex-M4 boards land at 1.5-3 cycles/MAC.
+# - m0plus: no DSP extension (no SMLAD), so CMSIS-NN runs its pure-C loops: a load, a multiply and an
+#   add per MAC plus loop overhead, 8-10 cycles.
+# - lx7: ESP-NN's SIMD kernels on the ESP32-S3 (esp-nn README: 1x1 convs 8-14x faster than the ANSI C
+#   version, depthwise ~4.5x; esp-tflite-micro's person-detection example about 55 ms at 240 MHz).
 CYCLES_PER_MAC = {
     "m0plus": {"pointwise": 8.0, "conv": 9.0, "depthwise": 11.0, "fully_connected": 8.0},
     "m4": {"pointwise": 2.0, "conv": 2.5, "depthwise": 4.5, "fully_connected": 2.2},
