@@ -38,7 +38,7 @@ def test_arch_yaml_table_and_verdict(capsys):
 
 def test_json_is_one_document_with_layers(capsys):
     data = run_json(capsys, PLAIN, "--mcu", "rp2040")
-    assert data["mcu"] == "RP2040" and data["fits"] is True
+    assert data["mcu"] == "RP2040" and data["fits"] is True and data["model"] == "plain_mnist1d"
     assert len(data["layers"]) == 8 and data["macs"] == sum(l["macs"] for l in data["layers"])
     profile = load_profile("RP2040")
     assert data["budget"] == {"sram": profile.sram_for_model, "flash": profile.flash_for_model,

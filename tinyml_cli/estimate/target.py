@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..arch import Arch, build_graph
@@ -16,10 +17,11 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
     """Estimate an arch YAML, a candidate folder (its arch.yaml) or a .tflite file (its real size
     is the flash model; its tensor types set the element sizes)."""
     path = Path(target)
+    name = path.stem
     if path.is_dir():
         if not (path / "arch.yaml").is_file():
             raise InputFileError(f"{path}: not a candidate folder (no arch.yaml)")
-        path = path / "arch.yaml"
+        name, path = path.resolve().name, path / "arch.yaml"
     elif not path.exists():
         raise InputFileError(f"{path}: no such file")
     if path.suffix == ".tflite":
@@ -31,7 +33,7 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
     if path.suffix not in (".yaml", ".yml"):
         raise InputFileError(f"{path}: expected an arch YAML (.yaml), a .tflite file or a candidate "
                              "folder with arch.yaml")
-    graph = build_graph(Arch.load(path))
+    graph = replace(build_graph(Arch.load(path)), name=name)
     return estimate(graph, profile, budget)
 
 
