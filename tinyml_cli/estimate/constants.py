@@ -93,12 +93,17 @@ CYCLES_PER_MAC = {
 }
 # Cycles per element for element-wise and reduction ops (counted on the op's input elements):
 # requantizing ADD ~ 10 cycles on M4 (CMSIS-NN arm_elementwise_add_s8), pools/mean a load and add per
-# input element, SOFTMAX an exp lookup per element, RESHAPE a memcpy.
+# input element, SOFTMAX an exp lookup per element, RESHAPE a memcpy, QUANTIZE / DEQUANTIZE at a float
+# model end a float multiply, round and clamp (soft-float on M0+).
 CYCLES_PER_ELEMENT = {
-    "m0plus": {"add": 24.0, "avg_pool": 6.0, "max_pool": 6.0, "mean": 6.0, "reshape": 1.0, "softmax": 120.0},
-    "m4": {"add": 10.0, "avg_pool": 3.0, "max_pool": 3.0, "mean": 3.0, "reshape": 0.5, "softmax": 60.0},
-    "m7": {"add": 6.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3, "softmax": 40.0},
-    "lx7": {"add": 5.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3, "softmax": 40.0},
+    "m0plus": {"add": 24.0, "avg_pool": 6.0, "max_pool": 6.0, "mean": 6.0, "reshape": 1.0,
+               "softmax": 120.0, "quantize": 60.0},
+    "m4": {"add": 10.0, "avg_pool": 3.0, "max_pool": 3.0, "mean": 3.0, "reshape": 0.5,
+           "softmax": 60.0, "quantize": 6.0},
+    "m7": {"add": 6.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3,
+           "softmax": 40.0, "quantize": 4.0},
+    "lx7": {"add": 5.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3,
+            "softmax": 40.0, "quantize": 4.0},
 }
 # Fixed cost of invoking one operator in TFLM (node dispatch, parameter setup, requantization tables).
 CYCLES_PER_OP = {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "lx7": 1500.0}

@@ -15,7 +15,7 @@ CONSTRAINT_KEYS = ("sram", "flash", "macs", "latency_ms")
 
 def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> Estimate:
     """Estimate an arch YAML, a candidate folder (its arch.yaml) or a .tflite file (its real size
-    is the flash model; its tensor types set the element sizes)."""
+    is the flash model; its tensor types set the element sizes, float ends included)."""
     path = Path(target)
     name = path.stem
     if path.is_dir():
@@ -29,7 +29,8 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
 
         model = load_tflite(path)
         return estimate(model.graph, profile, budget, activation_bytes=model.activation_bytes,
-                        weight_bytes=model.weight_bytes, model_bytes=model.file_bytes)
+                        weight_bytes=model.weight_bytes, model_bytes=model.file_bytes,
+                        io_bytes=model.io_bytes)
     if path.suffix not in (".yaml", ".yml"):
         raise InputFileError(f"{path}: expected an arch YAML (.yaml), a .tflite file or a candidate "
                              "folder with arch.yaml")

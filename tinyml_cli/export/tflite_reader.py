@@ -50,6 +50,7 @@ class TfliteModel:
     activation_bytes: int
     weight_bytes: int
     file_bytes: int
+    io_bytes: tuple[int, int]          # element sizes of the model's own input and output tensors
 
 
 def read_tflite(path: str | Path) -> LayerGraph:
@@ -99,11 +100,12 @@ class _Reader:
             self.fail(f"{len(inputs)} inputs and {len(outputs)} outputs; only single-input, "
                       "single-output models are supported")
         self.ids[int(inputs[0])] = 0
-        input_index = int(inputs[0])
+        input_index, output_index = int(inputs[0]), int(outputs[0])
+        io_bytes = (self.element_bytes(sg.Tensors(input_index), "input"),
+                    self.element_bytes(sg.Tensors(output_index), "output"))
         n_ops = sg.OperatorsLength()
         if n_ops == 0:
             self.fail("the model has no operators")
-        output_index = int(outputs[0])
         for i in range(n_ops):
             op = sg.Operators(i)
             code = self.opcode(op)
@@ -135,7 +137,7 @@ class _Reader:
         input_tensor = sg.Tensors(input_index)
         activation_bytes = self.element_bytes(input_tensor, "input")
         graph = LayerGraph(self.shape(input_tensor), tuple(self.layers), self.path.stem)
-        return TfliteModel(graph, activation_bytes, self.weight_bytes, len(self.data))
+        return TfliteModel(graph, activation_bytes, self.weight_bytes, len(self.data), io_bytes)
 
     def opcode(self, op: tflite.Operator) -> int:
         oc = self.model_fb.OperatorCodes(op.OpcodeIndex())
