@@ -2,15 +2,16 @@
 
 Parsed with the ``tflite`` flatbuffer schema bindings. CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
 ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE and SOFTMAX map to IR layers with their fused
-activations (none, RELU, RELU6); QUANTIZE and DEQUANTIZE are accepted at the model's ends and dropped
-(the IR then starts and ends at the quantized tensors). Anything else is a one-line InputFileError
-naming the file and the problem.
+activations (none, RELU, RELU6); QUANTIZE and DEQUANTIZE are accepted at the model's ends: the IR
+starts and ends at the quantized tensors and ``TfliteModel.io_bytes`` keeps the element sizes of the
+model's own (float) input and output, which the estimator plans like TFLM. Anything else is a
+one-line InputFileError naming the file and the problem.
 
 >>> import tflite_micro, pathlib
 >>> sine = pathlib.Path(tflite_micro.__file__).parent / "python/tflite_micro/sine_float.tflite"
 >>> model = load_tflite(sine)
->>> [layer.op for layer in model.graph.layers], model.activation_bytes, model.weight_bytes
-(['fully_connected', 'fully_connected', 'fully_connected'], 4, 4)
+>>> [layer.op for layer in model.graph.layers], model.activation_bytes, model.io_bytes
+(['fully_connected', 'fully_connected', 'fully_connected'], 4, (4, 4))
 """
 
 from __future__ import annotations
