@@ -101,3 +101,36 @@ def test_float_ends_of_a_tflite_are_planned_like_tflm(capfd, rng, tmp_path):
         assert est.arena_planned == tflm_head(data, capfd)
         grew.append(est.arena_planned > estimate(graph, PROFILE, budget_for(PROFILE)).arena_planned)
     assert any(grew)                                   # the float input often sets the peak
+
+
+def smallest_working_arena(data, lo, hi):
+    """The least arena_size the TFLM runtime accepts for the model (bisection)."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            runtime.Interpreter.from_bytes(data, arena_size=mid).invoke()
+            hi = mid
+        except RuntimeError:
+            lo = mid
+    return hi
+
+
+@pytest.mark.parametrize("units,layers", [(4, 30), (512, 1)])
+def test_non_persistent_area_is_what_tflm_needs_beyond_its_tail(capfd, rng, monkeypatch, units, layers):
+    # Many tiny tensors: planning needs more room than the plan. The AllocationInfo records hold
+    # pointers, 32 bytes on this 64-bit host, so the host's size is patched in for this comparison.
+    from tinyml_cli.arch.graph import GraphBuilder
+    from tinyml_cli.estimate import constants
+
+    monkeypatch.setattr(constants, "ALLOCATION_INFO_BYTES", 32)
+    b = GraphBuilder((units,))
+    t = b.input
+    for _ in range(layers):
+        t = b.fully_connected(t, units)
+    graph = b.finish()
+    data = write_int8_tflite(graph, rng, float_ends=False)
+    arena = tflm_arena(data, capfd)
+    needed = smallest_working_arena(data, arena["tail"], arena["head"] + arena["tail"] + 65536)
+    capfd.readouterr()
+    est = estimate(graph, PROFILE, budget_for(PROFILE))
+    assert abs((needed - arena["tail"]) - (est.peak_sram - est.arena_persistent)) <= 16

@@ -35,10 +35,13 @@ FLASH_MODEL_BYTES = 640
 # greedy_memory_planner.cc) over buffers whose sizes MicroAllocator rounds up to
 # MicroArenaBufferAlignment() = 16 bytes.
 ARENA_ALIGNMENT = 16
-# While planning, the greedy planner keeps, per buffer: BufferRequirements (size, first and last use,
-# offline offset = 16 bytes), a ListEntry (offset, requirements index, next entry = 12 bytes) and three
-# int arrays (sorted sizes, sorted ids, offsets = 12 bytes). That scratch lives in the same
-# non-persistent area, so the area is at least this big.
+# While planning, TFLM keeps in the (not yet used) non-persistent area an AllocationInfo per tensor
+# and per scratch buffer (size, output pointer, first and last use, offline offset, a flag: 24 bytes
+# on a 32-bit MCU, 32 on the 64-bit host) and, per planned buffer, the greedy planner's
+# BufferRequirements (16 bytes), ListEntry (12) and three int arrays (12). So that area is at least
+# this big, which decides it for models of many tiny tensors (the host runtime needs exactly this
+# much more arena than its plan for such models: tests/test_tflm_arena.py).
+ALLOCATION_INFO_BYTES = 24
 PLANNER_BYTES_PER_BUFFER = 16 + 12 + 12
 # Persistent allocations (tail of the arena), for a 32-bit MCU. The TFLM runtime's host build
 # (64-bit, tflite_micro Python package, RecordingMicroAllocator) measures the same items with 8-byte

@@ -147,7 +147,8 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     total_macs = total_params = 0
     total_cycles = 0.0
     flash = K.FLASH_MODEL_BYTES + (n + 1) * _TENSOR_FLASH
-    persistent = K.ARENA_FIXED_BYTES + (n + 1) * K.ARENA_EVAL_TENSOR_BYTES
+    persistent = K.ARENA_FIXED_BYTES
+    tensor_count = n + 1                               # every tensor gets a TfLiteEvalTensor
     if io_bytes is not None:                           # the float ends and their QUANTIZE/DEQUANTIZE
         ends = ((quantize, numels[0], io_bytes[0], 0), (dequantize, numels[n], io_bytes[1], n + s0))
         for converted, numel, element_bytes, step in ends:
@@ -155,7 +156,8 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
                 buffers.append(((numel * element_bytes + rnd) & mask, step, step))
                 total_cycles += per_op + numel * cpe["quantize"]
                 flash += op_flash + _TENSOR_FLASH
-                persistent += op_bytes_default + K.ARENA_EVAL_TENSOR_BYTES
+                persistent += op_bytes_default
+                tensor_count += 1
     costs: list[tuple[int, int, int, float]] = []
     for i, layer in enumerate(layers):
         op = layer.op
@@ -202,7 +204,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         params = weights + biases
         layer_flash = (op_flash + weights * weight_bytes + biases * bias_bytes + quant
                        + tensors * _CONST_TENSOR_FLASH)
-        persistent += tensors * K.ARENA_EVAL_TENSOR_BYTES
+        tensor_count += tensors
         costs.append((macs, params, layer_flash, cycles))
         total_macs += macs
         total_params += params
@@ -221,7 +223,13 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         live_steps = live_steps[s0:s0 + n]             # the rows: the layers' own steps
     offsets = plan_offsets(buffers)
     planned = max([offset + b[0] for offset, b in zip(offsets, buffers)])
-    non_persistent = max(planned, len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
+    persistent += tensor_count * K.ARENA_EVAL_TENSOR_BYTES
+    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer and the planner's
+    # own records per planned buffer where the plan will go: the area must hold the larger
+    scratch_count = len(buffers) - (n + 1 + quantize + dequantize)
+    planning = ((tensor_count + scratch_count) * K.ALLOCATION_INFO_BYTES
+                + len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
+    non_persistent = max(planned, planning)
 
     flash_model = flash if model_bytes is None else model_bytes
     peak = non_persistent + persistent
