@@ -97,6 +97,31 @@ def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, c
 
 # ---- search -----------------------------------------------------------------------------------------
 
+@cli.command("search")
+@click.argument("config", required=False)
+@click.argument("overrides", nargs=-1)
+@click.option("--mcu", help="MCU profile name or profile YAML (overrides the config's).")
+@click.option("--out", help="Run directory to create (default: runs/search-NAME-TIMESTAMP).")
+@click.option("--seed", type=int, help="Seed for every random choice (overrides the config's).")
+@click.option("--storage", help="Optuna storage: a SQLAlchemy URL (postgresql://..., sqlite:///...) or a "
+              "journal file path (*.log); default: study.db in the run directory.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local worker processes sharing the study.")
+@click.option("--resume", "resume", metavar="RUN_DIR", help="Continue an interrupted search run.")
+@output_options
+def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | None, out: str | None,
+                   seed: int | None, storage: str | None, workers: int, resume: str | None, ui: Ui,
+                   as_json: bool) -> None:
+    """Search architectures that fit an MCU: screen, train the best, rank them."""
+    from .search import prepare_run, run_search
+
+    config, extra = split_config_and_overrides(config, overrides)
+    cfg, run_dir, url = prepare_run(config, extra, mcu=mcu, seed=seed, out=out, resume=resume,
+                                    storage=storage)
+    summary = run_search(cfg, run_dir, url, workers, ui, sys.argv)
+    if as_json:
+        emit_json(summary)
+
 
 # ---- export -----------------------------------------------------------------------------------------
 
