@@ -12,7 +12,7 @@ from tinyml_cli.adapt.experiment import adapted_candidate
 from tinyml_cli.adapt.simulate import simulate
 from tinyml_cli.config import validate
 from tinyml_cli.drift.detectors import make_detector
-from tinyml_cli.drift.stream import STREAM_SCHEMA, build_stream
+from tinyml_cli.drift.stream import STREAM_DATA_SCHEMA, STREAM_SCHEMA, build_stream
 from tinyml_cli.report.drift_metrics import drift_metrics
 from tinyml_cli.train.loop import TRAIN_SCHEMA
 
@@ -20,9 +20,9 @@ DRIFT_AT = 800
 
 
 def _setup(kind="permute", labels=None):
-    cfg = {"source": "mnist1d", "samples": 4000, "holdout": 0.5, "length": 2400,
-           "drift": {"kind": kind, "positions": [DRIFT_AT]}, "labels": labels or {}}
-    stream = build_stream(validate(cfg, STREAM_SCHEMA, "test"), seed=0)
+    cfg = {"length": 2400, "drift": {"kind": kind, "positions": [DRIFT_AT]}, "labels": labels or {}}
+    data = validate({"name": "mnist1d", "samples": 4000}, STREAM_DATA_SCHEMA, "test")
+    stream = build_stream(validate(cfg, STREAM_SCHEMA, "test"), data, seed=0)
     train = validate({"epochs": 12, "device": "cpu"}, TRAIN_SCHEMA, "test")
     deployed = load_deployed(None, stream.reference, stream.num_labels, train, seed=0)
     z = features(deployed.module, stream.x)

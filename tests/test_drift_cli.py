@@ -113,3 +113,19 @@ def test_a_search_run_directory_gives_its_best_candidate(tmp_path):
     (tmp_path / "leaderboard.json").write_text(json.dumps([{"candidate": "candidates/002", "accuracy": 0.9}]))
     assert candidate_folder(tmp_path) == tmp_path / "candidates" / "002"
     assert candidate_folder(tmp_path / "candidates" / "001") == tmp_path / "candidates" / "001"
+
+
+def test_a_model_with_another_input_size_gets_a_resized_stream(tmp_path):
+    from tinyml_cli.adapt.deployed import default_arch
+    from tinyml_cli.adapt.experiment import load_drift_config, run_experiment
+    from tinyml_cli.arch import build_graph
+    from tinyml_cli.train.builder import build_module
+    from tinyml_cli.train.checkpoint import save_candidate
+
+    arch = default_arch((1, 20, 1), 10)
+    save_candidate(tmp_path / "cand", arch, build_module(build_graph(arch)))
+    cfg = load_drift_config(None, ["data.samples=400", "stream.length=300", "stream.drift.positions=[100]",
+                                   "methods={none: {}, tinyol: {}}"])
+    exp = run_experiment(cfg, model_path=str(tmp_path / "cand"))
+    assert exp.stream.x.shape[1:] == (1, 20, 1) and exp.deployed.origin == str(tmp_path / "cand")
+    assert [run.key for run in exp.runs] == ["none", "tinyol"]

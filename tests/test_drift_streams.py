@@ -5,16 +5,16 @@ import pytest
 
 from tinyml_cli.config import validate
 from tinyml_cli.drift.sources import SEA_THRESHOLDS
-from tinyml_cli.drift.stream import STREAM_SCHEMA, build_stream, load_stream
+from tinyml_cli.drift.stream import STREAM_DATA_SCHEMA, STREAM_SCHEMA, build_stream, load_stream
 from tinyml_cli.errors import ConfigError
 
 
-def stream(seed=0, **cfg):
-    return build_stream(validate(cfg, STREAM_SCHEMA, "test"), seed)
+def stream(seed=0, data=None, **cfg):
+    return build_stream(validate(cfg, STREAM_SCHEMA, "test"), validate(data or {}, STREAM_DATA_SCHEMA, "test"), seed)
 
 
 def digits(kind="permute", schedule="abrupt", positions=(600,), width=0, params=None, length=1200, **extra):
-    return stream(source="digits", length=length, samples=1797, holdout=0.5,
+    return stream(data={"name": "digits"}, length=length,
                   drift={"kind": kind, "schedule": schedule, "positions": list(positions), "width": width,
                          "params": params or {}}, **extra)
 
@@ -112,7 +112,7 @@ def test_image_rotation_by_90_degrees_is_rot90():
 
 
 def test_time_warp_resamples_the_signal():
-    kw = dict(source="mnist1d", samples=400, length=300, drift={"kind": "covariate", "positions": [100]})
+    kw = dict(data={"name": "mnist1d", "samples": 400}, length=300, drift={"kind": "covariate", "positions": [100]})
     plain = stream(**kw)
     kw["drift"]["params"] = {"warp": 2.0}
     warped = stream(**kw)
@@ -164,11 +164,11 @@ def test_bad_streams_are_clear_errors(tmp_path):
         digits(schedule="incremental", width=10)
     with pytest.raises(ConfigError, match="needs a dataset source"):
         stream(source="sea", drift={"kind": "prior", "positions": [100]})
-    with pytest.raises(ConfigError, match="unknown source 'mnist2d'"):
+    with pytest.raises(ConfigError, match="expected one of data, sea"):
         stream(source="mnist2d")
     with pytest.raises(ConfigError, match="rotation and brightness apply to images"):
-        stream(source="mnist1d", samples=200, length=100, drift={"kind": "covariate", "positions": [50],
-                                                                "params": {"rotation": 10}})
+        stream(data={"name": "mnist1d", "samples": 200}, length=100,
+               drift={"kind": "covariate", "positions": [50], "params": {"rotation": 10}})
     (tmp_path / "bad.npz").write_bytes(b"nope")
     from tinyml_cli.errors import InputFileError
     with pytest.raises(InputFileError, match="bad.npz"):

@@ -11,7 +11,7 @@ import torch
 from ..arch import Arch, build_graph
 from ..config import COMMON_SCHEMA, Field, choice, integer, mapping, number, optional, string
 from ..drift.detectors import DETECTORS, make_detector
-from ..drift.stream import STREAM_SCHEMA, Stream, build_stream, load_stream
+from ..drift.stream import STREAM_DATA_SCHEMA, STREAM_SCHEMA, Stream, build_stream, load_stream
 from ..errors import ConfigError
 from ..estimate import estimate
 from ..mcu import Budget, McuProfile, budget_for, load_profile
@@ -19,7 +19,7 @@ from ..report.drift_metrics import drift_metrics
 from ..train.builder import GraphModule
 from ..train.loop import TRAIN_SCHEMA
 from . import METHODS, Context, Method, make_method
-from .deployed import Deployed, features, load_deployed
+from .deployed import Deployed, candidate_folder, features, load_deployed
 from .simulate import Trace, simulate
 
 
@@ -39,6 +39,7 @@ def _methods(value: Any) -> dict:
 
 DRIFT_SCHEMA = {
     **COMMON_SCHEMA,
+    "data": STREAM_DATA_SCHEMA,
     "stream": STREAM_SCHEMA,
     "model": {
         "path": Field(optional(string), None, "candidate folder or search run directory (default: train one)"),
@@ -93,9 +94,10 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
     seed = cfg["seed"]
     if cfg["model"]["train"]["threads"]:
         torch.set_num_threads(cfg["model"]["train"]["threads"])
-    stream = load_stream(stream_file) if stream_file else build_stream(cfg["stream"], seed)
-    deployed = load_deployed(model_path or cfg["model"]["path"], stream.reference, stream.num_labels,
-                             cfg["model"]["train"], seed)
+    model_path = model_path or cfg["model"]["path"]
+    shape = Arch.load(candidate_folder(model_path) / "arch.yaml").input_shape if model_path else None
+    stream = load_stream(stream_file) if stream_file else build_stream(cfg["stream"], cfg["data"], seed, shape)
+    deployed = load_deployed(model_path, stream.reference, stream.num_labels, cfg["model"]["train"], seed)
     z = features(deployed.module, stream.x)
     ctx = Context(deployed.arch, deployed.module, stream.reference.x_train,
                   features(deployed.module, stream.reference.x_train), stream.reference.y_train,

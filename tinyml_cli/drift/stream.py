@@ -3,7 +3,7 @@ label arrives, and the pre-drift reference data a deployed model is trained on.
 
 >>> cfg = validate({"source": "sea", "length": 400, "drift": {"kind": "concept", "positions": [200]}},
 ...                STREAM_SCHEMA, "demo")
->>> s = build_stream(cfg, seed=0)
+>>> s = build_stream(cfg, {}, seed=0)
 >>> s.x.shape, s.positions, s.num_labels, float(s.level[199]), float(s.level[200])
 ((400, 1, 3, 1), [200], 2, 0.0, 1.0)
 """
@@ -15,18 +15,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Field, choice, integer, list_of, mapping, number, string, validate
-from ..data import BUILTIN_DATASETS, Dataset, load_builtin, split_dataset
+from ..config import Field, choice, integer, list_of, mapping, number, validate
+from ..data import DATA_SCHEMA, Dataset, load_dataset, resize_dataset, split_dataset
 from ..errors import ConfigError, InputFileError
 from .kinds import KINDS, DriftKind, make_kind
 from .labels import REGIMES, label_times
 from .schedules import SCHEDULES, levels
 from .sources import GENERATORS, generator_params
 
+# The ``data:`` section of a drift config: any dataset the toolchain loads; its test split (half of
+# the samples unless the files hold one) feeds the stream, the rest trains the deployed model.
+STREAM_DATA_SCHEMA = {
+    **DATA_SCHEMA,
+    "val_fraction": Field(number(min_value=0.0, max_value=0.9), 0.1),
+    "test_fraction": Field(number(min_value=0.05, max_value=0.9), 0.5,
+                           "held out for the stream when the files hold no test split"),
+}
+
 STREAM_SCHEMA = {
-    "source": Field(string, "mnist1d", "built-in dataset (mnist1d, digits) or generator (sea, stagger, hyperplane)"),
-    "samples": Field(integer(min_value=100), 8000, "samples the built-in dataset is generated with"),
-    "holdout": Field(number(min_value=0.1, max_value=0.9), 0.5, "fraction of the dataset kept for the stream"),
+    "source": Field(choice("data", *GENERATORS), "data",
+                    "data (the config's data: section, streamed from its test split) or a generator"),
     "length": Field(integer(min_value=10), 3000, "stream length in samples"),
     "params": Field(mapping, {}, "generator parameters (noise, features, magnitude, seed)"),
     "drift": {
@@ -115,16 +123,21 @@ def load_stream(path: str | Path) -> Stream:
                   level.astype(np.float64), positions, label_time, num_labels, ref)
 
 
-def build_stream(cfg: dict, seed: int) -> Stream:
-    """Build the stream a validated ``STREAM_SCHEMA`` section describes, every draw from ``seed``."""
+def build_stream(cfg: dict, data_cfg: dict, seed: int, input_shape: tuple[int, int, int] | None = None) -> Stream:
+    """Build the stream a validated ``STREAM_SCHEMA`` section describes, from the dataset of the
+    ``STREAM_DATA_SCHEMA`` section ``data_cfg`` (resized to ``input_shape`` if given) or a
+    generator; every draw comes from ``seed``."""
     if cfg["source"] in GENERATORS:
         rng = np.random.default_rng(seed)
         d = cfg["drift"]
         return _synthetic_stream(cfg, levels(d["schedule"], cfg["length"], d["positions"], d["width"], rng), rng, seed)
-    if cfg["source"] not in BUILTIN_DATASETS:
-        known = ", ".join([*BUILTIN_DATASETS, *GENERATORS])
-        raise ConfigError(f"stream.source: unknown source {cfg['source']!r}; known: {known}")
-    return stream_from_dataset(load_builtin(cfg["source"], seed, 0.1, cfg["holdout"], cfg["samples"]), cfg, seed)
+    data = load_dataset(data_cfg, seed)
+    if input_shape is not None and tuple(input_shape) != data.input_shape:
+        if input_shape[-1] != data.input_shape[-1]:
+            raise ConfigError(f"data: the model takes {input_shape[-1]} channel(s), the dataset has "
+                              f"{data.input_shape[-1]}")
+        data = resize_dataset(data, tuple(input_shape))
+    return stream_from_dataset(data, cfg, seed)
 
 
 def stream_from_dataset(data: Dataset, cfg: dict, seed: int) -> Stream:
