@@ -110,7 +110,8 @@ def test_a_search_run_directory_gives_its_best_candidate(tmp_path):
         (tmp_path / "candidates" / name).mkdir(parents=True)
         (tmp_path / "candidates" / name / "arch.yaml").write_text("space: plain\n")
     assert candidate_folder(tmp_path) == tmp_path / "candidates" / "001"
-    (tmp_path / "leaderboard.json").write_text(json.dumps([{"candidate": "candidates/002", "accuracy": 0.9}]))
+    rows = [{"rank": 1, "candidate": ""}, {"rank": 2, "candidate": "candidates/002"}]  # as search writes it
+    (tmp_path / "leaderboard.json").write_text(json.dumps({"name": "s", "leaderboard": rows}))
     assert candidate_folder(tmp_path) == tmp_path / "candidates" / "002"
     assert candidate_folder(tmp_path / "candidates" / "001") == tmp_path / "candidates" / "001"
 

@@ -41,8 +41,8 @@ def default_arch(input_shape: tuple[int, int, int], num_classes: int) -> Arch:
 
 
 def candidate_folder(path: str | Path) -> Path:
-    """A candidate folder itself, or the best candidate of a search run directory: the folder the
-    leaderboard's first row names (``candidate``), else the first of ``candidates/`` (``001``)."""
+    """A candidate folder itself, or the best candidate of a search run directory: the folder named
+    by the first leaderboard row that has one (``leaderboard.json``), else ``candidates/001``."""
     path = Path(path)
     if (path / "arch.yaml").is_file():
         return path
@@ -52,10 +52,10 @@ def candidate_folder(path: str | Path) -> Path:
             rows = json.loads(board.read_text())
         except json.JSONDecodeError as exc:
             raise InputFileError(f"{board}: unreadable leaderboard: {exc}") from None
-        rows = rows.get("rows", []) if isinstance(rows, dict) else rows
-        first = rows[0].get("candidate") if rows and isinstance(rows[0], dict) else None
-        if first is not None and (path / str(first) / "arch.yaml").is_file():
-            return path / str(first)
+        rows = rows.get("leaderboard", []) if isinstance(rows, dict) else []
+        named = [r["candidate"] for r in rows if isinstance(r, dict) and r.get("candidate")]
+        if named and (path / str(named[0]) / "arch.yaml").is_file():
+            return path / str(named[0])
     folders = sorted(p.parent for p in path.glob("candidates/*/arch.yaml"))
     if folders:
         return folders[0]
