@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from tinyml_cli.adapt import METHODS, Context, Method, make_method
+from tinyml_cli.adapt import METHODS, Method, make_method
 from tinyml_cli.adapt.base import FLOAT
 from tinyml_cli.adapt.deployed import features, load_deployed
-from tinyml_cli.adapt.experiment import adapted_candidate
+from tinyml_cli.adapt.experiment import adapted_candidate, make_context
 from tinyml_cli.adapt.simulate import simulate
 from tinyml_cli.config import validate
 from tinyml_cli.drift.detectors import make_detector
@@ -26,9 +26,7 @@ def _setup(kind="permute", labels=None):
     train = validate({"epochs": 12, "device": "cpu"}, TRAIN_SCHEMA, "test")
     deployed = load_deployed(None, stream.reference, stream.num_labels, train, seed=0)
     z = features(deployed.module, stream.x)
-    ctx = Context(deployed.arch, deployed.module, stream.reference.x_train,
-                  features(deployed.module, stream.reference.x_train), stream.reference.y_train,
-                  stream.num_labels, 0)
+    ctx = make_context(deployed, stream, 0)
     return stream, deployed, z, ctx
 
 

@@ -51,7 +51,6 @@ class Context:
 
     arch: Arch
     module: GraphModule
-    ref_x: np.ndarray
     ref_z: np.ndarray
     ref_y: np.ndarray
     num_labels: int

@@ -87,6 +87,12 @@ def model_cost(arch: Arch, profile: McuProfile, budget: Budget) -> dict:
     return {"flash": est.flash_model, "sram": est.peak_sram, "macs": est.macs, "latency_ms": est.latency_ms}
 
 
+def make_context(deployed: Deployed, stream: Stream, seed: int) -> Context:
+    """What the methods start from: the deployed network and its features of the reference data."""
+    return Context(deployed.arch, deployed.module, features(deployed.module, stream.reference.x_train),
+                   stream.reference.y_train, stream.num_labels, seed)
+
+
 def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | None = None,
                    only: str | None = None, progress: Callable[[str], None] | None = None) -> Experiment:
     """Run every configured method (or only the method ``only``) on the configured stream (or the
@@ -99,9 +105,7 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
     stream = load_stream(stream_file) if stream_file else build_stream(cfg["stream"], cfg["data"], seed, shape)
     deployed = load_deployed(model_path, stream.reference, stream.num_labels, cfg["model"]["train"], seed)
     z = features(deployed.module, stream.x)
-    ctx = Context(deployed.arch, deployed.module, stream.reference.x_train,
-                  features(deployed.module, stream.reference.x_train), stream.reference.y_train,
-                  stream.num_labels, seed)
+    ctx = make_context(deployed, stream, seed)
     profile = load_profile(cfg["mcu"])
     budget = budget_for(profile, cfg["constraints"])
     cost = model_cost(deployed.arch, profile, budget)
@@ -146,4 +150,4 @@ def load_drift_config(path: str | None, overrides: list[str]) -> dict:
 
 
 __all__ = ["DRIFT_SCHEMA", "Experiment", "MethodRun", "adapted_candidate", "load_drift_config",
-           "model_cost", "run_experiment"]
+           "make_context", "model_cost", "run_experiment"]
