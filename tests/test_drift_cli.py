@@ -73,6 +73,11 @@ def test_bad_config_is_one_line_and_exit_2(config, tmp_path, capsys):
     assert code == 2 and "unknown method 'tinyoll'" in err
     code, _, err = tinyml(capsys, "adapt", config, "--method", "sgd", "--out", tmp_path / "z")
     assert code == 2 and "unknown method 'sgd'" in err
+    code, _, err = tinyml(capsys, "simulate-drift", config, "methods.tinyol.lrr=1", "--out", tmp_path / "w")
+    assert code == 2 and "unknown key 'methods.tinyol.lrr' (did you mean 'lr'?)" in err
+    code, _, err = tinyml(capsys, "simulate-drift", config, "detector.params.delta=3", "--out", tmp_path / "v")
+    assert code == 2 and "detector adwin: delta must be in (0, 1)" in err
+    assert not any((tmp_path / d).exists() for d in "xyzwv")  # nothing half-made
 
 
 def test_check_exits_3_when_a_method_does_not_fit(config, tmp_path, capsys):

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from ..console import Ui
-from ..errors import DoesNotFitError
+from ..errors import ConfigError, DoesNotFitError
 from ..report.drift_report import write_report
 from ..runs import atomic_write_bytes, create_run_dir, finish_manifest, start_manifest, write_yaml
 from ..train.checkpoint import save_candidate
+from . import METHODS
 from .experiment import Experiment, adapted_candidate, run_experiment
 
 
@@ -54,6 +55,8 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
           check: bool = False) -> dict:
     """Run one method; save its adapted state (``state.npz``), the adapted network as a candidate
     folder (``adapted/``, exportable) when the method changes weights, and the report."""
+    if method not in METHODS:
+        raise ConfigError(f"--method: unknown method {method!r}; known: {', '.join(METHODS)}")
     run_dir, exp, data = _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file, only=method)
     run = exp.runs[0]
     buffer = io.BytesIO()

@@ -9,10 +9,9 @@ from typing import Any, Callable
 import torch
 
 from ..arch import Arch, build_graph
-from ..config import COMMON_SCHEMA, Field, choice, integer, mapping, number, optional, string
+from ..config import COMMON_SCHEMA, Field, choice, integer, load_config, mapping, number, optional, string, validate
 from ..drift.detectors import DETECTORS, make_detector
 from ..drift.stream import STREAM_DATA_SCHEMA, STREAM_SCHEMA, Stream, build_stream, load_stream
-from ..errors import ConfigError
 from ..estimate import estimate
 from ..mcu import Budget, McuProfile, budget_for, load_profile
 from ..report.drift_metrics import drift_metrics
@@ -112,8 +111,6 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
     exp = Experiment(cfg, stream, deployed, cost, {"sram": budget.sram, "flash": budget.flash}, stream_file)
     methods = cfg["methods"]
     if only is not None:
-        if only not in METHODS:
-            raise ConfigError(f"--method: unknown method {only!r}; known: {', '.join(METHODS)}")
         configured = [(k, v) for k, v in methods.items() if k.split(":")[0] == only]
         methods = dict(configured[:1]) or {only: {}}
     r = cfg["report"]
@@ -143,10 +140,14 @@ def adapted_candidate(method: Method, deployed: Deployed) -> tuple[Arch, GraphMo
 
 
 def load_drift_config(path: str | None, overrides: list[str]) -> dict:
-    """The validated experiment config."""
-    from ..config import load_config
-
-    return load_config(path, DRIFT_SCHEMA, overrides)
+    """The validated experiment config, method options and detector parameters included (so a
+    mistake is reported before any run directory exists)."""
+    cfg = load_config(path, DRIFT_SCHEMA, overrides)
+    source = str(path) if path is not None else "config"
+    for key, options in cfg["methods"].items():
+        validate(options, METHODS[key.split(":")[0]].schema, source, f"methods.{key}")
+    make_detector(cfg["detector"]["name"], cfg["detector"]["params"])
+    return cfg
 
 
 __all__ = ["DRIFT_SCHEMA", "Experiment", "MethodRun", "adapted_candidate", "load_drift_config",
