@@ -76,7 +76,9 @@ def _worker_main(cfg: dict, url: str, index: int, threads: int) -> None:
     torch.set_num_threads(threads)
     try:
         ctx = make_context(cfg)
-        screen(ctx, open_study(ctx, url, worker=index))
+        study = open_study(ctx, url, worker=index)
+        ctx.backend.prepare(ctx)
+        screen(ctx, study)
     except TinymlError as exc:
         print(f"error: worker {index}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -136,6 +138,7 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     ui.info(f"search: preparing data {cfg['data']['name']!r} and the {cfg['search']['backend']} backend")
     ctx = make_context(cfg, str(run_dir / "config.yaml"))
     study = open_study(ctx, url)
+    ctx.backend.prepare(ctx)
     stale_after = cfg["search"]["stale_after_s"]
     if fail_stale_trials(study, stale_after):
         ui.info("search: trials of a stopped run marked failed; finished trials are kept")

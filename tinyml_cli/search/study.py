@@ -103,7 +103,6 @@ def screen(ctx: SearchContext, study: optuna.Study,
            on_trial: Callable[[FrozenTrial], None] | None = None) -> None:
     """Run trials until ``search.trials`` are complete (counting those other workers are running)."""
     target, stale_after = ctx.cfg["search"]["trials"], ctx.cfg["search"]["stale_after_s"]
-    ctx.backend.prepare(ctx)
     while True:
         fail_stale_trials(study, stale_after)
         n = counts(study)

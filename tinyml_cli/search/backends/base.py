@@ -11,7 +11,7 @@ duplicate detection, multi-fidelity, outputs), so a backend is a small class:
   ``Trial.set_constraint`` (feasible when every value is <= 0), set by the driver on every trial.
 
 Weight-sharing backends can add a supernet step by overriding ``prepare(context)``, which the driver
-calls once before the trials of each worker.
+calls once per process (each worker and the coordinator) before its trials.
 """
 
 from __future__ import annotations
