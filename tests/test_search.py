@@ -145,6 +145,21 @@ def test_config_and_resume_errors(tmp_path):
                                                 search__options={"populaton": 3})), [])
     with pytest.raises(ConfigError, match="--resume continues a run"):
         prepare_run("x.yaml", [], resume=str(tmp_path))
+    with pytest.raises(ConfigError, match="journal file ending in .log"):
+        prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "never"), storage="study.txt")
+    assert not (tmp_path / "never").exists()
+
+
+def test_storage_password_never_written(tmp_path):
+    url = "postgresql://me:s3cret@localhost:1/tinyml"
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run"), storage=url)
+    with pytest.raises(ConfigError) as exc:  # no PostgreSQL driver here: a clear error either way
+        run_search(cfg, run_dir, url, argv=["tinyml", "search", "--storage", url])
+    assert "s3cret" not in str(exc.value)
+    manifest = (run_dir / "manifest.json").read_text()
+    assert "s3cret" not in manifest and "me:***@localhost" in manifest
+    with pytest.raises(ConfigError, match="has a password; give it again with --storage"):
+        prepare_run(None, [], resume=str(run_dir))
 
 
 def _cli(*args, **kwargs):

@@ -21,10 +21,7 @@ from .context import SearchContext, make_context
 from .final import screened, train_top_k
 from .leaderboard import leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
-from .study import counts, fail_stale_trials, open_study, screen, storage_url, wait_for_running
-
-HIDDEN = "***"
-
+from .study import HIDDEN, counts, fail_stale_trials, open_study, redact, screen, storage_url, wait_for_running
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
@@ -45,18 +42,10 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     extra += [f"seed={seed}"] if seed is not None else []
     cfg = load_config(config, SEARCH_SCHEMA, [*overrides, *extra])
     BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], config or "config")
+    storage_url(storage, Path("."))  # a malformed --storage fails before any run directory is made
     run_dir = create_run_dir("search", cfg["name"], out)
     write_yaml(run_dir / "config.yaml", cfg)
     return cfg, run_dir, storage_url(storage, run_dir)
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    if "://" not in url or "@" not in url:
-        return url
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _best_status(study: Any) -> str:
@@ -117,6 +106,7 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
     """Run (or resume) the search into ``run_dir``; return the leaderboard summary."""
     ui = ui or Ui(verbosity=-1)
     ui.attach_log(run_dir / "log.txt")
+    argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
     manifest = start_manifest(run_dir, "search", cfg["seed"], argv)
     write_json(run_dir / MANIFEST, {**manifest, "storage": redact(url)})
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
