@@ -14,7 +14,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import ConfigError, RunDirError
+from ..errors import ConfigError, RunDirError, TinymlError
 from .context import SearchContext
 from .trial import is_stale, run_trial
 
@@ -23,6 +23,7 @@ JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 SHARED_SECTIONS = ("seed", "data", "space", "constraints", "mcu", "fidelity")
 LOCAL_TRAIN_KEYS = ("device", "threads")
 HIDDEN = "***"
+MAX_FAILURES_IN_A_ROW = 3
 
 
 def redact(text: str) -> str:
@@ -113,8 +114,13 @@ def counts(study: optuna.Study) -> dict[str, int]:
 
 def screen(ctx: SearchContext, study: optuna.Study,
            on_trial: Callable[[FrozenTrial], None] | None = None) -> None:
-    """Run trials until ``search.trials`` are complete (counting those other workers are running)."""
+    """Run trials until ``search.trials`` are complete (counting those other workers are running).
+
+    A candidate whose training fails inside torch (out of GPU memory, for example) is recorded as a
+    FAIL trial with its ``error`` and the search goes on; ``MAX_FAILURES_IN_A_ROW`` such failures in a
+    row stop it."""
     target, stale_after = ctx.cfg["search"]["trials"], ctx.cfg["search"]["stale_after_s"]
+    failures = 0
     while True:
         fail_stale_trials(study, stale_after)
         n = counts(study)
@@ -123,9 +129,18 @@ def screen(ctx: SearchContext, study: optuna.Study,
         trial = study.ask()
         try:
             values = run_trial(ctx, study, trial)
+        except RuntimeError as exc:
+            message = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+            trial.set_user_attr("error", message)
+            study.tell(trial, state=TrialState.FAIL)
+            failures += 1
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                raise TinymlError(f"{failures} trials in a row failed to train; last: {message}") from None
+            continue
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
             raise
+        failures = 0
         frozen = study.tell(trial, values)
         if on_trial is not None:
             on_trial(frozen)
