@@ -242,8 +242,15 @@ def calibrate(folded: FoldedModule, samples: np.ndarray, batch_size: int = 256) 
 
 
 def quantize(folded: FoldedModule, samples: np.ndarray) -> QuantizedModel:
-    """Calibrate on ``samples`` and quantize every weight and bias; sets ``folded.qparams``."""
+    """Calibrate on ``samples`` (sets ``folded.qparams``), then quantize every weight and bias."""
     folded.qparams = calibrate(folded, samples)
+    return quantize_layers(folded)
+
+
+def quantize_layers(folded: FoldedModule) -> QuantizedModel:
+    """Int8 weights and int32 biases of a calibrated folded module (after QAT, say)."""
+    if folded.qparams is None:
+        raise ValueError("calibrate the folded module before quantizing its layers")
     layers: list[QuantLayer | None] = []
     for i, layer in enumerate(folded.graph.layers):
         if layer.op not in WEIGHT_OPS:
