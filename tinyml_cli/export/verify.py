@@ -48,7 +48,7 @@ def run_litert(model: bytes, inputs: np.ndarray) -> np.ndarray:
 def arena_upper_bound(graph: LayerGraph) -> int:
     """An arena surely large enough for TFLM to plan in: every activation at once, plus overhead."""
     activations = sum(prod(shape) for shape in graph.tensor_shapes)
-    return 2 * activations + 4096 * (len(graph.layers) + 4)
+    return 4 * activations + 8192 * (len(graph.layers) + 8)
 
 
 def run_tflm_model(q: QuantizedModel, model: bytes, inputs: np.ndarray) -> TflmResult:
