@@ -15,19 +15,21 @@ from __future__ import annotations
 # connected weights are quantized per tensor (the converter's default), so they carry one pair.
 BIAS_BYTES = 4
 QUANT_PARAM_BYTES_PER_CHANNEL = 4 + 8          # float32 scale + int64 zero point
-# One flatbuffer Tensor table (type, buffer index, shape vector, name string, Quantization table with
-# one scale and zero point), measured on converter output as about 80 bytes plus its name; our writer
-# names tensors briefly, the converter's names are long ("model/conv2d/Conv2D;...").
-FLASH_TENSOR_BYTES = 80
-FLASH_TENSOR_NAME_BYTES = 24
-# One Buffer table for each constant tensor, plus the 16-byte alignment the converter pads data to
-# (8 bytes of padding on average).
-FLASH_BUFFER_BYTES = 12 + 8
-# One Operator table: opcode index, inputs/outputs int vectors, builtin options table.
-FLASH_OPERATOR_BYTES = 64
-# Model header, version, operator codes, subgraph table, description, and the metadata the converter
-# always writes (min_runtime_version, signature defs with input and output names).
-FLASH_MODEL_BYTES = 1024
+# Calibrated on files written by tinyml_cli/export/tflite_writer.py (scripts/bench_export.py: 40
+# random architectures of both spaces, least-squares fit of file size - weight data - quantization
+# parameters; residual median 10 bytes). Flatbuffers shares identical vtables, so a layer costs its
+# activation Tensor (type, buffer, shape, name, one-scale Quantization: FLASH_TENSOR_BYTES + a short
+# name) plus its Operator (opcode index, input/output vectors, builtin options: FLASH_OPERATOR_BYTES),
+# 132 bytes together.
+FLASH_TENSOR_BYTES = 64
+FLASH_TENSOR_NAME_BYTES = 16
+# A constant tensor (weights or bias) costs 123 bytes beyond its data and per-channel parameters: its
+# Tensor table and name, its Buffer table and the 16-byte alignment padding of the data.
+FLASH_BUFFER_BYTES = 43
+FLASH_OPERATOR_BYTES = 52
+# Model header, version, operator codes, subgraph table, description, the input tensor's share, and
+# the one small int32 constant every network of our spaces has (MEAN's axes or RESHAPE's new shape).
+FLASH_MODEL_BYTES = 618
 
 # --- SRAM: TensorFlow Lite Micro's arena -------------------------------------------------------------
 # The non-persistent part is planned by GreedyMemoryPlanner (micro/memory_planner/
@@ -39,26 +41,34 @@ ARENA_ALIGNMENT = 16
 # int arrays (sorted sizes, sorted ids, offsets = 12 bytes). That scratch lives in the same
 # non-persistent area, so the area is at least this big.
 PLANNER_BYTES_PER_BUFFER = 16 + 12 + 12
-# Persistent allocations (tail of the arena): one TfLiteEvalTensor per tensor (data pointer, dims
-# pointer, type: 12 bytes on a 32-bit MCU), for activations and constants alike.
-ARENA_EVAL_TENSOR_BYTES = 12
-# Per operator: TfLiteNode (~36 bytes), NodeAndRegistration (8), the parsed builtin options (~24) and
-# the kernel's OpData (conv/depthwise ~48, others ~16), each 16-byte aligned.
-ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96}
-ARENA_OP_BYTES_DEFAULT = 80
+# Persistent allocations (tail of the arena), measured with tflite-micro's RecordingMicroAllocator
+# (scripts/bench_export.py; single-op models for the per-op split, then a least-squares fit over 40
+# random architectures, residual at most 23 bytes). The sizes are those of the 64-bit host build the
+# Python interpreter runs; a 32-bit MCU needs less (a TfLiteEvalTensor is 12 bytes there, a
+# NodeAndRegistration 40), so on-device the estimate errs on the safe side by ~10-20% of the tail.
+# One TfLiteEvalTensor per tensor (data pointer, dims pointer, type), activations and constants alike.
+ARENA_EVAL_TENSOR_BYTES = 24
+# Per operator: NodeAndRegistration (64 bytes), the parsed builtin options and the kernel's OpData;
+# MEAN and RESHAPE also carry their int32 shape constant's TfLiteEvalTensor.
+ARENA_OP_BYTES = {"conv2d": 168, "depthwise_conv2d": 184, "fully_connected": 176, "add": 136,
+                  "avg_pool": 152, "max_pool": 128, "mean": 145, "reshape": 116, "softmax": 180}
+ARENA_OP_BYTES_DEFAULT = 160
 # Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel.
 ARENA_PER_CHANNEL_BYTES = 4 + 4
-# MicroAllocator, SubgraphAllocations, the interpreter's tensor pointer arrays and the memory planner
-# object itself.
-ARENA_FIXED_BYTES = 512
+# MicroAllocator, SubgraphAllocations, the interpreter's input and output TfLiteTensors with their
+# quantization data, and the memory planner object itself.
+ARENA_FIXED_BYTES = 714
 
 # Scratch buffers requested by the optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on the S3): live
 # only during their own operator. CMSIS-NN arm_convolve_s8 im2col keeps two columns of int16:
 # 2 * in_channels * kh * kw * 2 bytes (none for 1x1 stride-1 convs, which take arm_convolve_1x1_s8_fast);
 # arm_depthwise_conv_s8_opt keeps in_channels * kh * kw int16 (none for 3x3, which take
 # arm_depthwise_conv_3x3_s8).
+# TFLM's reference kernels (what tflite-micro's Python interpreter runs, and what the calibration
+# measured: its arena head equals the activations' greedy plan to the byte) request no scratch, so
+# the element size is 0; set it to 2 to model a CMSIS-NN build.
 SCRATCH_CONV_COLUMNS = 2
-SCRATCH_ELEMENT_BYTES = 2
+SCRATCH_ELEMENT_BYTES = 0
 
 # --- latency -----------------------------------------------------------------------------------------
 # Cycles per multiply-accumulate of int8 kernels, by core family and kernel kind ("pointwise" is a 1x1
