@@ -143,6 +143,8 @@ def test_export_command_on_a_run_directory(run_dir, capsys):
     assert {"model.tflite", "model_data.c", "model_data.h", "model_config.h", "verify.json",
             "manifest.json", "config.yaml"} <= {p.name for p in out.iterdir()}
     assert doc["exports"][0]["quantization"]["calibration_samples"] == 200
+    ratios = doc["exports"][0]["verify"]["estimate"]
+    assert 0.95 <= ratios["sram_ratio"] <= 1.05 and 0.98 <= ratios["flash_ratio"] <= 1.02
     assert json.loads((out / "manifest.json").read_text())["status"] == "ok"
     # The export folder is never overwritten.
     before = (out / "model.tflite").read_bytes()

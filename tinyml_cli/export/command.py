@@ -11,6 +11,8 @@ from ..config import COMMON_SCHEMA, apply_overrides, read_yaml, validate
 from ..console import Ui
 from ..data import Dataset, load_builtin
 from ..errors import ConfigError, InputFileError
+from ..estimate import estimate
+from ..mcu import budget_for, load_profile
 from ..runs import create_run_dir, finish_manifest, start_manifest, write_yaml
 from ..train.builder import GraphModule, build_module
 from ..train.checkpoint import load_candidate, load_weights
@@ -92,6 +94,8 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
                     cfg["seed"], str(path))
     for c in candidates:
         check_inputs(c.arch, data, c.label)
+    profile = load_profile(cfg["mcu"])
+    budget = budget_for(profile, cfg["constraints"])
     out_dir = create_run_dir("export", cfg["name"], out)
     ui.attach_log(out_dir / "log.txt")
     start_manifest(out_dir, "export", cfg["seed"], argv)
@@ -102,7 +106,9 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
             folder = out_dir if len(candidates) == 1 else out_dir / f"rank{i:03d}"
             ui.info(f"exporting {c.label} -> {folder}")
             name = cfg["name"] if len(candidates) == 1 else f"{cfg['name']}_{i}"
+            est = estimate(build_graph(c.arch), profile, budget)
             result = export_candidate(c.arch, c.module, data, cfg["export"], folder, name,
+                                      {"peak_sram": est.peak_sram, "model_flash": est.flash_model},
                                       seed=cfg["seed"], log=ui.detail)
             if result.verify is not None:
                 ui.table(f"verification of {c.label} ({data.name} test set)", ["measure", "value"],
