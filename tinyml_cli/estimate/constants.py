@@ -69,6 +69,12 @@ ARENA_FIXED_BYTES = 714
 # the element size is 0; set it to 2 to model a CMSIS-NN build.
 SCRATCH_CONV_COLUMNS = 2
 SCRATCH_ELEMENT_BYTES = 0
+# TFLM's MEAN kernel (reference on every platform, micro/kernels/reduce_common.cc) requests three
+# scratch buffers: a 4-D index and the resolved axes (an int each: 16 and 8 bytes, so 16 and 16
+# after alignment) and, for int8/int16 inputs, an int32 sum per output element. Checked against the
+# TFLM runtime's own arena plan (tests/test_tflm_arena.py).
+MEAN_SCRATCH_BYTES = (4 * 4, 2 * 4)
+MEAN_SUM_BYTES = 4
 
 # --- latency -----------------------------------------------------------------------------------------
 # Cycles per multiply-accumulate of int8 kernels, by core family and kernel kind ("pointwise" is a 1x1
