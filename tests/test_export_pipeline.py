@@ -157,7 +157,7 @@ def test_export_command_on_a_run_directory(run_dir, capsys):
     (["--rank", "2"], "weights file not found"),
     (["--top", "3"], "asked for rank 3 but the run has 2"),
     (["--rank", "1", "--top", "2"], "exclusive"),
-    (["--data", "mnist1d", "export.samples=100"], "inputs of shape [8, 8, 1] but dataset 'mnist1d' has [1, 40, 1]"),
+    (["--data", "mnist1d", "data.samples=100"], "1-D signals and images do not mix"),
     (["export.qat_epoch=2"], "unknown key 'export.qat_epoch' (did you mean 'qat_epochs'?)"),
 ])
 def test_export_command_errors_are_one_clear_line(run_dir, capsys, args, message):

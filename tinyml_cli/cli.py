@@ -130,7 +130,8 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 @click.argument("target", type=click.Path())
 @click.argument("overrides", nargs=-1)
 @click.option("--weights", type=click.Path(), help="weights.pt of an ARCH.yaml target.")
-@click.option("--data", "dataset", help="Built-in dataset to calibrate and verify on (default: the run's).")
+@click.option("--data", "dataset", help="Dataset to calibrate and verify on, as data.name "
+              "(default: the run's).")
 @click.option("--rank", type=int, help="Export the candidate of this rank (1: the best).")
 @click.option("--top", type=int, help="Export the K best candidates.")
 @click.option("--out", type=click.Path(), help="Export folder (must not exist or be empty).")

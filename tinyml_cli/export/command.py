@@ -9,7 +9,7 @@ from pathlib import Path
 from ..arch import Arch, build_graph
 from ..config import COMMON_SCHEMA, apply_overrides, read_yaml, validate
 from ..console import Ui
-from ..data import Dataset, load_builtin
+from ..data import DATA_SCHEMA, load_dataset, resize_dataset
 from ..errors import ConfigError, InputFileError
 from ..estimate import estimate
 from ..mcu import budget_for, load_profile
@@ -19,7 +19,9 @@ from ..train.checkpoint import load_candidate, load_weights
 from .pipeline import EXPORT_SCHEMA, ExportResult, check_inputs, export_candidate, ranked_candidates
 from .verify import verify_rows
 
-SCHEMA = {**COMMON_SCHEMA, "export": EXPORT_SCHEMA}
+SCHEMA = {**COMMON_SCHEMA, "data": DATA_SCHEMA, "export": EXPORT_SCHEMA}
+# What an export takes over from the search run it reads.
+_FROM_RUN = (*COMMON_SCHEMA, "data")
 
 
 @dataclass
@@ -44,20 +46,6 @@ def _run_candidates(run_dir: Path, rank: int | None, top: int | None) -> list[Ca
     return out
 
 
-def _dataset(name: str | None, run_cfg: dict, samples: int | None, seed: int, source: str) -> Dataset:
-    """The built-in dataset named by ``export.dataset``/--data, else by the run's ``data.name``."""
-    section = run_cfg.get("data") if isinstance(run_cfg.get("data"), dict) else {}
-    name = name or section.get("name")
-    if not name:
-        raise ConfigError(f"{source}: no dataset to calibrate and verify on: pass --data NAME "
-                          "(or export.dataset=NAME)")
-    from ..data import BUILTIN_DATASETS
-    if name not in BUILTIN_DATASETS:
-        raise ConfigError(f"{source}: unknown dataset {name!r}; built-in: {', '.join(BUILTIN_DATASETS)}")
-    return load_builtin(name, seed, section.get("val_fraction", 0.15), section.get("test_fraction", 0.15),
-                        samples or section.get("samples"))
-
-
 def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = None,
                dataset: str | None = None, rank: int | None = None, top: int | None = None,
                out: str | None = None, argv: list[str] | None = None) -> tuple[Path, list[ExportResult]]:
@@ -68,13 +56,15 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
         raise ConfigError("--rank and --top are exclusive: export one rank or the K best")
     if (rank is not None and rank < 1) or (top is not None and top < 1):
         raise ConfigError("--rank and --top count from 1")
+    if dataset is not None:
+        overrides = [f"data.name={dataset}", *overrides]
     run_cfg: dict = {}
     if path.is_dir():
         if weights:
             raise ConfigError(f"{path}: --weights is for an ARCH.yaml; a run's candidates carry theirs")
         if (path / "config.yaml").is_file():
             run_cfg = read_yaml(path / "config.yaml") or {}
-        base = {k: run_cfg[k] for k in COMMON_SCHEMA if k in run_cfg}
+        base = {k: run_cfg[k] for k in _FROM_RUN if k in run_cfg}
         cfg = validate(apply_overrides(base, overrides), SCHEMA, "export")
         candidates = _run_candidates(path, rank, top)
         out = out if out is not None else path / "export"
@@ -90,10 +80,10 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
     else:
         raise InputFileError(f"{path}: no such run directory or architecture file")
 
-    data = _dataset(dataset or cfg["export"]["dataset"], run_cfg, cfg["export"]["samples"],
-                    cfg["seed"], str(path))
-    for c in candidates:
-        check_inputs(c.arch, data, c.label)
+    data = load_dataset(cfg["data"], cfg["seed"])
+    inputs = [resize_dataset(data, c.arch.input_shape) for c in candidates]
+    for c, d in zip(candidates, inputs):
+        check_inputs(c.arch, d, c.label)
     profile = load_profile(cfg["mcu"])
     budget = budget_for(profile, cfg["constraints"])
     out_dir = create_run_dir("export", cfg["name"], out)
@@ -102,16 +92,16 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
     write_yaml(out_dir / "config.yaml", cfg)
     results = []
     try:
-        for i, c in enumerate(candidates, start=1):
+        for i, (c, d) in enumerate(zip(candidates, inputs), start=1):
             folder = out_dir if len(candidates) == 1 else out_dir / f"rank{i:03d}"
             ui.info(f"exporting {c.label} -> {folder}")
             name = cfg["name"] if len(candidates) == 1 else f"{cfg['name']}_{i}"
             est = estimate(build_graph(c.arch), profile, budget)
-            result = export_candidate(c.arch, c.module, data, cfg["export"], folder, name,
+            result = export_candidate(c.arch, c.module, d, cfg["export"], folder, name,
                                       {"peak_sram": est.peak_sram, "model_flash": est.flash_model},
                                       seed=cfg["seed"], log=ui.detail)
             if result.verify is not None:
-                ui.table(f"verification of {c.label} ({data.name} test set)", ["measure", "value"],
+                ui.table(f"verification of {c.label} ({d.name} test set)", ["measure", "value"],
                          verify_rows(result.verify))
             results.append(result)
     except BaseException:

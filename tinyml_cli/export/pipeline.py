@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..arch import Arch, build_graph
-from ..config import Field, boolean, integer, number, optional, string
+from ..config import Field, boolean, integer, number
 from ..data import Dataset
 from ..errors import ConfigError, InputFileError
 from ..runs import atomic_write_bytes, atomic_write_text, write_json
@@ -32,9 +32,6 @@ EXPORT_SCHEMA = {
     "max_drop": Field(number(min_value=0.0, max_value=1.0), 0.01,
                       "post-training accuracy drop (validation, fraction) that triggers QAT"),
     "qat_lr": Field(number(min_value=0.0), 1e-4, "QAT learning rate (Adam)"),
-    "dataset": Field(optional(string), None, "built-in dataset to calibrate and verify on "
-                     "(default: the search run's)"),
-    "samples": Field(optional(integer(min_value=1)), None, "use only this many dataset samples"),
     "verify": Field(boolean, True, "run the model in LiteRT and TFLM on the test set"),
 }
 
@@ -54,10 +51,7 @@ def _accuracy(folded: FoldedModule, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def check_inputs(arch: Arch, data: Dataset, source: str) -> None:
-    """The dataset must feed the architecture: same input shape and number of classes."""
-    if tuple(data.input_shape) != tuple(arch.input_shape):
-        raise ConfigError(f"{source}: the architecture takes inputs of shape {list(arch.input_shape)} "
-                          f"but dataset {data.name!r} has {list(data.input_shape)}")
+    """The dataset (resized to the architecture's input) must have the architecture's classes."""
     if data.num_classes != arch.num_classes:
         raise ConfigError(f"{source}: the architecture has {arch.num_classes} classes but dataset "
                           f"{data.name!r} has {data.num_classes}")
