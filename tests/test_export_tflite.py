@@ -9,8 +9,9 @@ import tflite
 from int8_reference import run_model
 from tinyml_cli.arch import build_graph, make_space
 from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
-from tinyml_cli.errors import ArchError
+from tinyml_cli.errors import ArchError, TinymlError
 from tinyml_cli.export.quantize import WEIGHT_OPS, FoldedModule, QuantizedModel, quantize
+from tinyml_cli.export.tflite_reader import load_tflite
 from tinyml_cli.export.tflite_writer import OPERATORS, check_writable, write_tflite
 from tinyml_cli.export.tflm_runner import run_tflm
 from tinyml_cli.export.verify import arena_upper_bound, run_litert
@@ -163,3 +164,30 @@ def test_litert_and_tflm_agree_on_random_architectures_of_both_spaces(rng):
         probs_micro = run_tflm(model, x, arena).outputs.astype(int)
         assert np.abs(probs_lite - probs_micro).max() <= 2
     assert worst <= 1
+
+
+def _comparable(graph: LayerGraph) -> list[tuple]:
+    """What a .tflite can say about each layer (batch norm is folded away, names are free)."""
+    return [(l.op, l.inputs, l.output_shape, l.kernel, l.stride, l.padding, l.activation,
+             l.weight_shape, l.bias) for l in graph.layers]
+
+
+def test_writer_and_reader_round_trip_every_op_and_random_architectures(rng, tmp_path):
+    graphs = list(single_op_graphs().values()) + _random_graphs(rng)
+    for i, graph in enumerate(graphs):
+        _, model = export_random(graph, rng)
+        path = tmp_path / f"m{i}.tflite"
+        path.write_bytes(model)
+        loaded = load_tflite(path)
+        assert loaded.graph.input_shape == graph.input_shape
+        assert _comparable(loaded.graph) == _comparable(graph)
+        assert (loaded.activation_bytes, loaded.weight_bytes, loaded.file_bytes) == (1, 1, len(model))
+
+
+def test_a_tflm_crash_becomes_a_clear_error(rng):
+    """An arena far too small makes TFLM fail (or kill its process); the child turns that into a
+    TinymlError naming TFLM, and the parent lives on."""
+    graph = single_op_graphs()["conv2d_same_s2_relu6"]
+    _, model = export_random(graph, rng)
+    with pytest.raises(TinymlError, match="TFLM interpreter (was killed by signal|failed)"):
+        run_tflm(model, np.zeros((1, *graph.input_shape), np.int8), arena_size=64)
