@@ -29,6 +29,7 @@ from torch import nn
 from ..arch.graph import Layer, LayerGraph, same_padding
 from ..data import Dataset
 from ..train.builder import GraphModule
+from ..train.quant import fold_batch_norm
 
 QMIN, QMAX = -128, 127
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
@@ -118,24 +119,18 @@ class FoldedModule(nn.Module):
 
     @classmethod
     def from_module(cls, module: GraphModule) -> "FoldedModule":
-        """Fold each convolution's batch norm (eval statistics) into its weights and bias."""
+        """Fold each convolution's batch norm (eval statistics) into its weights and bias, and take
+        the weights into TFLite layouts."""
+        folded = fold_batch_norm(module)
         weights = {}
-        for i, (layer, unit) in enumerate(zip(module.graph.layers, module.layers)):
+        for i, (layer, unit) in enumerate(zip(folded.graph.layers, folded.layers)):
             if layer.op in ("conv2d", "depthwise_conv2d"):
-                w = unit.conv.weight.detach().double()
-                b = (unit.conv.bias.detach().double() if unit.conv.bias is not None
-                     else torch.zeros(w.shape[0], dtype=torch.float64))
-                if unit.bn is not None:
-                    bn = unit.bn
-                    factor = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
-                    w = w * factor[:, None, None, None]
-                    b = (b - bn.running_mean.double()) * factor + bn.bias.detach().double()
-                w = w.permute(0, 2, 3, 1)  # (out, kh, kw, in)
+                w = unit.conv.weight.detach().permute(0, 2, 3, 1)  # (out, kh, kw, in)
                 if layer.op == "depthwise_conv2d":
                     w = w.permute(3, 1, 2, 0)  # (1, kh, kw, channels)
-                weights[i] = (w.numpy(), b.numpy())
+                weights[i] = (w.numpy(), unit.conv.bias.detach().numpy())
             elif layer.op == "fully_connected":
-                weights[i] = (unit.fc.weight.detach().double().numpy(), unit.fc.bias.detach().double().numpy())
+                weights[i] = (unit.fc.weight.detach().numpy(), unit.fc.bias.detach().numpy())
         return cls(module.graph, weights)
 
     def _fake(self, x: torch.Tensor, tensor: int) -> torch.Tensor:
