@@ -4,6 +4,8 @@ and the operators to register in a ``MicroMutableOpResolver``).
 
 >>> c_identifier("MbNet-0.35 (digits)"), c_identifier("3x3 net")
 ('mbnet_0_35_digits', 'm_3x3_net')
+>>> print(_c_string('say "hé"'))
+"say \\042h\\303\\251\\042"
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def _c_float(value: float) -> str:
 
 
 def _c_string(text: str) -> str:
-    return '"' + "".join(c if c.isalnum() or c in " _-.:/()+" else f"\\x{ord(c):02x}"
-                         for c in text) + '"'
+    """A C string literal; bytes other than safe ASCII become 3-digit octal escapes (UTF-8)."""
+    safe = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.:/()+")
+    return '"' + "".join(chr(b) if b in safe else f"\\{b:03o}" for b in text.encode()) + '"'
 
 
 def model_data_sources(model: bytes, name: str) -> dict[str, str]:

@@ -63,6 +63,9 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
     """Quantize (with QAT when asked and needed), write the files into ``out_dir``, verify."""
     graph = build_graph(arch)
     check_writable(graph)
+    if cfg["verify"] and not len(data.x_test):
+        raise ConfigError(f"{name}: dataset {data.name!r} has no test samples to verify on; "
+                          "set data.test_fraction above 0 or export.verify=false")
     folded = FoldedModule.from_module(module.eval())
     saved, folded.qparams = folded.qparams, None
     float_val = _accuracy(folded, data.x_val, data.y_val)

@@ -21,6 +21,7 @@ Constant buffers are 16-byte aligned, as TensorFlow Lite Micro prefers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import flatbuffers
 import numpy as np
@@ -132,7 +133,8 @@ def _aligned_bytes(b: flatbuffers.Builder, data: bytes) -> int:
     return b.EndVector(len(data))
 
 
-def _offsets(b: flatbuffers.Builder, start: callable, offsets: list[int]) -> int:
+def _offsets(b: flatbuffers.Builder, start: Callable[[flatbuffers.Builder, int], None],
+             offsets: list[int]) -> int:
     start(b, len(offsets))
     for offset in reversed(offsets):
         b.PrependUOffsetTRelative(offset)

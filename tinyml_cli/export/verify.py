@@ -95,17 +95,20 @@ def _mean(values: np.ndarray) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
 
 
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
 def verify_rows(report: dict) -> list[list[str]]:
     """The verification report as rows of (measure, value) for a table."""
-    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
     rows = [["samples", str(report["samples"])],
-            ["float accuracy (torch)", pct(report["float_accuracy"])],
-            ["fake-quant accuracy (torch)", pct(report["fake_quant_accuracy"])],
-            ["int8 accuracy (LiteRT ref)", pct(report["litert_accuracy"])],
-            ["int8 accuracy (TFLM)", pct(report["tflm_accuracy"])],
-            ["LiteRT / TFLM agreement", f"{pct(report['litert_tflm_agreement'])} "
+            ["float accuracy (torch)", _pct(report["float_accuracy"])],
+            ["fake-quant accuracy (torch)", _pct(report["fake_quant_accuracy"])],
+            ["int8 accuracy (LiteRT ref)", _pct(report["litert_accuracy"])],
+            ["int8 accuracy (TFLM)", _pct(report["tflm_accuracy"])],
+            ["LiteRT / TFLM agreement", f"{_pct(report['litert_tflm_agreement'])} "
                                         f"(max {report['litert_tflm_max_step_difference']} int8 steps)"],
-            ["fake-quant / LiteRT agreement", pct(report["fake_quant_litert_agreement"])],
+            ["fake-quant / LiteRT agreement", _pct(report["fake_quant_litert_agreement"])],
             ["TFLM arena", f"{report['tflm_arena']['total']} B"],
             [".tflite size", f"{report['file_size']} B"]]
     if "estimate" in report:
