@@ -126,7 +126,7 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 # ---- export -----------------------------------------------------------------------------------------
 
 
-@cli.command("export", context_settings={"ignore_unknown_options": False})
+@cli.command("export")
 @click.argument("target", type=click.Path())
 @click.argument("overrides", nargs=-1)
 @click.option("--weights", type=click.Path(), help="weights.pt of an ARCH.yaml target.")

@@ -107,7 +107,7 @@ def verify_rows(report: dict) -> list[list[str]]:
             ["int8 accuracy (LiteRT ref)", _pct(report["litert_accuracy"])],
             ["int8 accuracy (TFLM)", _pct(report["tflm_accuracy"])],
             ["LiteRT / TFLM agreement", f"{_pct(report['litert_tflm_agreement'])} "
-                                        f"(max {report['litert_tflm_max_step_difference']} int8 steps)"],
+                                        f"(outputs within {report['litert_tflm_max_step_difference']} int8 steps)"],
             ["fake-quant / LiteRT agreement", _pct(report["fake_quant_litert_agreement"])],
             ["TFLM arena", f"{report['tflm_arena']['total']} B"],
             [".tflite size", f"{report['file_size']} B"]]
