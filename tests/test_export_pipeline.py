@@ -3,6 +3,7 @@ the command's outputs and errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -171,3 +172,16 @@ def test_export_command_on_an_arch_file_needs_weights(run_dir, capsys):
     arch = run_dir / "candidates" / "001" / "arch.yaml"
     assert _cli(["export", str(arch), "--data", "digits"]) == 2
     assert "without weights cannot be exported" in capsys.readouterr().err
+
+
+def test_export_runs_qat_when_the_post_training_drop_is_too_large(trained, digits, tmp_path):
+    """The first 200 training images (the calibration set) dimmed 4x: post-training int8 collapses,
+    so export fine-tunes with QAT and the exported file (run in LiteRT and TFLM) keeps its accuracy."""
+    dim = dataclasses.replace(digits, x_train=digits.x_train.copy())
+    dim.x_train[:200] *= 0.25
+    cfg = validate({"calibration_samples": 200, "qat_epochs": 2, "qat_lr": 1e-3}, EXPORT_SCHEMA, "t")
+    result = export_candidate(ARCH, trained, dim, cfg, tmp_path / "out", "qat")
+    record, v = result.quantization, result.verify
+    assert record["ptq_val_accuracy"] < 0.7 and record["qat_epochs"] == 2
+    assert record["qat_val_accuracy"] > record["ptq_val_accuracy"] + 0.2
+    assert v["tflm_accuracy"] > 0.85 and v["fake_quant_litert_agreement"] >= 0.97
