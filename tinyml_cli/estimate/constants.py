@@ -36,11 +36,16 @@ FLASH_MODEL_BYTES = 618
 # greedy_memory_planner.cc) over buffers whose sizes MicroAllocator rounds up to
 # MicroArenaBufferAlignment() = 16 bytes.
 ARENA_ALIGNMENT = 16
-# While planning, the greedy planner keeps, per buffer: BufferRequirements (size, first and last use,
-# offline offset = 16 bytes), a ListEntry (offset, requirements index, next entry = 12 bytes) and three
-# int arrays (sorted sizes, sorted ids, offsets = 12 bytes). That scratch lives in the same
-# non-persistent area, so the area is at least this big.
+# Planning borrows the non-persistent area before the plan is committed (MicroAllocator::
+# CommitStaticMemoryPlan), so the arena must hold, for a moment: an AllocationInfo per tensor and per
+# scratch buffer (size, output pointer, first and last use, offline offset, flag: 32 bytes on the
+# 64-bit host, 24 on a 32-bit MCU), the greedy planner's records per planned buffer
+# (BufferRequirements 16 bytes, ListEntry 12, three int arrays 12) and a request record per kernel
+# scratch buffer. Small models need more arena than TFLM reports using because of it; measured as
+# the smallest arena TFLM accepts (tflm_runner.required_arena, bisected), within 60 bytes.
+ALLOCATION_INFO_BYTES = 32
 PLANNER_BYTES_PER_BUFFER = 16 + 12 + 12
+SCRATCH_REQUEST_BYTES = 16
 # Persistent allocations (tail of the arena), measured with tflite-micro's RecordingMicroAllocator
 # (scripts/bench_export.py; single-op models for the per-op split, then a least-squares fit over 40
 # random architectures, residual at most 23 bytes). The sizes are those of the 64-bit host build the

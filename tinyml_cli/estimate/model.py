@@ -140,12 +140,14 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     total_cycles = 0.0
     flash = K.FLASH_MODEL_BYTES + (n + 1) * _TENSOR_FLASH
     persistent = K.ARENA_FIXED_BYTES + (n + 1) * K.ARENA_EVAL_TENSOR_BYTES
+    const_tensors = 0                                  # weights, biases, MEAN axes, RESHAPE shapes
     costs: list[tuple[int, int, int, float]] = []
     for i, layer in enumerate(layers):
         op = layer.op
         wshape = layer.weight_shape
         if wshape is None:                             # element-wise, pooling, reshape, softmax
             cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
+            const_tensors += op in ("mean", "reshape")
             if op == "mean":                           # MEAN's own scratch buffers
                 sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
                 buffers += [((size + rnd) & mask, i, i) for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
@@ -186,6 +188,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         layer_flash = (op_flash + weights * weight_bytes + biases * bias_bytes + quant
                        + tensors * _CONST_TENSOR_FLASH)
         persistent += tensors * K.ARENA_EVAL_TENSOR_BYTES
+        const_tensors += tensors
         costs.append((macs, params, layer_flash, cycles))
         total_macs += macs
         total_params += params
@@ -201,7 +204,12 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     live_peak = max(live_steps)
     offsets = plan_offsets(buffers)
     planned = max([offset + b[0] for offset, b in zip(offsets, buffers)])
-    non_persistent = max(planned, len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
+    # Planning itself borrows the non-persistent area for a moment: an AllocationInfo per tensor and
+    # per scratch buffer, the planner's records per planned buffer, a request per scratch buffer.
+    scratch_buffers = len(buffers) - (n + 1)
+    planning = (len(buffers) * (K.PLANNER_BYTES_PER_BUFFER + K.ALLOCATION_INFO_BYTES)
+                + const_tensors * K.ALLOCATION_INFO_BYTES + scratch_buffers * K.SCRATCH_REQUEST_BYTES)
+    non_persistent = max(planned, planning)
 
     flash_model = flash if model_bytes is None else model_bytes
     peak = non_persistent + persistent
