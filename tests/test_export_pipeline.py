@@ -98,7 +98,7 @@ int main(void) {
     printed = subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout.split()
     data = (exported.out_dir / "model.tflite").read_bytes()
     assert printed == [str(len(data)), str(sum(data)), "0", "64", "9",
-                       str(exported.verify["tflm_arena"]["total"]), "0.00390625", "5"]
+                       str(exported.verify["tflm_arena"]["required"]), "0.00390625", "5"]
     config = (exported.out_dir / "model_config.h").read_text()
     for method in ("AddConv2D", "AddDepthwiseConv2D", "AddReshape", "AddFullyConnected", "AddSoftmax"):
         assert f"(resolver).{method}();" in config

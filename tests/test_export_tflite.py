@@ -10,11 +10,13 @@ from int8_reference import run_model
 from tinyml_cli.arch import build_graph, make_space
 from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
 from tinyml_cli.errors import ArchError, TinymlError
+from tinyml_cli.estimate import estimate
 from tinyml_cli.export.quantize import WEIGHT_OPS, FoldedModule, QuantizedModel, quantize
 from tinyml_cli.export.tflite_reader import load_tflite
 from tinyml_cli.export.tflite_writer import OPERATORS, check_writable, write_tflite
-from tinyml_cli.export.tflm_runner import run_tflm
+from tinyml_cli.export.tflm_runner import required_arena, run_tflm
 from tinyml_cli.export.verify import arena_upper_bound, run_litert
+from tinyml_cli.mcu import budget_for, load_profile
 
 
 def random_folded(graph: LayerGraph, rng: np.random.Generator) -> FoldedModule:
@@ -192,3 +194,17 @@ def test_a_tflm_crash_becomes_a_clear_error(rng):
     _, model = export_random(graph, rng)
     with pytest.raises(TinymlError, match="TFLM interpreter (was killed by signal|failed)"):
         run_tflm(model, np.zeros((1, *graph.input_shape), np.int8), arena_size=64)
+
+
+def test_estimator_matches_tflm_arena_and_file_size(rng):
+    """The calibrated estimator against the real thing (scripts/bench_export.py does 24 archs):
+    peak SRAM within 3% of the smallest arena TFLM accepts, model flash within 2% of the file size."""
+    profile = load_profile("STM32F412")
+    for graph in _random_graphs(rng):
+        _, model = export_random(graph, rng)
+        used = run_tflm(model, np.zeros((1, *graph.input_shape), np.int8), arena_upper_bound(graph))
+        arena = required_arena(model, used.arena_total)
+        assert arena >= used.arena_total
+        est = estimate(graph, profile, budget_for(profile))
+        assert abs(est.peak_sram / arena - 1) <= 0.03
+        assert abs(est.flash_model / len(model) - 1) <= 0.02

@@ -90,7 +90,7 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
         log(f"verifying on {len(data.x_test)} test samples in LiteRT and TFLM")
         report = verify(q, model, folded, data.x_test, data.y_test, estimate)
         write_json(out_dir / "verify.json", report)
-        arena = report["tflm_arena"]["total"]
+        arena = report["tflm_arena"]["required"]
     elif estimate:
         arena = estimate["peak_sram"]
     else:

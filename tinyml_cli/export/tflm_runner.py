@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 _ARENA_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
+_REQUIRED_LINE = re.compile(r"^REQUIRED (\d+)$", re.M)
 
 
 @dataclass
@@ -56,6 +57,54 @@ def run_tflm(model: bytes, inputs: np.ndarray, arena_size: int, timeout: float =
                           arena.get("tail", 0))
 
 
+def required_arena(model: bytes, used: int, step: int = 16, timeout: float = 600.0) -> int:
+    """The smallest arena (to ``step`` bytes) TFLM accepts for the model. It can exceed the ``used``
+    bytes TFLM reports: planning needs temporary memory (an AllocationInfo per tensor and the
+    planner's per-buffer records) that is freed before the report, and matters for small models.
+    Searched in one child process, starting from ``used``."""
+    from ..errors import TinymlError
+
+    with tempfile.TemporaryDirectory(prefix="tinyml-tflm-") as tmp:
+        folder = Path(tmp)
+        (folder / "model.tflite").write_bytes(model)
+        cmd = [sys.executable, str(Path(__file__).resolve()), str(folder), str(int(used)), str(step)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TinymlError(f"TFLM arena search did not finish within {timeout:.0f} s") from None
+        found = _REQUIRED_LINE.search(proc.stdout)
+        if proc.returncode != 0 or not found:
+            raise TinymlError(f"TFLM cannot allocate the model in up to {4 * used + (1 << 16)} "
+                              f"bytes of arena (exit {proc.returncode})")
+        return int(found.group(1))
+
+
+def _allocates(runtime, model: bytes, arena_size: int) -> bool:
+    try:
+        runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _search_arena(folder: Path, used: int, step: int) -> None:
+    """Child side of required_arena: widen past ``used`` until TFLM allocates, then bisect."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    model = (folder / "model.tflite").read_bytes()
+    low, gap = used - 1, 0
+    while not _allocates(runtime, model, used + gap):
+        low = used + gap
+        gap = max(step, gap * 4)
+        if gap > 4 * used + (1 << 16):
+            sys.exit(1)
+    high = used + gap
+    while high - low > step:
+        mid = (low + high) // 2
+        low, high = (low, mid) if _allocates(runtime, model, mid) else (mid, high)
+    print(f"REQUIRED {high}")
+
+
 def _child(folder: Path, arena_size: int) -> None:
     from tflite_micro.python.tflite_micro import runtime
 
@@ -73,4 +122,7 @@ def _child(folder: Path, arena_size: int) -> None:
 
 
 if __name__ == "__main__":
-    _child(Path(sys.argv[1]), int(sys.argv[2]))
+    if len(sys.argv) == 4:
+        _search_arena(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        _child(Path(sys.argv[1]), int(sys.argv[2]))
