@@ -79,6 +79,23 @@ SCRATCH_ELEMENT_BYTES = 2
 MEAN_SCRATCH_BYTES = (4 * 4, 2 * 4)
 MEAN_SUM_BYTES = 4
 
+# The arena on the 64-bit host build of tflite-micro's Python interpreter, with its reference kernels:
+# the runtime `tinyml export` verifies on (estimate(..., runtime="host")). Pointers are 8 bytes, so
+# the structs above that hold them grow, and reference kernels request no scratch (the head equals
+# the activations' plan). Measured with RecordingMicroAllocator and the smallest arena TFLM accepts
+# (scripts/bench_export.py): per-op bytes from single-op models (NodeAndRegistration 64 bytes + the
+# builtin options and OpData; MEAN and RESHAPE include their shape constant's TfLiteEvalTensor), then a
+# least-squares fit of the tail over 40 random architectures of both spaces (residual <= 23 bytes).
+HOST_ARENA = {
+    "ALLOCATION_INFO_BYTES": 32,
+    "ARENA_EVAL_TENSOR_BYTES": 24,
+    "ARENA_OP_BYTES": {"conv2d": 168, "depthwise_conv2d": 184, "fully_connected": 176, "add": 136,
+                       "avg_pool": 152, "max_pool": 128, "mean": 145, "reshape": 116, "softmax": 180},
+    "ARENA_OP_BYTES_DEFAULT": 160,
+    "ARENA_FIXED_BYTES": 714,
+    "SCRATCH_ELEMENT_BYTES": 0,
+}
+
 # --- latency -----------------------------------------------------------------------------------------
 # Cycles per multiply-accumulate of int8 kernels, by core family and kernel kind ("pointwise" is a 1x1
 # conv, "conv" any other conv). First estimates, to be refit on measured latencies; where they come from:
