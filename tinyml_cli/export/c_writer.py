@@ -133,7 +133,7 @@ def model_config_header(q: QuantizedModel, name: str, labels: list[str], arena_s
         f"#define {p}_LABELS {{{', '.join(_c_string(label) for label in labels)}}}",
         "",
         "/* Tensor arena to reserve (bytes): the smallest arena TensorFlow Lite Micro accepted for this",
-        " * model (measured on a 64-bit host; a 32-bit MCU needs a little less). */",
+        " * model on a 64-bit host, or the estimate for a 32-bit MCU with CMSIS-NN kernels if larger. */",
         f"#define {p}_ARENA_SIZE {int(arena_size)}",
         "",
         f"/* Operators to register in a MicroMutableOpResolver: {', '.join(ops)}. */",

@@ -96,9 +96,11 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
             folder = out_dir if len(candidates) == 1 else out_dir / f"rank{i:03d}"
             ui.info(f"exporting {c.label} -> {folder}")
             name = cfg["name"] if len(candidates) == 1 else f"{cfg['name']}_{i}"
-            est = estimate(build_graph(c.arch), profile, budget)
+            graph = build_graph(c.arch)
+            host, mcu = (estimate(graph, profile, budget, runtime=r) for r in ("host", "mcu"))
             result = export_candidate(c.arch, c.module, d, cfg["export"], folder, name,
-                                      {"peak_sram": est.peak_sram, "model_flash": est.flash_model},
+                                      {"peak_sram": host.peak_sram, "model_flash": host.flash_model,
+                                       "mcu_peak_sram": mcu.peak_sram},
                                       seed=cfg["seed"], log=ui.detail)
             if result.verify is not None:
                 ui.table(f"verification of {c.label} ({d.name} test set)", ["measure", "value"],

@@ -95,6 +95,8 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
         arena = estimate["peak_sram"]
     else:
         raise ConfigError("export.verify=false needs an estimate of the arena size for model_config.h")
+    if estimate and "mcu_peak_sram" in estimate:  # a CMSIS-NN build may need scratch the host did not
+        arena = max(arena, estimate["mcu_peak_sram"])
     for filename, text in c_sources(q, model, name, data.class_names, arena).items():
         atomic_write_text(out_dir / filename, text)
     files = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))

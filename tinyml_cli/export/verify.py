@@ -62,7 +62,8 @@ def verify(q: QuantizedModel, model: bytes, folded: FoldedModule, x: np.ndarray,
            estimate: dict | None = None) -> dict:
     """Float, fake-quantized, LiteRT and TFLM accuracies on ``(x, y)``, their agreement, TFLM's arena
     (what it reports using, and the smallest arena it accepts) and the file size, with their ratios
-    to ``estimate`` (``peak_sram``, ``model_flash``) if given."""
+    to ``estimate`` (``peak_sram`` for the host runtime, ``model_flash``, and whatever else it holds)
+    if given."""
     qparams, folded.qparams = folded.qparams, None
     float_pred = folded_logits(folded, x).argmax(1)
     folded.qparams = qparams
@@ -88,11 +89,8 @@ def verify(q: QuantizedModel, model: bytes, folded: FoldedModule, x: np.ndarray,
         "file_size": len(model),
     }
     if estimate:
-        report["estimate"] = {
-            "peak_sram": estimate["peak_sram"], "model_flash": estimate["model_flash"],
-            "sram_ratio": estimate["peak_sram"] / required,
-            "flash_ratio": estimate["model_flash"] / len(model),
-        }
+        report["estimate"] = {**estimate, "sram_ratio": estimate["peak_sram"] / required,
+                              "flash_ratio": estimate["model_flash"] / len(model)}
     return report
 
 
@@ -119,6 +117,8 @@ def verify_rows(report: dict) -> list[list[str]]:
             [".tflite size", f"{report['file_size']} B"]]
     if "estimate" in report:
         e = report["estimate"]
-        rows += [["estimated peak SRAM / TFLM arena required", f"{e['peak_sram']} B ({e['sram_ratio']:.3f})"],
+        rows += [["estimated peak SRAM (host) / TFLM arena", f"{e['peak_sram']} B ({e['sram_ratio']:.3f})"],
                  ["estimated model flash / file size", f"{e['model_flash']} B ({e['flash_ratio']:.3f})"]]
+        if "mcu_peak_sram" in e:
+            rows.append(["estimated peak SRAM (32-bit MCU, CMSIS-NN)", f"{e['mcu_peak_sram']} B"])
     return rows
