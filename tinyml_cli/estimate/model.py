@@ -175,6 +175,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         wshape = layer.weight_shape
         if wshape is None:                             # element-wise, pooling, reshape, softmax
             cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
+            tensor_count += op in ("mean", "reshape")  # their int32 axes / new-shape constant
             if op == "mean":                           # MEAN's own scratch buffers
                 sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
                 buffers += [((size + rnd) & mask, i + s0, i + s0)
@@ -235,10 +236,12 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     offsets = plan_offsets(buffers)
     planned = max([offset + b[0] for offset, b in zip(offsets, buffers)])
     persistent += tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
-    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer and the planner's
-    # own records per planned buffer where the plan will go: the area must hold the larger
+    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer, a request per scratch
+    # buffer and the planner's own records per planned buffer where the plan will go: the area must
+    # hold the larger
     scratch_count = len(buffers) - (n + 1 + quantize + dequantize)
     planning = ((tensor_count + scratch_count) * arena["ALLOCATION_INFO_BYTES"]
+                + scratch_count * arena["SCRATCH_REQUEST_BYTES"]
                 + len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
     non_persistent = max(planned, planning)
 
