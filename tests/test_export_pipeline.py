@@ -185,3 +185,14 @@ def test_export_runs_qat_when_the_post_training_drop_is_too_large(trained, digit
     assert record["ptq_val_accuracy"] < 0.7 and record["qat_epochs"] == 2
     assert record["qat_val_accuracy"] > record["ptq_val_accuracy"] + 0.2
     assert v["tflm_accuracy"] > 0.85 and v["fake_quant_litert_agreement"] >= 0.97
+
+
+def test_export_command_on_an_arch_file_with_weights(run_dir, tmp_path, capsys):
+    folder = run_dir / "candidates" / "001"
+    out = tmp_path / "out"
+    args = ["export", str(folder / "arch.yaml"), "--weights", str(folder / "weights.pt"),
+            "--data", "digits", "--out", str(out), "--json", "-q", "name=Digits Net"]
+    assert _cli(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exports"][0]["verify"]["tflm_accuracy"] > 0.9
+    assert "alignas(16) const unsigned char digits_net_model[]" in (out / "model_data.c").read_text()
