@@ -97,3 +97,10 @@ def test_bad_names_and_parameters_are_config_errors():
         make_detector("adwin", {"delta": 2})
     with pytest.raises(ConfigError, match="unexpected keyword"):
         make_detector("ddm", {"bogus": 1})
+
+
+def test_ici_does_not_alarm_on_one_success_of_an_always_wrong_model():
+    errors = np.ones(800)
+    errors[500] = 0.0  # one correct prediction in a stream of errors
+    assert make_detector("ici").run(errors) == []
+    assert make_detector("ici", {"min_sigma": 1e-3}).run(errors) != []  # why the floor exists
