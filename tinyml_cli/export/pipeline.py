@@ -46,8 +46,10 @@ class ExportResult:
     verify: dict | None
 
 
-def _accuracy(folded: FoldedModule, x: np.ndarray, y: np.ndarray) -> float:
-    return float((folded_logits(folded, x).argmax(1) == y).mean()) if len(x) else float("nan")
+def _accuracy(folded: FoldedModule, x: np.ndarray, y: np.ndarray, quantized: bool = True) -> float:
+    if not len(x):
+        return float("nan")
+    return float((folded_logits(folded, x, quantized).argmax(1) == y).mean())
 
 
 def check_inputs(arch: Arch, data: Dataset, source: str) -> None:
@@ -67,9 +69,7 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
         raise ConfigError(f"{name}: dataset {data.name!r} has no test samples to verify on; "
                           "set data.test_fraction above 0 or export.verify=false")
     folded = FoldedModule.from_module(module.eval())
-    saved, folded.qparams = folded.qparams, None
-    float_val = _accuracy(folded, data.x_val, data.y_val)
-    folded.qparams = saved
+    float_val = _accuracy(folded, data.x_val, data.y_val, quantized=False)
     calib = data.x_train[:cfg["calibration_samples"]]
     q = quantize(folded, calib)
     ptq_val = _accuracy(folded, data.x_val, data.y_val)

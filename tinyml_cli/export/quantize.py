@@ -262,10 +262,17 @@ def quantize_layers(folded: FoldedModule) -> QuantizedModel:
 
 
 @torch.no_grad()
-def folded_logits(folded: FoldedModule, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Logits of the folded module (fake-quantized when its qparams are set)."""
+def folded_logits(folded: FoldedModule, x: np.ndarray, quantized: bool = True,
+                  batch_size: int = 256) -> np.ndarray:
+    """Logits of the folded module: fake-quantized when it is calibrated and ``quantized``, else float."""
     folded.eval()
-    outs = [folded(torch.from_numpy(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    saved = folded.qparams
+    if not quantized:
+        folded.qparams = None
+    try:
+        outs = [folded(torch.from_numpy(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    finally:
+        folded.qparams = saved
     return torch.cat(outs).numpy()
 
 

@@ -64,9 +64,7 @@ def verify(q: QuantizedModel, model: bytes, folded: FoldedModule, x: np.ndarray,
     (what it reports using, and the smallest arena it accepts) and the file size, with their ratios
     to ``estimate`` (``peak_sram`` for the host runtime, ``model_flash``, and whatever else it holds)
     if given."""
-    qparams, folded.qparams = folded.qparams, None
-    float_pred = folded_logits(folded, x).argmax(1)
-    folded.qparams = qparams
+    float_pred = folded_logits(folded, x, quantized=False).argmax(1)
     fake_pred = folded_logits(folded, x).argmax(1)
     x_int8 = quantize_input(x, q.tensors[0])
     lite = run_litert(model, x_int8)
