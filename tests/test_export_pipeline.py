@@ -17,11 +17,11 @@ from tinyml_cli.arch import Arch, build_graph
 from tinyml_cli.cli import main
 from tinyml_cli.config import validate
 from tinyml_cli.data import load_builtin
-from tinyml_cli.export.pipeline import EXPORT_SCHEMA, export_candidate
+from tinyml_cli.export.pipeline import EXPORT_SCHEMA, export_candidate, ranked_candidates
 from tinyml_cli.export.quantize import FoldedModule, folded_logits, qat_finetune, quantize, quantize_layers
 from tinyml_cli.export.tflite_writer import write_tflite
 from tinyml_cli.export.verify import quantize_input, run_litert
-from tinyml_cli.runs import write_yaml
+from tinyml_cli.runs import write_json, write_yaml
 from tinyml_cli.train.builder import build_module
 from tinyml_cli.train.checkpoint import save_candidate
 from tinyml_cli.train.loop import TRAIN_SCHEMA, fit
@@ -196,3 +196,12 @@ def test_export_command_on_an_arch_file_with_weights(run_dir, tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["exports"][0]["verify"]["tflm_accuracy"] > 0.9
     assert "alignas(16) const unsigned char digits_net_model[]" in (out / "model_data.c").read_text()
+
+
+def test_candidates_are_ranked_by_the_leaderboard(run_dir):
+    write_json(run_dir / "leaderboard.json", {"leaderboard": [
+        {"rank": 1, "candidate": "candidates/002"}, {"rank": 2, "candidate": ""},
+        {"rank": 3, "candidate": "candidates/001"}]})
+    assert [p.name for p in ranked_candidates(run_dir)] == ["002", "001"]
+    (run_dir / "leaderboard.json").unlink()
+    assert [p.name for p in ranked_candidates(run_dir)] == ["001", "002"]
