@@ -100,7 +100,8 @@ def main() -> None:
         est = estimate(graph, profile, budget, runtime="host")
         sram_ratios.append(est.peak_sram / arena)
         flash_ratios.append(est.flash_model / size)
-        print(f"{graph.name:6} {len(graph.layers):6d} {used:7d} {arena:7d} {est.peak_sram:9d} {sram_ratios[-1]:7.4f} "
+        print(f"{graph.name:6} {len(graph.layers):6d} {used:7d} {arena:7d} {est.peak_sram:9d} "
+              f"{sram_ratios[-1]:7.4f} "
               f"{size:8d} {est.flash_model:9d} {flash_ratios[-1]:7.4f}")
     print(f"\n{len(sram_ratios)} architectures exported and run in TFLM ({failed} failed)")
     print(f"estimated peak SRAM / TFLM arena:   {_stats(sram_ratios)}")

@@ -138,12 +138,14 @@ def _random_graphs(rng: np.random.Generator) -> list[LayerGraph]:
                      "stages": [{"channels": 8, "depth": 1, "stride": 1},
                                 {"channels": 16, "depth": 2, "stride": 2}]}, (12, 12, 1), 4)
     plain = make_space({"name": "plain", "max_layers": 3, "channels": [4, 8]}, (1, 24, 2), 5)
-    return [build_graph(mb.sample(rng)) for _ in range(2)] + [build_graph(plain.sample(rng)) for _ in range(3)]
+    return ([build_graph(mb.sample(rng)) for _ in range(2)]
+            + [build_graph(plain.sample(rng)) for _ in range(3)])
 
 
 def _without_softmax(q: QuantizedModel) -> QuantizedModel:
     n = len(q.graph.layers) - 1
-    return QuantizedModel(LayerGraph(q.graph.input_shape, q.graph.layers[:n]), q.tensors[:n + 1], q.layers[:n])
+    return QuantizedModel(LayerGraph(q.graph.input_shape, q.graph.layers[:n]), q.tensors[:n + 1],
+                          q.layers[:n])
 
 
 def test_litert_and_tflm_agree_on_random_architectures_of_both_spaces(rng):

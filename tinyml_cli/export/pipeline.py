@@ -81,7 +81,8 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
         log(f"drop {float_val - ptq_val:.4f} > {cfg['max_drop']}: {cfg['qat_epochs']} QAT epoch(s)")
         qat_finetune(folded, data, cfg["qat_epochs"], lr=cfg["qat_lr"], seed=seed)
         q = quantize_layers(folded)
-        record.update(qat_epochs=cfg["qat_epochs"], qat_val_accuracy=_accuracy(folded, data.x_val, data.y_val))
+        record.update(qat_epochs=cfg["qat_epochs"],
+                      qat_val_accuracy=_accuracy(folded, data.x_val, data.y_val))
     model = write_tflite(q, f"tinyml: {name} ({arch.space}, {data.name})")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_dir / "model.tflite", model)

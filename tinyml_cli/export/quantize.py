@@ -185,7 +185,8 @@ class FoldedModule(nn.Module):
         return self._run(x, stop)[stop]
 
 
-def _fake_quant(x: torch.Tensor, scale: torch.Tensor | float, zero_point: int, lo: int, hi: int) -> torch.Tensor:
+def _fake_quant(x: torch.Tensor, scale: torch.Tensor | float, zero_point: int, lo: int,
+                hi: int) -> torch.Tensor:
     """Round to the quantization grid, with straight-through gradients."""
     q = (torch.clamp(torch.round(x / scale) + zero_point, lo, hi) - zero_point) * scale
     return x + (q - x).detach()

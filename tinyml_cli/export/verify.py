@@ -107,8 +107,8 @@ def verify_rows(report: dict) -> list[list[str]]:
             ["fake-quant accuracy (torch)", _pct(report["fake_quant_accuracy"])],
             ["int8 accuracy (LiteRT ref)", _pct(report["litert_accuracy"])],
             ["int8 accuracy (TFLM)", _pct(report["tflm_accuracy"])],
-            ["LiteRT / TFLM agreement", f"{_pct(report['litert_tflm_agreement'])} "
-                                        f"(outputs within {report['litert_tflm_max_step_difference']} int8 steps)"],
+            ["LiteRT / TFLM agreement", f"{_pct(report['litert_tflm_agreement'])} (outputs within "
+                                        f"{report['litert_tflm_max_step_difference']} int8 steps)"],
             ["fake-quant / LiteRT agreement", _pct(report["fake_quant_litert_agreement"])],
             ["TFLM arena required (reported used)", f"{report['tflm_arena']['required']} B "
                                                     f"({report['tflm_arena']['total']} B)"],
