@@ -101,9 +101,17 @@ _RATES = {(family, is_float): _rates(family, is_float)
           for family in K.CYCLES_PER_MAC for is_float in (False, True)}
 
 
+def _arena_constants(runtime: str) -> dict[str, Any]:
+    """The arena constants of a runtime build: the module's (a 32-bit MCU) or the host's overrides."""
+    if runtime not in ("mcu", "host"):
+        raise ValueError(f"runtime must be 'mcu' or 'host', got {runtime!r}")
+    overrides = K.HOST_ARENA if runtime == "host" else {}
+    return {name: overrides.get(name, getattr(K, name)) for name in K.HOST_ARENA}
+
+
 def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activation_bytes: int = 1,
              weight_bytes: int = 1, model_bytes: int | None = None,
-             io_bytes: tuple[int, int] | None = None) -> Estimate:
+             io_bytes: tuple[int, int] | None = None, runtime: str = "mcu") -> Estimate:
     """Estimate ``graph`` deployed with TFLite Micro on ``profile`` and judge it against ``budget``.
 
     The defaults describe a full-integer int8 model. A float32 .tflite passes ``activation_bytes=4,
@@ -112,16 +120,19 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     the model's input and output where they differ from the activations: a QUANTIZE before the first
     layer and a DEQUANTIZE after the last convert them (a converter-made int8 model with float32
     input and output has ``io_bytes=(4, 4)``); their tensors, steps and costs are counted in the
-    totals, not in the per-layer rows.
+    totals, not in the per-layer rows. ``runtime`` picks the arena's struct sizes and kernel scratch:
+    ``"mcu"``, a 32-bit MCU with CMSIS-NN kernels, or ``"host"``, the 64-bit host build with reference
+    kernels that tflite-micro's Python interpreter runs (what ``tinyml export`` measures).
 
     One pass over the layers with plain ints and tuples, then TFLM's planner: a search screens
     millions of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
     cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
     quant_bytes = K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0
-    op_bytes_of, op_bytes_default = K.ARENA_OP_BYTES, K.ARENA_OP_BYTES_DEFAULT
+    arena = _arena_constants(runtime)
+    op_bytes_of, op_bytes_default = arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"]
     per_channel = K.ARENA_PER_CHANNEL_BYTES
-    scratch_element, scratch_columns = K.SCRATCH_ELEMENT_BYTES, K.SCRATCH_CONV_COLUMNS
+    scratch_element, scratch_columns = arena["SCRATCH_ELEMENT_BYTES"], K.SCRATCH_CONV_COLUMNS
     bias_bytes, op_flash = K.BIAS_BYTES, K.FLASH_OPERATOR_BYTES
     mask, rnd = _MASK, _ROUND
 
@@ -147,7 +158,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     total_macs = total_params = 0
     total_cycles = 0.0
     flash = K.FLASH_MODEL_BYTES + (n + 1) * _TENSOR_FLASH
-    persistent = K.ARENA_FIXED_BYTES
+    persistent = arena["ARENA_FIXED_BYTES"]
     tensor_count = n + 1                               # every tensor gets a TfLiteEvalTensor
     if io_bytes is not None:                           # the float ends and their QUANTIZE/DEQUANTIZE
         ends = ((quantize, numels[0], io_bytes[0], 0), (dequantize, numels[n], io_bytes[1], n + s0))
@@ -164,6 +175,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         wshape = layer.weight_shape
         if wshape is None:                             # element-wise, pooling, reshape, softmax
             cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
+            tensor_count += op in ("mean", "reshape")  # their int32 axes / new-shape constant
             if op == "mean":                           # MEAN's own scratch buffers
                 sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
                 buffers += [((size + rnd) & mask, i + s0, i + s0)
@@ -223,11 +235,13 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         live_steps = live_steps[s0:s0 + n]             # the rows: the layers' own steps
     offsets = plan_offsets(buffers)
     planned = max([offset + b[0] for offset, b in zip(offsets, buffers)])
-    persistent += tensor_count * K.ARENA_EVAL_TENSOR_BYTES
-    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer and the planner's
-    # own records per planned buffer where the plan will go: the area must hold the larger
+    persistent += tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
+    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer, a request per scratch
+    # buffer and the planner's own records per planned buffer where the plan will go: the area must
+    # hold the larger
     scratch_count = len(buffers) - (n + 1 + quantize + dequantize)
-    planning = ((tensor_count + scratch_count) * K.ALLOCATION_INFO_BYTES
+    planning = ((tensor_count + scratch_count) * arena["ALLOCATION_INFO_BYTES"]
+                + scratch_count * arena["SCRATCH_REQUEST_BYTES"]
                 + len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
     non_persistent = max(planned, planning)
 

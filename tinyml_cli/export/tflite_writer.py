@@ -1,0 +1,296 @@
+"""A quantized LayerGraph to .tflite bytes, written with ``flatbuffers`` and the ``tflite`` schema
+bindings (no TensorFlow).
+
+Tensor ``i`` of the file is tensor ``i`` of the IR (the input is 0, layer ``i`` writes ``i + 1``);
+weights, biases and shape constants follow. Feature maps are ``(1, H, W, C)``, vectors ``(1, N)``.
+Constant buffers are 16-byte aligned, as TensorFlow Lite Micro prefers.
+
+>>> import torch
+>>> from tinyml_cli.arch.graph import GraphBuilder
+>>> from tinyml_cli.export.quantize import FoldedModule, quantize
+>>> from tinyml_cli.train.builder import build_module
+>>> b = GraphBuilder((4, 4, 2)); t = b.conv(b.input, 3, 3); t = b.mean(t)
+>>> _ = b.fully_connected(t, 2); g = b.finish()
+>>> _ = torch.manual_seed(0)
+>>> q = quantize(FoldedModule.from_module(build_module(g).eval()), np.ones((2, 4, 4, 2), np.float32))
+>>> data = write_tflite(q)
+>>> data[4:8], operator_names(g)
+(b'TFL3', ['CONV_2D', 'MEAN', 'FULLY_CONNECTED'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import flatbuffers
+import numpy as np
+import tflite
+
+from .. import __version__
+from ..arch.graph import Layer, LayerGraph
+from ..errors import ArchError
+from .quantize import QuantizedModel
+
+SCHEMA_VERSION = 3
+BUFFER_ALIGNMENT = 16
+
+# IR op -> (TFLite builtin operator name, operator version for int8 kernels).
+OPERATORS: dict[str, tuple[str, int]] = {
+    "conv2d": ("CONV_2D", 3),
+    "depthwise_conv2d": ("DEPTHWISE_CONV_2D", 3),
+    "fully_connected": ("FULLY_CONNECTED", 4),
+    "add": ("ADD", 2),
+    "avg_pool": ("AVERAGE_POOL_2D", 2),
+    "max_pool": ("MAX_POOL_2D", 2),
+    "mean": ("MEAN", 2),
+    "reshape": ("RESHAPE", 1),
+    "softmax": ("SOFTMAX", 2),
+}
+_ACTIVATION = {"none": tflite.ActivationFunctionType.NONE, "relu": tflite.ActivationFunctionType.RELU,
+               "relu6": tflite.ActivationFunctionType.RELU6}
+_FUSES_ACTIVATION = ("conv2d", "depthwise_conv2d", "fully_connected", "add")
+_PADDING = {"same": tflite.Padding.SAME, "valid": tflite.Padding.VALID}
+
+
+def check_writable(graph: LayerGraph) -> None:
+    """Raise ArchError naming the first layer the writer cannot express."""
+    for i, layer in enumerate(graph.layers):
+        if layer.op not in OPERATORS:
+            raise ArchError(f"layer {i} ({layer.name}): op {layer.op!r} cannot be written to TFLite; "
+                            f"supported: {', '.join(OPERATORS)}")
+        if layer.activation not in _ACTIVATION or (layer.activation != "none"
+                                                   and layer.op not in _FUSES_ACTIVATION):
+            raise ArchError(f"layer {i} ({layer.name}): activation {layer.activation!r} cannot be "
+                            f"fused into {OPERATORS[layer.op][0]}")
+        if layer.padding not in _PADDING:
+            raise ArchError(f"layer {i} ({layer.name}): padding {layer.padding!r} is not SAME or VALID")
+
+
+def operator_names(graph: LayerGraph) -> list[str]:
+    """The distinct TFLite builtin operators of a graph, in first-use order."""
+    check_writable(graph)
+    return list(dict.fromkeys(OPERATORS[layer.op][0] for layer in graph.layers))
+
+
+@dataclass
+class _Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: int
+    data: bytes | None = None
+    scale: np.ndarray | None = None
+    zero_point: np.ndarray | None = None
+    quantized_dimension: int = 0
+
+
+def _tflite_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return (1, *shape)
+
+
+def _tensors(q: QuantizedModel) -> tuple[list[_Tensor], list[list[int]]]:
+    """All tensors (activations first, in IR order) and each operator's input tensor ids."""
+    graph = q.graph
+    names = ["input"] + [layer.name for layer in graph.layers]
+    tensors = [_Tensor(name, _tflite_shape(shape), tflite.TensorType.INT8,
+                       scale=np.array([p.scale]), zero_point=np.array([p.zero_point]))
+               for name, shape, p in zip(names, graph.tensor_shapes, q.tensors)]
+    op_inputs = []
+    for i, layer in enumerate(graph.layers):
+        inputs = list(layer.inputs)
+        quant = q.layers[i]
+        if quant is not None:
+            bias_scale = quant.weight_scale * q.tensors[layer.inputs[0]].scale
+            zeros = np.zeros(len(quant.weight_scale), np.int64)
+            tensors.append(_Tensor(f"{layer.name}/weights", quant.weight.shape, tflite.TensorType.INT8,
+                                   quant.weight.tobytes(), quant.weight_scale, zeros,
+                                   quant.quantized_dimension))
+            tensors.append(_Tensor(f"{layer.name}/bias", quant.bias.shape, tflite.TensorType.INT32,
+                                   quant.bias.astype("<i4").tobytes(), bias_scale, zeros, 0))
+            inputs += [len(tensors) - 2, len(tensors) - 1]
+        elif layer.op == "mean":
+            tensors.append(_Tensor(f"{layer.name}/axis", (2,), tflite.TensorType.INT32,
+                                   np.array([1, 2], "<i4").tobytes()))
+            inputs.append(len(tensors) - 1)
+        elif layer.op == "reshape":
+            new_shape = _tflite_shape(layer.output_shape)
+            tensors.append(_Tensor(f"{layer.name}/shape", (len(new_shape),), tflite.TensorType.INT32,
+                                   np.array(new_shape, "<i4").tobytes()))
+            inputs.append(len(tensors) - 1)
+        op_inputs.append(inputs)
+    return tensors, op_inputs
+
+
+def _vector(b: flatbuffers.Builder, values: np.ndarray) -> int:
+    return b.CreateNumpyVector(np.ascontiguousarray(values))
+
+
+def _aligned_bytes(b: flatbuffers.Builder, data: bytes) -> int:
+    """A ubyte vector whose first byte is BUFFER_ALIGNMENT-aligned in the final file."""
+    b.StartVector(1, len(data), BUFFER_ALIGNMENT)
+    b.head = b.head - len(data)
+    b.Bytes[b.head:b.head + len(data)] = data
+    return b.EndVector(len(data))
+
+
+def _offsets(b: flatbuffers.Builder, start: Callable[[flatbuffers.Builder, int], None],
+             offsets: list[int]) -> int:
+    start(b, len(offsets))
+    for offset in reversed(offsets):
+        b.PrependUOffsetTRelative(offset)
+    return b.EndVector(len(offsets))
+
+
+def _options(b: flatbuffers.Builder, layer: Layer) -> tuple[int, int]:
+    """(builtin options type, options table offset) of one layer."""
+    act = _ACTIVATION[layer.activation]
+    t = tflite
+    if layer.op == "conv2d":
+        t.Conv2DOptionsStart(b)
+        t.Conv2DOptionsAddPadding(b, _PADDING[layer.padding])
+        t.Conv2DOptionsAddStrideH(b, layer.stride[0])
+        t.Conv2DOptionsAddStrideW(b, layer.stride[1])
+        t.Conv2DOptionsAddDilationHFactor(b, 1)
+        t.Conv2DOptionsAddDilationWFactor(b, 1)
+        t.Conv2DOptionsAddFusedActivationFunction(b, act)
+        return t.BuiltinOptions.Conv2DOptions, t.Conv2DOptionsEnd(b)
+    if layer.op == "depthwise_conv2d":
+        t.DepthwiseConv2DOptionsStart(b)
+        t.DepthwiseConv2DOptionsAddPadding(b, _PADDING[layer.padding])
+        t.DepthwiseConv2DOptionsAddStrideH(b, layer.stride[0])
+        t.DepthwiseConv2DOptionsAddStrideW(b, layer.stride[1])
+        t.DepthwiseConv2DOptionsAddDepthMultiplier(b, 1)
+        t.DepthwiseConv2DOptionsAddDilationHFactor(b, 1)
+        t.DepthwiseConv2DOptionsAddDilationWFactor(b, 1)
+        t.DepthwiseConv2DOptionsAddFusedActivationFunction(b, act)
+        return t.BuiltinOptions.DepthwiseConv2DOptions, t.DepthwiseConv2DOptionsEnd(b)
+    if layer.op == "fully_connected":
+        t.FullyConnectedOptionsStart(b)
+        t.FullyConnectedOptionsAddFusedActivationFunction(b, act)
+        return t.BuiltinOptions.FullyConnectedOptions, t.FullyConnectedOptionsEnd(b)
+    if layer.op == "add":
+        t.AddOptionsStart(b)
+        t.AddOptionsAddFusedActivationFunction(b, act)
+        return t.BuiltinOptions.AddOptions, t.AddOptionsEnd(b)
+    if layer.op in ("avg_pool", "max_pool"):
+        t.Pool2DOptionsStart(b)
+        t.Pool2DOptionsAddPadding(b, _PADDING[layer.padding])
+        t.Pool2DOptionsAddStrideH(b, layer.stride[0])
+        t.Pool2DOptionsAddStrideW(b, layer.stride[1])
+        t.Pool2DOptionsAddFilterHeight(b, layer.kernel[0])
+        t.Pool2DOptionsAddFilterWidth(b, layer.kernel[1])
+        t.Pool2DOptionsAddFusedActivationFunction(b, act)
+        return t.BuiltinOptions.Pool2DOptions, t.Pool2DOptionsEnd(b)
+    if layer.op == "mean":
+        t.ReducerOptionsStart(b)
+        t.ReducerOptionsAddKeepDims(b, False)
+        return t.BuiltinOptions.ReducerOptions, t.ReducerOptionsEnd(b)
+    if layer.op == "reshape":
+        new_shape = _vector(b, np.array(_tflite_shape(layer.output_shape), np.int32))
+        t.ReshapeOptionsStart(b)
+        t.ReshapeOptionsAddNewShape(b, new_shape)
+        return t.BuiltinOptions.ReshapeOptions, t.ReshapeOptionsEnd(b)
+    t.SoftmaxOptionsStart(b)
+    t.SoftmaxOptionsAddBeta(b, 1.0)
+    return t.BuiltinOptions.SoftmaxOptions, t.SoftmaxOptionsEnd(b)
+
+
+def _write_tensor(b: flatbuffers.Builder, tensor: _Tensor, buffer: int) -> int:
+    t = tflite
+    name = b.CreateString(tensor.name)
+    shape = _vector(b, np.array(tensor.shape, np.int32))
+    quant = None
+    if tensor.scale is not None:
+        scale = _vector(b, np.asarray(tensor.scale, np.float32))
+        zero_point = _vector(b, np.asarray(tensor.zero_point, np.int64))
+        t.QuantizationParametersStart(b)
+        t.QuantizationParametersAddScale(b, scale)
+        t.QuantizationParametersAddZeroPoint(b, zero_point)
+        t.QuantizationParametersAddQuantizedDimension(b, tensor.quantized_dimension)
+        quant = t.QuantizationParametersEnd(b)
+    t.TensorStart(b)
+    t.TensorAddShape(b, shape)
+    t.TensorAddType(b, tensor.dtype)
+    t.TensorAddBuffer(b, buffer)
+    t.TensorAddName(b, name)
+    if quant is not None:
+        t.TensorAddQuantization(b, quant)
+    return t.TensorEnd(b)
+
+
+def write_tflite(q: QuantizedModel, description: str | None = None) -> bytes:
+    """The .tflite flatbuffer of a quantized model: int8 input and output, one subgraph."""
+    graph = q.graph
+    check_writable(graph)
+    t = tflite
+    b = flatbuffers.Builder(1024)
+    tensors, op_inputs = _tensors(q)
+
+    # Buffer 0 is the empty sentinel every activation tensor points to; constants get their own.
+    buffer_data: list[bytes] = [b""]
+    buffer_of = []
+    for tensor in tensors:
+        if tensor.data is None:
+            buffer_of.append(0)
+        else:
+            buffer_of.append(len(buffer_data))
+            buffer_data.append(tensor.data)
+    buffers = []
+    for data in buffer_data:
+        vector = _aligned_bytes(b, data) if data else None
+        t.BufferStart(b)
+        if vector is not None:
+            t.BufferAddData(b, vector)
+        buffers.append(t.BufferEnd(b))
+
+    tensor_offsets = [_write_tensor(b, tensor, buf) for tensor, buf in zip(tensors, buffer_of)]
+
+    codes = operator_names(graph)
+    code_offsets = []
+    for name in codes:
+        code = getattr(t.BuiltinOperator, name)
+        version = next(v for n, v in OPERATORS.values() if n == name)
+        t.OperatorCodeStart(b)
+        t.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+        t.OperatorCodeAddBuiltinCode(b, code)
+        t.OperatorCodeAddVersion(b, version)
+        code_offsets.append(t.OperatorCodeEnd(b))
+
+    operators = []
+    for i, layer in enumerate(graph.layers):
+        inputs = _vector(b, np.array(op_inputs[i], np.int32))
+        outputs = _vector(b, np.array([i + 1], np.int32))
+        options_type, options = _options(b, layer)
+        t.OperatorStart(b)
+        t.OperatorAddOpcodeIndex(b, codes.index(OPERATORS[layer.op][0]))
+        t.OperatorAddInputs(b, inputs)
+        t.OperatorAddOutputs(b, outputs)
+        t.OperatorAddBuiltinOptionsType(b, options_type)
+        t.OperatorAddBuiltinOptions(b, options)
+        operators.append(t.OperatorEnd(b))
+
+    sub_tensors = _offsets(b, t.SubGraphStartTensorsVector, tensor_offsets)
+    sub_inputs = _vector(b, np.array([0], np.int32))
+    sub_outputs = _vector(b, np.array([len(graph.layers)], np.int32))
+    sub_ops = _offsets(b, t.SubGraphStartOperatorsVector, operators)
+    sub_name = b.CreateString("main")
+    t.SubGraphStart(b)
+    t.SubGraphAddTensors(b, sub_tensors)
+    t.SubGraphAddInputs(b, sub_inputs)
+    t.SubGraphAddOutputs(b, sub_outputs)
+    t.SubGraphAddOperators(b, sub_ops)
+    t.SubGraphAddName(b, sub_name)
+    subgraph = t.SubGraphEnd(b)
+
+    model_codes = _offsets(b, t.ModelStartOperatorCodesVector, code_offsets)
+    model_subgraphs = _offsets(b, t.ModelStartSubgraphsVector, [subgraph])
+    model_buffers = _offsets(b, t.ModelStartBuffersVector, buffers)
+    text = b.CreateString(description or f"tinyml {__version__}: {graph.name}")
+    t.ModelStart(b)
+    t.ModelAddVersion(b, SCHEMA_VERSION)
+    t.ModelAddOperatorCodes(b, model_codes)
+    t.ModelAddSubgraphs(b, model_subgraphs)
+    t.ModelAddDescription(b, text)
+    t.ModelAddBuffers(b, model_buffers)
+    b.Finish(t.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
