@@ -18,7 +18,8 @@ from tinyml_cli.cli import main
 from tinyml_cli.config import validate
 from tinyml_cli.data import load_builtin
 from tinyml_cli.export.pipeline import EXPORT_SCHEMA, export_candidate, ranked_candidates
-from tinyml_cli.export.quantize import FoldedModule, folded_logits, qat_finetune, quantize, quantize_layers
+from tinyml_cli.export.quantize import (FoldedModule, folded_logits, int8_accuracies, qat_finetune, quantize,
+                                        quantize_layers, weight_axis)
 from tinyml_cli.export.tflite_writer import write_tflite
 from tinyml_cli.export.verify import quantize_input, run_litert
 from tinyml_cli.runs import write_json, write_yaml
@@ -64,9 +65,59 @@ def test_int8_accuracy_on_digits_drops_at_most_one_point(exported):
 
 
 def test_folded_float_module_equals_the_trained_module(trained, digits):
+    assert sum(getattr(unit, "bn", None) is not None for unit in trained.layers) == 3  # folding to do
     folded = FoldedModule.from_module(trained)
     want = trained(torch.from_numpy(digits.x_test[:50])).detach().numpy()
     assert np.allclose(folded_logits(folded, digits.x_test[:50]), want, atol=1e-4)
+
+
+def test_search_int8_accuracy_is_the_exported_models(trained, digits, exported):
+    """The search's int8 estimate runs the exporter's quantizer: with the same calibration samples
+    it is the export's fake-quantized accuracy, within a point of the .tflite in LiteRT."""
+    val, test = int8_accuracies(trained, digits.x_train[:300], (digits.x_val, digits.y_val),
+                                (digits.x_test, digits.y_test))
+    assert test == exported.verify["fake_quant_accuracy"]
+    assert abs(test - exported.verify["litert_accuracy"]) <= 0.01
+    assert val == exported.quantization["ptq_val_accuracy"]
+
+
+def test_fake_quantized_logits_lie_on_their_int8_grid(trained, digits):
+    folded = FoldedModule.from_module(trained)
+    quantize(folded, digits.x_train[:200])
+    logits = folded_logits(folded, digits.x_test)
+    params = folded.qparams[len(folded.graph.layers) - 1]  # the tensor feeding the SOFTMAX
+    steps = logits / params.scale + params.zero_point
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert steps.min() >= -128 - 1e-3 and steps.max() <= 127 + 1e-3
+    assert not np.allclose(logits, folded_logits(folded, digits.x_test, quantized=False))
+
+
+def test_weights_are_int8_per_channel_with_int32_bias(trained, digits):
+    """Scale = max |w| / 127 per output channel (one for FULLY_CONNECTED), every weight and bias
+    within half a step of its float value, the bias on the input scale x weight scale grid."""
+    folded = FoldedModule.from_module(trained)
+    q = quantize(folded, digits.x_train[:100])
+    checked = []
+    for i, (layer, quant) in enumerate(zip(q.graph.layers, q.layers)):
+        if quant is None:
+            continue
+        w = folded.weight[str(i)].detach().double().numpy()
+        b = folded.bias[str(i)].detach().double().numpy()
+        if layer.op == "fully_connected":
+            peak, shape = np.abs(w).max(keepdims=True).reshape(1), (1, 1)
+        else:
+            axis = weight_axis(layer.op)
+            peak = np.abs(w).max(axis=tuple(a for a in range(4) if a != axis))
+            shape = tuple(-1 if a == axis else 1 for a in range(4))
+        np.testing.assert_allclose(quant.weight_scale, peak / 127)
+        assert quant.weight.dtype == np.int8 and np.abs(quant.weight).max() == 127
+        scale = quant.weight_scale.reshape(shape)
+        assert (np.abs(quant.weight * scale - w) <= scale / 2 + 1e-9).all()
+        bias_scale = quant.weight_scale * q.tensors[layer.inputs[0]].scale
+        assert quant.bias.dtype == np.int32
+        assert (np.abs(quant.bias * bias_scale - b) <= bias_scale / 2 + 1e-9).all()
+        checked.append(layer.op)
+    assert checked == ["conv2d", "depthwise_conv2d", "conv2d", "fully_connected", "fully_connected"]
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")

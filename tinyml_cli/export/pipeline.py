@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from ..arch import Arch, build_graph
 from ..config import Field, boolean, integer, number
 from ..data import Dataset
@@ -21,7 +19,7 @@ from ..errors import ConfigError, InputFileError
 from ..runs import atomic_write_bytes, atomic_write_text, write_json
 from ..train.builder import GraphModule
 from .c_writer import c_sources
-from .quantize import FoldedModule, folded_logits, qat_finetune, quantize, quantize_layers
+from .quantize import FoldedModule, folded_accuracy, qat_finetune, quantize, quantize_layers
 from .tflite_writer import check_writable, write_tflite
 from .verify import verify
 
@@ -47,12 +45,6 @@ class ExportResult:
     verify: dict | None
 
 
-def _accuracy(folded: FoldedModule, x: np.ndarray, y: np.ndarray, quantized: bool = True) -> float:
-    if not len(x):
-        return float("nan")
-    return float((folded_logits(folded, x, quantized).argmax(1) == y).mean())
-
-
 def check_inputs(arch: Arch, data: Dataset, source: str) -> None:
     """The dataset (resized to the architecture's input) must have the architecture's classes."""
     if data.num_classes != arch.num_classes:
@@ -70,10 +62,10 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
         raise ConfigError(f"{name}: dataset {data.name!r} has no test samples to verify on; "
                           "set data.test_fraction above 0 or export.verify=false")
     folded = FoldedModule.from_module(module.eval())
-    float_val = _accuracy(folded, data.x_val, data.y_val, quantized=False)
+    float_val = folded_accuracy(folded, data.x_val, data.y_val, quantized=False)
     calib = data.x_train[:cfg["calibration_samples"]]
     q = quantize(folded, calib)
-    ptq_val = _accuracy(folded, data.x_val, data.y_val)
+    ptq_val = folded_accuracy(folded, data.x_val, data.y_val)
     record = {"calibration_samples": int(len(calib)), "float_val_accuracy": float_val,
               "ptq_val_accuracy": ptq_val, "qat_epochs": 0, "qat_val_accuracy": None}
     log(f"post-training int8: validation accuracy {ptq_val:.4f} (float {float_val:.4f})")
@@ -82,7 +74,7 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
         qat_finetune(folded, data, cfg["qat_epochs"], lr=cfg["qat_lr"], seed=seed)
         q = quantize_layers(folded)
         record.update(qat_epochs=cfg["qat_epochs"],
-                      qat_val_accuracy=_accuracy(folded, data.x_val, data.y_val))
+                      qat_val_accuracy=folded_accuracy(folded, data.x_val, data.y_val))
     model = write_tflite(q, f"tinyml: {name} ({arch.space}, {data.name})")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_dir / "model.tflite", model)

@@ -28,8 +28,7 @@ from torch import nn
 
 from ..arch.graph import Layer, LayerGraph, same_padding
 from ..data import Dataset
-from ..train.builder import GraphModule
-from ..train.quant import fold_batch_norm
+from ..train.builder import ConvUnit, GraphModule
 
 QMIN, QMAX = -128, 127
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
@@ -94,6 +93,17 @@ def weight_scales(weight: np.ndarray, op: str) -> np.ndarray:
     return np.where(peak > 0, peak / QMAX, 1.0).astype(np.float64)
 
 
+def fold_batch_norm(unit: ConvUnit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of a convolution unit with its batch norm (eval statistics) folded in."""
+    conv, bn = unit.conv, unit.bn
+    weight = conv.weight.detach()
+    bias = torch.zeros(conv.out_channels, device=weight.device) if conv.bias is None else conv.bias.detach()
+    if bn is None:
+        return weight, bias
+    factor = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    return weight * factor.view(-1, 1, 1, 1), (bias - bn.running_mean) * factor + bn.bias.detach()
+
+
 def _channel_shape(op: str, ndim: int) -> tuple[int, ...]:
     shape = [1] * ndim
     if op != "fully_connected":
@@ -120,17 +130,17 @@ class FoldedModule(nn.Module):
     @classmethod
     def from_module(cls, module: GraphModule) -> "FoldedModule":
         """Fold each convolution's batch norm (eval statistics) into its weights and bias, and take
-        the weights into TFLite layouts."""
-        folded = fold_batch_norm(module)
+        the weights into TFLite layouts (on the CPU, wherever ``module`` lives)."""
         weights = {}
-        for i, (layer, unit) in enumerate(zip(folded.graph.layers, folded.layers)):
+        for i, (layer, unit) in enumerate(zip(module.graph.layers, module.layers)):
             if layer.op in ("conv2d", "depthwise_conv2d"):
-                w = unit.conv.weight.detach().permute(0, 2, 3, 1)  # (out, kh, kw, in)
+                w, b = fold_batch_norm(unit)
+                w = w.permute(0, 2, 3, 1)  # (out, kh, kw, in)
                 if layer.op == "depthwise_conv2d":
                     w = w.permute(3, 1, 2, 0)  # (1, kh, kw, channels)
-                weights[i] = (w.numpy(), unit.conv.bias.detach().numpy())
+                weights[i] = (w.cpu().numpy(), b.cpu().numpy())
             elif layer.op == "fully_connected":
-                weights[i] = (unit.fc.weight.detach().numpy(), unit.fc.bias.detach().numpy())
+                weights[i] = (unit.fc.weight.detach().cpu().numpy(), unit.fc.bias.detach().cpu().numpy())
         return cls(module.graph, weights)
 
     def _fake(self, x: torch.Tensor, tensor: int) -> torch.Tensor:
@@ -277,6 +287,22 @@ def folded_logits(folded: FoldedModule, x: np.ndarray, quantized: bool = True,
     return torch.cat(outs).numpy()
 
 
+def folded_accuracy(folded: FoldedModule, x: np.ndarray, y: np.ndarray, quantized: bool = True) -> float:
+    """Top-1 accuracy of :func:`folded_logits` on ``(x, y)`` (nan for no samples)."""
+    if not len(x):
+        return float("nan")
+    return float((folded_logits(folded, x, quantized).argmax(1) == y).mean())
+
+
+def int8_accuracies(module: GraphModule, x_calib: np.ndarray,
+                    *splits: tuple[np.ndarray, np.ndarray]) -> list[float]:
+    """Top-1 accuracy on each ``(x, y)`` split of the int8 model export writes for ``module``:
+    batch norm folded, calibrated on ``x_calib``, run fake-quantized."""
+    folded = FoldedModule.from_module(module)
+    quantize(folded, x_calib)
+    return [folded_accuracy(folded, x, y) for x, y in splits]
+
+
 def qat_finetune(folded: FoldedModule, data: Dataset, epochs: int, lr: float = 1e-4,
                  batch_size: int = 64, seed: int = 0) -> FoldedModule:
     """Quantization-aware fine-tuning: train the folded weights through fake quantization (ranges
@@ -288,10 +314,7 @@ def qat_finetune(folded: FoldedModule, data: Dataset, epochs: int, lr: float = 1
     opt = torch.optim.Adam(folded.parameters(), lr=lr)
     x_all, y_all = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
 
-    def val_accuracy() -> float:
-        return float((folded_logits(folded, data.x_val).argmax(1) == data.y_val).mean())
-
-    best, best_state = val_accuracy(), copy.deepcopy(folded.state_dict())
+    best, best_state = folded_accuracy(folded, data.x_val, data.y_val), copy.deepcopy(folded.state_dict())
     for _ in range(epochs):
         folded.train()
         order = torch.randperm(len(x_all), generator=generator)
@@ -300,7 +323,7 @@ def qat_finetune(folded: FoldedModule, data: Dataset, epochs: int, lr: float = 1
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(folded(x_all[idx]), y_all[idx]).backward()
             opt.step()
-        acc = val_accuracy()
+        acc = folded_accuracy(folded, data.x_val, data.y_val)
         if acc > best:
             best, best_state = acc, copy.deepcopy(folded.state_dict())
     folded.load_state_dict(best_state)
