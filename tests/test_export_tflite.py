@@ -7,37 +7,17 @@ import pytest
 import tflite
 
 from int8_reference import run_model
+from random_models import export_random
 from tinyml_cli.arch import build_graph, make_space
 from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
 from tinyml_cli.errors import ArchError, TinymlError
 from tinyml_cli.estimate import estimate
-from tinyml_cli.export.quantize import WEIGHT_OPS, FoldedModule, QuantizedModel, quantize
+from tinyml_cli.export.quantize import QuantizedModel
 from tinyml_cli.export.tflite_reader import load_tflite
 from tinyml_cli.export.tflite_writer import OPERATORS, check_writable, write_tflite
 from tinyml_cli.export.tflm_runner import required_arena, run_tflm
-from tinyml_cli.export.verify import arena_upper_bound, run_litert
+from tinyml_cli.export.verify import arena_upper_bound, quantize_input, run_litert
 from tinyml_cli.mcu import budget_for, load_profile
-
-
-def random_folded(graph: LayerGraph, rng: np.random.Generator) -> FoldedModule:
-    """Random float weights in TFLite layouts, with channel scales spread over a decade."""
-    weights = {}
-    for i, layer in enumerate(graph.layers):
-        if layer.op in WEIGHT_OPS:
-            w = rng.normal(size=layer.weight_shape)
-            axis = 3 if layer.op == "depthwise_conv2d" else 0
-            shape = [1] * w.ndim
-            shape[axis] = -1
-            w = w * rng.uniform(0.05, 0.5, size=w.shape[axis]).reshape(shape)
-            weights[i] = (w, rng.normal(scale=0.2, size=layer.output_shape[-1]))
-    return FoldedModule(graph, weights)
-
-
-def export_random(graph: LayerGraph, rng: np.random.Generator):
-    folded = random_folded(graph, rng)
-    calib = rng.normal(size=(32, *graph.input_shape)).astype(np.float32)
-    q = quantize(folded, calib)
-    return q, write_tflite(q)
 
 
 def single_op_graphs() -> dict[str, LayerGraph]:
@@ -111,6 +91,34 @@ def test_file_carries_int8_io_operator_versions_and_description(rng):
     assert not weights.ZeroPointAsNumpy().any()
     out = sub.Tensors(sub.Outputs(0)).Quantization()
     assert out.Scale(0) == 1 / 256 and out.ZeroPoint(0) == -128
+
+
+def test_float_io_wraps_the_int8_model_in_quantize_and_dequantize(rng):
+    """With float_io the file takes and gives float32 (as a converter-made model does): LiteRT's own
+    QUANTIZE / DEQUANTIZE around the int8 layers give the int8 file's outputs, dequantized."""
+    b = GraphBuilder((6, 6, 2)); t = b.conv(b.input, 4, 3, activation="relu"); t = b.mean(t)
+    b.fully_connected(t, 3)
+    graph = b.finish()
+    q, _ = export_random(graph, rng)
+    model = write_tflite(q, float_io=True)
+    m = tflite.Model.GetRootAs(model, 0)
+    sub = m.Subgraphs(0)
+    for index in (sub.Inputs(0), sub.Outputs(0)):
+        assert sub.Tensors(index).Type() == tflite.TensorType.FLOAT32
+    codes = [m.OperatorCodes(sub.Operators(i).OpcodeIndex()).BuiltinCode()
+             for i in range(sub.OperatorsLength())]
+    assert codes == [tflite.BuiltinOperator.QUANTIZE, tflite.BuiltinOperator.CONV_2D,
+                     tflite.BuiltinOperator.MEAN, tflite.BuiltinOperator.FULLY_CONNECTED,
+                     tflite.BuiltinOperator.DEQUANTIZE]
+    assert {m.OperatorCodes(i).BuiltinCode(): m.OperatorCodes(i).Version()
+            for i in range(m.OperatorCodesLength())}[tflite.BuiltinOperator.DEQUANTIZE] == 2
+    x = rng.normal(size=(5, *graph.input_shape)).astype(np.float32)
+    got = run_litert(model, x)
+    int8 = run_litert(write_tflite(q), quantize_input(x, q.tensors[0]))
+    out = q.tensors[-1]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, out.scale * (int8.astype(np.float32) - out.zero_point), rtol=1e-6)
+    assert len(np.unique(int8)) > 1
 
 
 def test_constant_buffers_are_16_byte_aligned(rng):

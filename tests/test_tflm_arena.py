@@ -13,7 +13,7 @@ from tinyml_cli.estimate.planner import planned_size
 from tinyml_cli.mcu import budget_for, load_profile
 
 runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-from tflite_fixture import write_int8_tflite  # noqa: E402
+from random_models import export_random  # noqa: E402
 
 PROFILE = load_profile("STM32F746")
 
@@ -65,7 +65,7 @@ def reference_kernel_buffers(graph):
                                         ("plain", (1, 40, 1))])
 def test_planner_matches_tflm_on_random_models(capfd, rng, name, shape):
     for graph in sample({"name": name}, shape, rng, 5):
-        data = write_int8_tflite(graph, rng, float_ends=False)
+        data = export_random(graph, rng)[1]
         assert planned_size(reference_kernel_buffers(graph)) == tflm_head(data, capfd)
 
 
@@ -74,7 +74,7 @@ def test_estimated_arena_plan_is_tflms_without_kernel_scratch(capfd, rng):
     options = {"name": "plain", "layer_types": ["dwsep", "pool"], "kernels": [3]}
     for graph in sample(options, (16, 16, 3), rng, 4):
         est = estimate(graph, PROFILE, budget_for(PROFILE))
-        assert est.arena_planned == tflm_head(write_int8_tflite(graph, rng, float_ends=False), capfd)
+        assert est.arena_planned == tflm_head(export_random(graph, rng)[1], capfd)
 
 
 def test_persistent_part_is_tflms_on_a_32_bit_target(capfd, rng):
@@ -83,7 +83,7 @@ def test_persistent_part_is_tflms_on_a_32_bit_target(capfd, rng):
     # So the 32-bit estimate sits a little below the host's tail, never above it.
     for graph in sample({"name": "mbnet"}, (32, 32, 3), rng, 3):
         est = estimate(graph, PROFILE, budget_for(PROFILE))
-        tail = tflm_arena(write_int8_tflite(graph, rng, float_ends=False), capfd)["tail"]
+        tail = tflm_arena(export_random(graph, rng)[1], capfd)["tail"]
         assert 0.8 * tail <= est.arena_persistent <= tail
 
 
@@ -95,7 +95,7 @@ def test_float_ends_of_a_tflite_are_planned_like_tflm(capfd, rng, tmp_path):
     options = {"name": "plain", "layer_types": ["dwsep", "pool"], "kernels": [3]}
     grew = []
     for graph in sample(options, (16, 16, 3), rng, 4):
-        data = write_int8_tflite(graph, rng, float_ends=True)
+        data = export_random(graph, rng, float_io=True)[1]
         (tmp_path / "m.tflite").write_bytes(data)
         est = estimate_target(tmp_path / "m.tflite", PROFILE, budget_for(PROFILE))
         assert est.arena_planned == tflm_head(data, capfd)
@@ -128,7 +128,7 @@ def test_non_persistent_area_is_what_tflm_needs_beyond_its_tail(capfd, rng, monk
     for _ in range(layers):
         t = b.fully_connected(t, units)
     graph = b.finish()
-    data = write_int8_tflite(graph, rng, float_ends=False)
+    data = export_random(graph, rng)[1]
     arena = tflm_arena(data, capfd)
     needed = smallest_working_arena(data, arena["tail"], arena["head"] + arena["tail"] + 65536)
     capfd.readouterr()

@@ -2,8 +2,9 @@
 bindings (no TensorFlow).
 
 Tensor ``i`` of the file is tensor ``i`` of the IR (the input is 0, layer ``i`` writes ``i + 1``);
-weights, biases and shape constants follow. Feature maps are ``(1, H, W, C)``, vectors ``(1, N)``.
-Constant buffers are 16-byte aligned, as TensorFlow Lite Micro prefers.
+weights, biases and shape constants follow (then, with ``float_io``, the float32 input and output).
+Feature maps are ``(1, H, W, C)``, vectors ``(1, N)``. Constant buffers are 16-byte aligned, as
+TensorFlow Lite Micro prefers.
 
 >>> import torch
 >>> from tinyml_cli.arch.graph import GraphBuilder
@@ -47,6 +48,8 @@ OPERATORS: dict[str, tuple[str, int]] = {
     "reshape": ("RESHAPE", 1),
     "softmax": ("SOFTMAX", 2),
 }
+# Float32 ends (``float_io``): operator versions for float -> int8 and int8 -> float.
+_QUANTIZE, _DEQUANTIZE = ("QUANTIZE", 1), ("DEQUANTIZE", 2)
 _ACTIVATION = {"none": tflite.ActivationFunctionType.NONE, "relu": tflite.ActivationFunctionType.RELU,
                "relu6": tflite.ActivationFunctionType.RELU6}
 _FUSES_ACTIVATION = ("conv2d", "depthwise_conv2d", "fully_connected", "add")
@@ -89,7 +92,7 @@ def _tflite_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _tensors(q: QuantizedModel) -> tuple[list[_Tensor], list[list[int]]]:
-    """All tensors (activations first, in IR order) and each operator's input tensor ids."""
+    """All tensors (activations first, in IR order) and each layer's input tensor ids."""
     graph = q.graph
     names = ["input"] + [layer.name for layer in graph.layers]
     tensors = [_Tensor(name, _tflite_shape(shape), tflite.TensorType.INT8,
@@ -119,6 +122,23 @@ def _tensors(q: QuantizedModel) -> tuple[list[_Tensor], list[list[int]]]:
             inputs.append(len(tensors) - 1)
         op_inputs.append(inputs)
     return tensors, op_inputs
+
+
+def _operators(q: QuantizedModel, tensors: list[_Tensor], layer_inputs: list[list[int]],
+               float_io: bool) -> tuple[list[tuple[str, list[int], list[int], Layer | None]], int, int]:
+    """Every operator as (builtin name, input ids, output ids, layer), and the model's input and
+    output tensor ids; ``float_io`` adds float32 ends (appended to ``tensors``) converted by a
+    QUANTIZE before the first layer and a DEQUANTIZE after the last."""
+    graph = q.graph
+    last = len(graph.layers)
+    ops = [(OPERATORS[layer.op][0], layer_inputs[i], [i + 1], layer) for i, layer in enumerate(graph.layers)]
+    if not float_io:
+        return ops, 0, last
+    for name, shape in (("input_float", graph.input_shape), ("output_float", graph.output_shape)):
+        tensors.append(_Tensor(name, _tflite_shape(shape), tflite.TensorType.FLOAT32))
+    model_in, model_out = len(tensors) - 2, len(tensors) - 1
+    ops = [(_QUANTIZE[0], [model_in], [0], None), *ops, (_DEQUANTIZE[0], [last], [model_out], None)]
+    return ops, model_in, model_out
 
 
 def _vector(b: flatbuffers.Builder, values: np.ndarray) -> int:
@@ -218,13 +238,16 @@ def _write_tensor(b: flatbuffers.Builder, tensor: _Tensor, buffer: int) -> int:
     return t.TensorEnd(b)
 
 
-def write_tflite(q: QuantizedModel, description: str | None = None) -> bytes:
-    """The .tflite flatbuffer of a quantized model: int8 input and output, one subgraph."""
+def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bool = False) -> bytes:
+    """The .tflite flatbuffer of a quantized model, one subgraph with int8 input and output; with
+    ``float_io``, float32 ones behind QUANTIZE / DEQUANTIZE, as the TFLite converter writes a model
+    whose inference input and output types stay float."""
     graph = q.graph
     check_writable(graph)
     t = tflite
     b = flatbuffers.Builder(1024)
-    tensors, op_inputs = _tensors(q)
+    tensors, layer_inputs = _tensors(q)
+    ops, model_in, model_out = _operators(q, tensors, layer_inputs, float_io)
 
     # Buffer 0 is the empty sentinel every activation tensor points to; constants get their own.
     buffer_data: list[bytes] = [b""]
@@ -245,33 +268,34 @@ def write_tflite(q: QuantizedModel, description: str | None = None) -> bytes:
 
     tensor_offsets = [_write_tensor(b, tensor, buf) for tensor, buf in zip(tensors, buffer_of)]
 
-    codes = operator_names(graph)
+    versions = {**dict(OPERATORS.values()), **dict([_QUANTIZE, _DEQUANTIZE])}
+    codes = list(dict.fromkeys(name for name, *_ in ops))
     code_offsets = []
     for name in codes:
         code = getattr(t.BuiltinOperator, name)
-        version = next(v for n, v in OPERATORS.values() if n == name)
         t.OperatorCodeStart(b)
         t.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
         t.OperatorCodeAddBuiltinCode(b, code)
-        t.OperatorCodeAddVersion(b, version)
+        t.OperatorCodeAddVersion(b, versions[name])
         code_offsets.append(t.OperatorCodeEnd(b))
 
     operators = []
-    for i, layer in enumerate(graph.layers):
-        inputs = _vector(b, np.array(op_inputs[i], np.int32))
-        outputs = _vector(b, np.array([i + 1], np.int32))
-        options_type, options = _options(b, layer)
+    for name, op_inputs, op_outputs, layer in ops:
+        inputs = _vector(b, np.array(op_inputs, np.int32))
+        outputs = _vector(b, np.array(op_outputs, np.int32))
+        options = _options(b, layer) if layer is not None else None
         t.OperatorStart(b)
-        t.OperatorAddOpcodeIndex(b, codes.index(OPERATORS[layer.op][0]))
+        t.OperatorAddOpcodeIndex(b, codes.index(name))
         t.OperatorAddInputs(b, inputs)
         t.OperatorAddOutputs(b, outputs)
-        t.OperatorAddBuiltinOptionsType(b, options_type)
-        t.OperatorAddBuiltinOptions(b, options)
+        if options is not None:
+            t.OperatorAddBuiltinOptionsType(b, options[0])
+            t.OperatorAddBuiltinOptions(b, options[1])
         operators.append(t.OperatorEnd(b))
 
     sub_tensors = _offsets(b, t.SubGraphStartTensorsVector, tensor_offsets)
-    sub_inputs = _vector(b, np.array([0], np.int32))
-    sub_outputs = _vector(b, np.array([len(graph.layers)], np.int32))
+    sub_inputs = _vector(b, np.array([model_in], np.int32))
+    sub_outputs = _vector(b, np.array([model_out], np.int32))
     sub_ops = _offsets(b, t.SubGraphStartOperatorsVector, operators)
     sub_name = b.CreateString("main")
     t.SubGraphStart(b)
