@@ -11,8 +11,7 @@ import time
 
 import numpy as np
 
-from tinyml_cli.arch import build_graph, make_space
-from tinyml_cli.errors import ArchError
+from tinyml_cli.arch import build_graph, make_space, sample_buildable
 from tinyml_cli.estimate import estimate
 from tinyml_cli.mcu import budget_for, load_profile
 
@@ -29,14 +28,7 @@ def main() -> None:
     profile = load_profile(args.mcu)
     budget = budget_for(profile)
     rng = np.random.default_rng(0)
-    archs = []
-    while len(archs) < args.n:
-        arch = space.sample(rng)
-        try:
-            build_graph(arch)
-        except ArchError:
-            continue
-        archs.append(arch)
+    archs = sample_buildable(space, rng, args.n)
     layers = sum(len(build_graph(a).layers) for a in archs) / len(archs)
     best_total = best_build = float("inf")
     for _ in range(args.repeats):

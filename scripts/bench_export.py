@@ -14,8 +14,8 @@ import argparse
 import numpy as np
 import torch
 
-from tinyml_cli.arch import build_graph, make_space
-from tinyml_cli.errors import ArchError, TinymlError
+from tinyml_cli.arch import build_graph, make_space, sample_buildable
+from tinyml_cli.errors import TinymlError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.export.quantize import FoldedModule, quantize
 from tinyml_cli.export.tflite_writer import write_tflite
@@ -41,10 +41,7 @@ def sample_graphs(n: int, rng: np.random.Generator) -> list:
     graphs = []
     while len(graphs) < n:
         space, _ = spaces[len(graphs) % len(spaces)]
-        try:
-            graphs.append(build_graph(space.sample(rng)))
-        except ArchError:
-            continue
+        graphs += [build_graph(arch) for arch in sample_buildable(space, rng, 1)]
     return graphs
 
 

@@ -1,13 +1,23 @@
-"""Random-weight int8 models of any LayerGraph, through the real quantizer and .tflite writer, for
-tests that need a valid file rather than a trained network."""
+"""Random models for tests: sampled graphs, and random-weight int8 models of any LayerGraph through
+the real quantizer and .tflite writer, for tests that need a valid file rather than a trained
+network."""
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 
+from tinyml_cli.arch import build_graph, make_space, sample_buildable
 from tinyml_cli.arch.graph import LayerGraph
 from tinyml_cli.export.quantize import WEIGHT_OPS, FoldedModule, QuantizedModel, quantize, weight_axis
 from tinyml_cli.export.tflite_writer import write_tflite
+
+
+def sample_graphs(options: Mapping[str, Any], shape: tuple[int, ...], rng: np.random.Generator,
+                  n: int) -> list[LayerGraph]:
+    """The graphs of ``n`` buildable random architectures of a 10-class space (``options``)."""
+    return [build_graph(arch) for arch in sample_buildable(make_space(options, shape, 10), rng, n)]
 
 
 def random_folded(graph: LayerGraph, rng: np.random.Generator) -> FoldedModule:
