@@ -13,7 +13,7 @@ from ..data import DATA_SCHEMA, load_dataset, resize_dataset
 from ..errors import ConfigError, InputFileError
 from ..estimate import estimate
 from ..mcu import budget_for, load_profile
-from ..runs import create_run_dir, finish_manifest, start_manifest, write_yaml
+from ..runs import create_run_dir, record_outcome, start_manifest, write_yaml
 from ..train.builder import GraphModule, build_module
 from ..train.checkpoint import load_candidate, load_weights
 from .pipeline import EXPORT_SCHEMA, ExportResult, check_inputs, export_candidate, ranked_candidates
@@ -91,7 +91,7 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
     start_manifest(out_dir, "export", cfg["seed"], argv)
     write_yaml(out_dir / "config.yaml", cfg)
     results = []
-    try:
+    with record_outcome(out_dir):
         for i, (c, d) in enumerate(zip(candidates, inputs), start=1):
             folder = out_dir if len(candidates) == 1 else out_dir / f"rank{i:03d}"
             ui.info(f"exporting {c.label} -> {folder}")
@@ -106,8 +106,4 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
                 ui.table(f"verification of {c.label} ({d.name} test set)", ["measure", "value"],
                          verify_rows(result.verify))
             results.append(result)
-    except BaseException:
-        finish_manifest(out_dir, "failed")
-        raise
-    finish_manifest(out_dir, "ok")
     return out_dir, results

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ..config import load_config
 from ..console import Ui
 from ..errors import ConfigError, TinymlError
-from ..runs import MANIFEST, create_run_dir, finish_manifest, open_run_dir, start_manifest, write_json, write_yaml
+from ..runs import MANIFEST, create_run_dir, open_run_dir, record_outcome, start_manifest, write_json, write_yaml
 from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
 from .context import SearchContext, make_context
@@ -111,16 +111,11 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
     write_json(run_dir / MANIFEST, {**manifest, "storage": redact(url)})
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        summary = _search(cfg, run_dir, url, workers, ui)
-    except KeyboardInterrupt:
-        finish_manifest(run_dir, "interrupted")
-        raise
-    except BaseException:
-        finish_manifest(run_dir, "failed")
-        raise
+        with record_outcome(run_dir) as outcome:
+            summary = _search(cfg, run_dir, url, workers, ui)
+            outcome["best"] = summary["best"]
     finally:
         signal.signal(signal.SIGTERM, previous)
-    finish_manifest(run_dir, "ok", best=summary["best"])
     return summary
 
 
