@@ -17,14 +17,14 @@ from tinyml_cli.arch import Arch, build_graph
 from tinyml_cli.cli import main
 from tinyml_cli.config import validate
 from tinyml_cli.data import load_builtin
-from tinyml_cli.export.pipeline import EXPORT_SCHEMA, export_candidate, ranked_candidates
+from tinyml_cli.export.pipeline import EXPORT_SCHEMA, export_candidate
 from tinyml_cli.export.quantize import (FoldedModule, folded_logits, int8_accuracies, qat_finetune, quantize,
                                         quantize_layers, weight_axis)
 from tinyml_cli.export.tflite_writer import write_tflite
 from tinyml_cli.export.verify import quantize_input, run_litert
 from tinyml_cli.runs import write_json, write_yaml
 from tinyml_cli.train.builder import build_module
-from tinyml_cli.train.checkpoint import save_candidate
+from tinyml_cli.train.checkpoint import ranked_candidates, save_candidate
 from tinyml_cli.train.loop import TRAIN_SCHEMA, fit
 
 ARCH = Arch("plain", (8, 8, 1), 10, {

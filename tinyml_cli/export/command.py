@@ -15,8 +15,8 @@ from ..estimate import estimate
 from ..mcu import budget_for, load_profile
 from ..runs import create_run_dir, record_outcome, start_manifest, write_yaml
 from ..train.builder import GraphModule, build_module
-from ..train.checkpoint import load_candidate, load_weights
-from .pipeline import EXPORT_SCHEMA, ExportResult, check_inputs, export_candidate, ranked_candidates
+from ..train.checkpoint import load_candidate, load_weights, ranked_candidates
+from .pipeline import EXPORT_SCHEMA, ExportResult, check_inputs, export_candidate
 from .verify import verify_rows
 
 SCHEMA = {**COMMON_SCHEMA, "data": DATA_SCHEMA, "export": EXPORT_SCHEMA}

@@ -7,7 +7,6 @@ Folder layout: ``model.tflite``, ``model_data.h``, ``model_data.c``, ``model_con
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,7 +14,7 @@ from typing import Callable
 from ..arch import Arch, build_graph
 from ..config import Field, boolean, integer, number
 from ..data import Dataset
-from ..errors import ConfigError, InputFileError
+from ..errors import ConfigError
 from ..runs import atomic_write_bytes, atomic_write_text, write_json
 from ..train.builder import GraphModule
 from .c_writer import c_sources
@@ -95,25 +94,3 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
         atomic_write_text(out_dir / filename, text)
     files = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
     return ExportResult(out_dir, files, record, report)
-
-
-def ranked_candidates(run_dir: Path) -> list[Path]:
-    """Candidate folders of a search run, best first: in the order of the leaderboard rows that name
-    one (``leaderboard.json``), then any others by folder name (``candidates/NNN``)."""
-    folder = run_dir / "candidates"
-    if not folder.is_dir():
-        raise InputFileError(f"{run_dir}: no candidates/ folder (is it a search run directory?)")
-    candidates = sorted(p for p in folder.iterdir() if (p / "arch.yaml").is_file())
-    if not candidates:
-        raise InputFileError(f"{folder}: no candidate folders with an arch.yaml")
-    board = run_dir / "leaderboard.json"
-    ranked: list[Path] = []
-    if board.is_file():
-        try:
-            summary = json.loads(board.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{board}: unreadable leaderboard: {exc}") from None
-        rows = summary.get("leaderboard", []) if isinstance(summary, dict) else []
-        named = [run_dir / str(r["candidate"]) for r in rows if isinstance(r, dict) and r.get("candidate")]
-        ranked = [p for p in dict.fromkeys(named) if p in candidates]
-    return ranked + [p for p in candidates if p not in ranked]
