@@ -22,7 +22,7 @@ TensorFlow Lite Micro prefers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import flatbuffers
 import numpy as np
@@ -161,58 +161,37 @@ def _offsets(b: flatbuffers.Builder, start: Callable[[flatbuffers.Builder, int],
     return b.EndVector(len(offsets))
 
 
+def _option_fields(b: flatbuffers.Builder, layer: Layer) -> tuple[str, dict[str, Any]]:
+    """The builtin options table of one layer and its fields, in the order they are written."""
+    act = {"FusedActivationFunction": _ACTIVATION[layer.activation]}
+    spatial = {"Padding": _PADDING[layer.padding], "StrideH": layer.stride[0], "StrideW": layer.stride[1]}
+    dilation = {"DilationHFactor": 1, "DilationWFactor": 1}
+    if layer.op == "conv2d":
+        return "Conv2DOptions", {**spatial, **dilation, **act}
+    if layer.op == "depthwise_conv2d":
+        return "DepthwiseConv2DOptions", {**spatial, "DepthMultiplier": 1, **dilation, **act}
+    if layer.op == "fully_connected":
+        return "FullyConnectedOptions", act
+    if layer.op == "add":
+        return "AddOptions", act
+    if layer.op in ("avg_pool", "max_pool"):
+        kernel = {"FilterHeight": layer.kernel[0], "FilterWidth": layer.kernel[1]}
+        return "Pool2DOptions", {**spatial, **kernel, **act}
+    if layer.op == "mean":
+        return "ReducerOptions", {"KeepDims": False}
+    if layer.op == "reshape":  # the vector is built before the table that points to it
+        new_shape = _vector(b, np.array(_tflite_shape(layer.output_shape), np.int32))
+        return "ReshapeOptions", {"NewShape": new_shape}
+    return "SoftmaxOptions", {"Beta": 1.0}
+
+
 def _options(b: flatbuffers.Builder, layer: Layer) -> tuple[int, int]:
     """(builtin options type, options table offset) of one layer."""
-    act = _ACTIVATION[layer.activation]
-    t = tflite
-    if layer.op == "conv2d":
-        t.Conv2DOptionsStart(b)
-        t.Conv2DOptionsAddPadding(b, _PADDING[layer.padding])
-        t.Conv2DOptionsAddStrideH(b, layer.stride[0])
-        t.Conv2DOptionsAddStrideW(b, layer.stride[1])
-        t.Conv2DOptionsAddDilationHFactor(b, 1)
-        t.Conv2DOptionsAddDilationWFactor(b, 1)
-        t.Conv2DOptionsAddFusedActivationFunction(b, act)
-        return t.BuiltinOptions.Conv2DOptions, t.Conv2DOptionsEnd(b)
-    if layer.op == "depthwise_conv2d":
-        t.DepthwiseConv2DOptionsStart(b)
-        t.DepthwiseConv2DOptionsAddPadding(b, _PADDING[layer.padding])
-        t.DepthwiseConv2DOptionsAddStrideH(b, layer.stride[0])
-        t.DepthwiseConv2DOptionsAddStrideW(b, layer.stride[1])
-        t.DepthwiseConv2DOptionsAddDepthMultiplier(b, 1)
-        t.DepthwiseConv2DOptionsAddDilationHFactor(b, 1)
-        t.DepthwiseConv2DOptionsAddDilationWFactor(b, 1)
-        t.DepthwiseConv2DOptionsAddFusedActivationFunction(b, act)
-        return t.BuiltinOptions.DepthwiseConv2DOptions, t.DepthwiseConv2DOptionsEnd(b)
-    if layer.op == "fully_connected":
-        t.FullyConnectedOptionsStart(b)
-        t.FullyConnectedOptionsAddFusedActivationFunction(b, act)
-        return t.BuiltinOptions.FullyConnectedOptions, t.FullyConnectedOptionsEnd(b)
-    if layer.op == "add":
-        t.AddOptionsStart(b)
-        t.AddOptionsAddFusedActivationFunction(b, act)
-        return t.BuiltinOptions.AddOptions, t.AddOptionsEnd(b)
-    if layer.op in ("avg_pool", "max_pool"):
-        t.Pool2DOptionsStart(b)
-        t.Pool2DOptionsAddPadding(b, _PADDING[layer.padding])
-        t.Pool2DOptionsAddStrideH(b, layer.stride[0])
-        t.Pool2DOptionsAddStrideW(b, layer.stride[1])
-        t.Pool2DOptionsAddFilterHeight(b, layer.kernel[0])
-        t.Pool2DOptionsAddFilterWidth(b, layer.kernel[1])
-        t.Pool2DOptionsAddFusedActivationFunction(b, act)
-        return t.BuiltinOptions.Pool2DOptions, t.Pool2DOptionsEnd(b)
-    if layer.op == "mean":
-        t.ReducerOptionsStart(b)
-        t.ReducerOptionsAddKeepDims(b, False)
-        return t.BuiltinOptions.ReducerOptions, t.ReducerOptionsEnd(b)
-    if layer.op == "reshape":
-        new_shape = _vector(b, np.array(_tflite_shape(layer.output_shape), np.int32))
-        t.ReshapeOptionsStart(b)
-        t.ReshapeOptionsAddNewShape(b, new_shape)
-        return t.BuiltinOptions.ReshapeOptions, t.ReshapeOptionsEnd(b)
-    t.SoftmaxOptionsStart(b)
-    t.SoftmaxOptionsAddBeta(b, 1.0)
-    return t.BuiltinOptions.SoftmaxOptions, t.SoftmaxOptionsEnd(b)
+    table, fields = _option_fields(b, layer)
+    getattr(tflite, f"{table}Start")(b)
+    for field, value in fields.items():
+        getattr(tflite, f"{table}Add{field}")(b, value)
+    return getattr(tflite.BuiltinOptions, table), getattr(tflite, f"{table}End")(b)
 
 
 def _write_tensor(b: flatbuffers.Builder, tensor: _Tensor, buffer: int) -> int:
