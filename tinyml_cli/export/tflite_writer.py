@@ -185,36 +185,31 @@ def _option_fields(b: flatbuffers.Builder, layer: Layer) -> tuple[str, dict[str,
     return "SoftmaxOptions", {"Beta": 1.0}
 
 
-def _options(b: flatbuffers.Builder, layer: Layer) -> tuple[int, int]:
-    """(builtin options type, options table offset) of one layer."""
-    table, fields = _option_fields(b, layer)
+def _table(b: flatbuffers.Builder, table: str, fields: dict[str, Any]) -> int:
+    """One table of the tflite schema: ``{table}Start``, ``{table}Add{field}`` per field (in order),
+    ``{table}End``; vectors, strings and sub-tables must be built before."""
     getattr(tflite, f"{table}Start")(b)
     for field, value in fields.items():
         getattr(tflite, f"{table}Add{field}")(b, value)
-    return getattr(tflite.BuiltinOptions, table), getattr(tflite, f"{table}End")(b)
+    return getattr(tflite, f"{table}End")(b)
+
+
+def _options(b: flatbuffers.Builder, layer: Layer) -> tuple[int, int]:
+    """(builtin options type, options table offset) of one layer."""
+    table, fields = _option_fields(b, layer)
+    return getattr(tflite.BuiltinOptions, table), _table(b, table, fields)
 
 
 def _write_tensor(b: flatbuffers.Builder, tensor: _Tensor, buffer: int) -> int:
-    t = tflite
     name = b.CreateString(tensor.name)
-    shape = _vector(b, np.array(tensor.shape, np.int32))
-    quant = None
+    fields = {"Shape": _vector(b, np.array(tensor.shape, np.int32)), "Type": tensor.dtype, "Buffer": buffer,
+              "Name": name}
     if tensor.scale is not None:
-        scale = _vector(b, np.asarray(tensor.scale, np.float32))
-        zero_point = _vector(b, np.asarray(tensor.zero_point, np.int64))
-        t.QuantizationParametersStart(b)
-        t.QuantizationParametersAddScale(b, scale)
-        t.QuantizationParametersAddZeroPoint(b, zero_point)
-        t.QuantizationParametersAddQuantizedDimension(b, tensor.quantized_dimension)
-        quant = t.QuantizationParametersEnd(b)
-    t.TensorStart(b)
-    t.TensorAddShape(b, shape)
-    t.TensorAddType(b, tensor.dtype)
-    t.TensorAddBuffer(b, buffer)
-    t.TensorAddName(b, name)
-    if quant is not None:
-        t.TensorAddQuantization(b, quant)
-    return t.TensorEnd(b)
+        fields["Quantization"] = _table(b, "QuantizationParameters", {
+            "Scale": _vector(b, np.asarray(tensor.scale, np.float32)),
+            "ZeroPoint": _vector(b, np.asarray(tensor.zero_point, np.int64)),
+            "QuantizedDimension": tensor.quantized_dimension})
+    return _table(b, "Tensor", fields)
 
 
 def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bool = False) -> bytes:
@@ -223,7 +218,6 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
     whose inference input and output types stay float."""
     graph = q.graph
     check_writable(graph)
-    t = tflite
     b = flatbuffers.Builder(1024)
     tensors, layer_inputs = _tensors(q)
     ops, model_in, model_out = _operators(q, tensors, layer_inputs, float_io)
@@ -237,13 +231,7 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
         else:
             buffer_of.append(len(buffer_data))
             buffer_data.append(tensor.data)
-    buffers = []
-    for data in buffer_data:
-        vector = _aligned_bytes(b, data) if data else None
-        t.BufferStart(b)
-        if vector is not None:
-            t.BufferAddData(b, vector)
-        buffers.append(t.BufferEnd(b))
+    buffers = [_table(b, "Buffer", {"Data": _aligned_bytes(b, data)} if data else {}) for data in buffer_data]
 
     tensor_offsets = [_write_tensor(b, tensor, buf) for tensor, buf in zip(tensors, buffer_of)]
 
@@ -251,49 +239,31 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
     codes = list(dict.fromkeys(name for name, *_ in ops))
     code_offsets = []
     for name in codes:
-        code = getattr(t.BuiltinOperator, name)
-        t.OperatorCodeStart(b)
-        t.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
-        t.OperatorCodeAddBuiltinCode(b, code)
-        t.OperatorCodeAddVersion(b, versions[name])
-        code_offsets.append(t.OperatorCodeEnd(b))
+        code = getattr(tflite.BuiltinOperator, name)
+        code_offsets.append(_table(b, "OperatorCode", {"DeprecatedBuiltinCode": min(code, 127),
+                                                       "BuiltinCode": code, "Version": versions[name]}))
 
     operators = []
     for name, op_inputs, op_outputs, layer in ops:
-        inputs = _vector(b, np.array(op_inputs, np.int32))
-        outputs = _vector(b, np.array(op_outputs, np.int32))
-        options = _options(b, layer) if layer is not None else None
-        t.OperatorStart(b)
-        t.OperatorAddOpcodeIndex(b, codes.index(name))
-        t.OperatorAddInputs(b, inputs)
-        t.OperatorAddOutputs(b, outputs)
-        if options is not None:
-            t.OperatorAddBuiltinOptionsType(b, options[0])
-            t.OperatorAddBuiltinOptions(b, options[1])
-        operators.append(t.OperatorEnd(b))
+        fields = {"OpcodeIndex": codes.index(name), "Inputs": _vector(b, np.array(op_inputs, np.int32)),
+                  "Outputs": _vector(b, np.array(op_outputs, np.int32))}
+        if layer is not None:
+            options_type, options = _options(b, layer)
+            fields.update(BuiltinOptionsType=options_type, BuiltinOptions=options)
+        operators.append(_table(b, "Operator", fields))
 
-    sub_tensors = _offsets(b, t.SubGraphStartTensorsVector, tensor_offsets)
-    sub_inputs = _vector(b, np.array([model_in], np.int32))
-    sub_outputs = _vector(b, np.array([model_out], np.int32))
-    sub_ops = _offsets(b, t.SubGraphStartOperatorsVector, operators)
-    sub_name = b.CreateString("main")
-    t.SubGraphStart(b)
-    t.SubGraphAddTensors(b, sub_tensors)
-    t.SubGraphAddInputs(b, sub_inputs)
-    t.SubGraphAddOutputs(b, sub_outputs)
-    t.SubGraphAddOperators(b, sub_ops)
-    t.SubGraphAddName(b, sub_name)
-    subgraph = t.SubGraphEnd(b)
+    subgraph = _table(b, "SubGraph", {
+        "Tensors": _offsets(b, tflite.SubGraphStartTensorsVector, tensor_offsets),
+        "Inputs": _vector(b, np.array([model_in], np.int32)),
+        "Outputs": _vector(b, np.array([model_out], np.int32)),
+        "Operators": _offsets(b, tflite.SubGraphStartOperatorsVector, operators),
+        "Name": b.CreateString("main")})
 
-    model_codes = _offsets(b, t.ModelStartOperatorCodesVector, code_offsets)
-    model_subgraphs = _offsets(b, t.ModelStartSubgraphsVector, [subgraph])
-    model_buffers = _offsets(b, t.ModelStartBuffersVector, buffers)
+    model_codes = _offsets(b, tflite.ModelStartOperatorCodesVector, code_offsets)
+    model_subgraphs = _offsets(b, tflite.ModelStartSubgraphsVector, [subgraph])
+    model_buffers = _offsets(b, tflite.ModelStartBuffersVector, buffers)
     text = b.CreateString(description or f"tinyml {__version__}: {graph.name}")
-    t.ModelStart(b)
-    t.ModelAddVersion(b, SCHEMA_VERSION)
-    t.ModelAddOperatorCodes(b, model_codes)
-    t.ModelAddSubgraphs(b, model_subgraphs)
-    t.ModelAddDescription(b, text)
-    t.ModelAddBuffers(b, model_buffers)
-    b.Finish(t.ModelEnd(b), file_identifier=b"TFL3")
+    model = _table(b, "Model", {"Version": SCHEMA_VERSION, "OperatorCodes": model_codes,
+                                "Subgraphs": model_subgraphs, "Description": text, "Buffers": model_buffers})
+    b.Finish(model, file_identifier=b"TFL3")
     return bytes(b.Output())
