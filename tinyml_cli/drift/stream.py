@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import Field, choice, integer, list_of, mapping, number, validate
 from ..data import DATA_SCHEMA, Dataset, load_dataset, resize_dataset, split_dataset
+from ..data.files import load_npz
 from ..errors import ConfigError, InputFileError
 from .kinds import KINDS, DriftKind, make_kind
 from .labels import REGIMES, label_times
@@ -91,15 +92,7 @@ def load_stream(path: str | Path) -> Stream:
     ``label_time``, ``level`` and the reference arrays (``ref_x_train``...) are optional; without a
     reference, the samples before the first drift position stand in for it."""
     path = Path(path)
-    try:
-        data = dict(np.load(path, allow_pickle=False))
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: stream file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputFileError(f"{path}: not a readable .npz stream: {exc}") from None
-    for key in ("x", "y"):
-        if key not in data:
-            raise InputFileError(f"{path}: missing array {key!r} (a stream needs x and y)")
+    data = load_npz(path, "stream file", ("x", "y"))
     x, y = data["x"].astype(np.float32), data["y"].astype(np.int64)
     if x.ndim == 2:
         x = x[:, None, :, None]
