@@ -71,7 +71,7 @@ class FinetuneLast(Method):
                     ops_per_update=o["epochs"] * o["buffer"] * 3 * c * (f + 1))
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"weight": self.head.w, "bias": self.head.b, "mean": self.head.mean, "std": self.head.std}
+        return self.head.state()
 
     def adapted(self) -> GraphModule:
         """The deployed network with the adapted last layer."""
