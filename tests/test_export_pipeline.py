@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from tinyml_cli.arch import Arch, build_graph
-from tinyml_cli.cli import main
 from tinyml_cli.config import validate
 from tinyml_cli.data import load_builtin
 from tinyml_cli.export.pipeline import EXPORT_SCHEMA, export_candidate
@@ -181,15 +180,10 @@ def run_dir(trained, tmp_path):
     return run
 
 
-def _cli(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    return exc.value.code
-
-
-def test_export_command_on_a_run_directory(run_dir, capsys):
-    assert _cli(["export", str(run_dir), "--json", "-q", "export.calibration_samples=200"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+def test_export_command_on_a_run_directory(run_dir, cli):
+    code, stdout, _ = cli("export", run_dir, "--json", "-q", "export.calibration_samples=200")
+    assert code == 0
+    doc = json.loads(stdout)
     out = Path(doc["out_dir"])
     assert out == run_dir / "export"
     assert {"model.tflite", "model_data.c", "model_data.h", "model_config.h", "verify.json",
@@ -200,8 +194,8 @@ def test_export_command_on_a_run_directory(run_dir, capsys):
     assert json.loads((out / "manifest.json").read_text())["status"] == "ok"
     # The export folder is never overwritten.
     before = (out / "model.tflite").read_bytes()
-    assert _cli(["export", str(run_dir), "-q"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    code, _, err = cli("export", run_dir, "-q")
+    assert code == 2 and "already exists" in err
     assert (out / "model.tflite").read_bytes() == before
 
 
@@ -212,17 +206,17 @@ def test_export_command_on_a_run_directory(run_dir, capsys):
     (["--data", "mnist1d", "data.samples=100"], "1-D signals and images do not mix"),
     (["export.qat_epoch=2"], "unknown key 'export.qat_epoch' (did you mean 'qat_epochs'?)"),
 ])
-def test_export_command_errors_are_one_clear_line(run_dir, capsys, args, message):
-    assert _cli(["export", str(run_dir), "--out", str(run_dir / "x"), *args]) == 2
-    err = capsys.readouterr().err
+def test_export_command_errors_are_one_clear_line(run_dir, cli, args, message):
+    code, _, err = cli("export", run_dir, "--out", run_dir / "x", *args)
+    assert code == 2
     assert message in " ".join(err.split()) and "Traceback" not in err
     assert not (run_dir / "x").exists()
 
 
-def test_export_command_on_an_arch_file_needs_weights(run_dir, capsys):
+def test_export_command_on_an_arch_file_needs_weights(run_dir, cli):
     arch = run_dir / "candidates" / "001" / "arch.yaml"
-    assert _cli(["export", str(arch), "--data", "digits"]) == 2
-    assert "without weights cannot be exported" in capsys.readouterr().err
+    code, _, err = cli("export", arch, "--data", "digits")
+    assert code == 2 and "without weights cannot be exported" in err
 
 
 def test_export_runs_qat_when_the_post_training_drop_is_too_large(trained, digits, tmp_path):
@@ -238,13 +232,14 @@ def test_export_runs_qat_when_the_post_training_drop_is_too_large(trained, digit
     assert v["tflm_accuracy"] > 0.85 and v["fake_quant_litert_agreement"] >= 0.97
 
 
-def test_export_command_on_an_arch_file_with_weights(run_dir, tmp_path, capsys):
+def test_export_command_on_an_arch_file_with_weights(run_dir, tmp_path, cli):
     folder = run_dir / "candidates" / "001"
     out = tmp_path / "out"
     args = ["export", str(folder / "arch.yaml"), "--weights", str(folder / "weights.pt"),
             "--data", "digits", "--out", str(out), "--json", "-q", "name=Digits Net"]
-    assert _cli(args) == 0
-    doc = json.loads(capsys.readouterr().out)
+    code, stdout, _ = cli(*args)
+    assert code == 0
+    doc = json.loads(stdout)
     assert doc["exports"][0]["verify"]["tflm_accuracy"] > 0.9
     assert "alignas(16) const unsigned char digits_net_model[]" in (out / "model_data.c").read_text()
 
