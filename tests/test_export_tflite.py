@@ -8,7 +8,7 @@ import tflite
 
 from int8_reference import run_model
 from random_models import export_random
-from tinyml_cli.arch import build_graph, make_space
+from tinyml_cli.arch import Arch, build_graph, make_space
 from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
 from tinyml_cli.errors import ArchError, TinymlError
 from tinyml_cli.estimate import estimate
@@ -219,3 +219,19 @@ def test_estimator_matches_tflm_arena_and_file_size(rng):
         est = estimate(graph, profile, budget_for(profile), runtime="host")
         assert abs(est.peak_sram / arena - 1) <= 0.03
         assert abs(est.flash_model / len(model) - 1) <= 0.02
+
+
+def test_required_arena_steps_over_sizes_that_crash_tflm(rng):
+    """On this model TFLM's allocator segfaults, rather than failing cleanly, at arenas a little too
+    small (the 'used' size it reports among them): the search counts those as too small and goes on
+    to the smallest arena TFLM runs the model in."""
+    layers = [{"type": "conv", "channels": 8, "kernel": 5, "stride": 2}]
+    graph = build_graph(Arch("plain", (8, 8, 1), 10, {"layers": layers, "reduce": "flatten", "dense": []}))
+    _, model = export_random(graph, rng)
+    x = np.zeros((1, *graph.input_shape), np.int8)
+    used = run_tflm(model, x, arena_upper_bound(graph)).arena_total
+    required = required_arena(model, used)
+    assert required > used
+    assert run_tflm(model, x, required).outputs.shape == (1, 10)
+    with pytest.raises(TinymlError, match="TFLM interpreter (was killed by signal|failed)"):
+        run_tflm(model, x, required - 16)

@@ -19,6 +19,9 @@ import numpy as np
 
 _ARENA_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _REQUIRED_LINE = re.compile(r"^REQUIRED (\d+)$", re.M)
+_TRY_LINE = re.compile(r"^TRY (\d+)$", re.M)
+# Arena sizes at which TFLM's allocator crashes the child (segfault) that a search may step over.
+MAX_CRASHES = 16
 
 
 @dataclass
@@ -61,17 +64,26 @@ def required_arena(model: bytes, used: int, step: int = 16, timeout: float = 600
     """The smallest arena (to ``step`` bytes) TFLM accepts for the model. It can exceed the ``used``
     bytes TFLM reports: planning needs temporary memory (an AllocationInfo per tensor and the
     planner's per-buffer records) that is freed before the report, and matters for small models.
-    Searched in one child process, starting from ``used``."""
+    Searched in a child process, starting from ``used``. Some arena sizes just too small crash
+    TFLM's allocator instead of failing cleanly: such a size counts as too small, and the search
+    runs again in a fresh child that skips it."""
     from ..errors import TinymlError
 
     with tempfile.TemporaryDirectory(prefix="tinyml-tflm-") as tmp:
         folder = Path(tmp)
         (folder / "model.tflite").write_bytes(model)
-        cmd = [sys.executable, str(Path(__file__).resolve()), str(folder), str(int(used)), str(step)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise TinymlError(f"TFLM arena search did not finish within {timeout:.0f} s") from None
+        crashed: list[str] = []
+        for _ in range(MAX_CRASHES + 1):
+            cmd = [sys.executable, str(Path(__file__).resolve()), str(folder), str(int(used)), str(step),
+                   ",".join(crashed)]
+            try:
+                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise TinymlError(f"TFLM arena search did not finish within {timeout:.0f} s") from None
+            tried = _TRY_LINE.findall(proc.stdout)
+            if proc.returncode >= 0 or not tried:
+                break
+            crashed.append(tried[-1])
         found = _REQUIRED_LINE.search(proc.stdout)
         if proc.returncode != 0 or not found:
             raise TinymlError(f"TFLM cannot allocate the model in up to {4 * used + (1 << 16)} "
@@ -79,21 +91,26 @@ def required_arena(model: bytes, used: int, step: int = 16, timeout: float = 600
         return int(found.group(1))
 
 
-def _allocates(runtime, model: bytes, arena_size: int) -> bool:
-    try:
-        runtime.Interpreter.from_bytes(model, arena_size=arena_size)
-    except RuntimeError:
-        return False
-    return True
-
-
-def _search_arena(folder: Path, used: int, step: int) -> None:
-    """Child side of required_arena: widen past ``used`` until TFLM allocates, then bisect."""
+def _search_arena(folder: Path, used: int, step: int, crashed: set[int]) -> None:
+    """Child side of required_arena: widen past ``used`` until TFLM allocates, then bisect. Each
+    size is announced before it is tried, so the parent knows which one crashed; sizes in
+    ``crashed`` count as too small untried."""
     from tflite_micro.python.tflite_micro import runtime
 
     model = (folder / "model.tflite").read_bytes()
+
+    def allocates(arena_size: int) -> bool:
+        if arena_size in crashed:
+            return False
+        print(f"TRY {arena_size}", flush=True)
+        try:
+            runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+        except RuntimeError:
+            return False
+        return True
+
     low, gap = used - 1, 0
-    while not _allocates(runtime, model, used + gap):
+    while not allocates(used + gap):
         low = used + gap
         gap = max(step, gap * 4)
         if gap > 4 * used + (1 << 16):
@@ -101,7 +118,7 @@ def _search_arena(folder: Path, used: int, step: int) -> None:
     high = used + gap
     while high - low > step:
         mid = (low + high) // 2
-        low, high = (low, mid) if _allocates(runtime, model, mid) else (mid, high)
+        low, high = (low, mid) if allocates(mid) else (mid, high)
     print(f"REQUIRED {high}")
 
 
@@ -122,7 +139,8 @@ def _child(folder: Path, arena_size: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4:
-        _search_arena(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    if len(sys.argv) == 5:
+        _search_arena(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
+                      {int(n) for n in sys.argv[4].split(",") if n})
     else:
         _child(Path(sys.argv[1]), int(sys.argv[2]))
