@@ -23,7 +23,7 @@ from ..arch.graph import LayerGraph
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
-from .planner import plan_offsets
+from .planner import planned_size
 
 @dataclass(slots=True)
 class Estimate:
@@ -109,6 +109,10 @@ def _arena_constants(runtime: str) -> dict[str, Any]:
     return {name: overrides.get(name, getattr(K, name)) for name in K.HOST_ARENA}
 
 
+def _numel(shape: tuple[int, ...]) -> int:
+    return shape[0] * shape[1] * shape[2] if len(shape) == 3 else prod(shape)
+
+
 def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activation_bytes: int = 1,
              weight_bytes: int = 1, model_bytes: int | None = None,
              io_bytes: tuple[int, int] | None = None, runtime: str = "mcu") -> Estimate:
@@ -127,9 +131,9 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     One pass over the layers with plain ints and tuples, then TFLM's planner: a search screens
     millions of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
+    arena = _arena_constants(runtime)
     cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
     quant_bytes = K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0
-    arena = _arena_constants(runtime)
     op_bytes_of, op_bytes_default = arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"]
     per_channel = K.ARENA_PER_CHANNEL_BYTES
     scratch_element, scratch_columns = arena["SCRATCH_ELEMENT_BYTES"], K.SCRATCH_CONV_COLUMNS
@@ -142,18 +146,12 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     quantize = io_bytes is not None and io_bytes[0] != activation_bytes
     dequantize = io_bytes is not None and io_bytes[1] != activation_bytes
     s0 = 1 if quantize else 0                          # layer i runs at step i + s0
+    numels = [_numel(shapes[0])]                       # of every tensor, appended layer by layer
     # lifetimes in operator steps: tensor t is written by layer t - 1 (the input exists from step 0)
     # and read until its last reader (the output until the last step)
     last_use = list(range(-1, n))
     last_use[0] = 0
-    for i, layer in enumerate(layers):
-        for t in layer.inputs:
-            last_use[t] = i
-    last_use[n] = n if dequantize else n - 1
-    numels = [s[0] * s[1] * s[2] if len(s) == 3 else prod(s) for s in shapes]
-    buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0) for t, (numel, last)
-               in enumerate(zip(numels, last_use))]
-    buffers[0] = (buffers[0][0], 0, last_use[0] + s0)
+    scratch: list[tuple[int, int, int]] = []           # buffers beyond the tensors, in TFLM's order
 
     total_macs = total_params = 0
     total_cycles = 0.0
@@ -161,10 +159,11 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     persistent = arena["ARENA_FIXED_BYTES"]
     tensor_count = n + 1                               # every tensor gets a TfLiteEvalTensor
     if io_bytes is not None:                           # the float ends and their QUANTIZE/DEQUANTIZE
-        ends = ((quantize, numels[0], io_bytes[0], 0), (dequantize, numels[n], io_bytes[1], n + s0))
+        ends = ((quantize, numels[0], io_bytes[0], 0),
+                (dequantize, _numel(shapes[n]), io_bytes[1], n + s0))
         for converted, numel, element_bytes, step in ends:
             if converted:
-                buffers.append(((numel * element_bytes + rnd) & mask, step, step))
+                scratch.append(((numel * element_bytes + rnd) & mask, step, step))
                 total_cycles += per_op + numel * cpe["quantize"]
                 flash += op_flash + _TENSOR_FLASH
                 persistent += op_bytes_default
@@ -172,21 +171,26 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     costs: list[tuple[int, int, int, float]] = []
     for i, layer in enumerate(layers):
         op = layer.op
+        inputs = layer.inputs
+        for t in inputs:
+            last_use[t] = i
+        out = layer.output_shape
+        numels.append(out[0] * out[1] * out[2] if len(out) == 3 else prod(out))
         wshape = layer.weight_shape
         if wshape is None:                             # element-wise, pooling, reshape, softmax
-            cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
-            tensor_count += op in ("mean", "reshape")  # their int32 axes / new-shape constant
+            cycles = per_op + numels[inputs[0]] * len(inputs) * cpe[op]
             if op == "mean":                           # MEAN's own scratch buffers
+                tensor_count += 1                      # and its int32 axes constant
                 sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
-                buffers += [((size + rnd) & mask, i + s0, i + s0)
+                scratch += [((size + rnd) & mask, i + s0, i + s0)
                             for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
-            layer_flash = op_flash
+            elif op == "reshape":
+                tensor_count += 1                      # its new-shape constant
             persistent += op_bytes_of.get(op, op_bytes_default)
-            costs.append((0, 0, layer_flash, cycles))
-            flash += layer_flash
+            costs.append((0, 0, op_flash, cycles))
+            flash += op_flash
             total_cycles += cycles
             continue
-        out = layer.output_shape
         channels = out[-1]
         biases = channels if layer.bias else 0
         tensors = 2 if biases else 1
@@ -199,18 +203,18 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
             weights = wshape[0] * wshape[1] * wshape[2] * wshape[3]
             macs = out[0] * out[1] * weights
             kh, kw = layer.kernel
-            window = kh * kw * shapes[layer.inputs[0]][-1]
+            window = kh * kw * shapes[inputs[0]][-1]
             if op == "depthwise_conv2d":
                 cycles = per_op + macs * cpm["depthwise"]
-                scratch = 0 if kh == 3 and kw == 3 else window * scratch_element
+                scratch_bytes = 0 if kh == 3 and kw == 3 else window * scratch_element
             elif kh == 1 and kw == 1:
                 cycles = per_op + macs * cpm["pointwise"]
-                scratch = 0 if layer.stride == (1, 1) else scratch_columns * window * scratch_element
+                scratch_bytes = 0 if layer.stride == (1, 1) else scratch_columns * window * scratch_element
             else:
                 cycles = per_op + macs * cpm["conv"]
-                scratch = scratch_columns * window * scratch_element
-            if scratch:                                # a kernel scratch buffer, alive for this op
-                buffers.append(((scratch + rnd) & mask, i + s0, i + s0))
+                scratch_bytes = scratch_columns * window * scratch_element
+            if scratch_bytes:                          # a kernel scratch buffer, alive for this op
+                scratch.append(((scratch_bytes + rnd) & mask, i + s0, i + s0))
             quant = tensors * channels * quant_bytes
             persistent += op_bytes_of[op] + ((per_channel * channels + rnd) & mask)
         params = weights + biases
@@ -223,6 +227,11 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         flash += layer_flash
         total_cycles += cycles
 
+    last_use[n] = n if dequantize else n - 1
+    buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0)
+               for t, (numel, last) in enumerate(zip(numels, last_use))]
+    buffers[0] = (buffers[0][0], 0, last_use[0] + s0)
+    buffers += scratch
     # bytes alive at each step (a difference array over lifetimes) and the largest such live set
     steps = n + s0 + dequantize
     live = [0] * (steps + 1)
@@ -233,8 +242,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     live_peak = max(live_steps)
     if steps != n:
         live_steps = live_steps[s0:s0 + n]             # the rows: the layers' own steps
-    offsets = plan_offsets(buffers)
-    planned = max([offset + b[0] for offset, b in zip(offsets, buffers)])
+    planned = planned_size(buffers)
     persistent += tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
     # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer, a request per scratch
     # buffer and the planner's own records per planned buffer where the plan will go: the area must
