@@ -238,6 +238,13 @@ class GraphBuilder:
         """SOFTMAX over the last axis."""
         return self._add("softmax", (tensor,), self.shapes[tensor])
 
+    def extend(self, layers: tuple[Layer, ...]) -> int:
+        """Append layers built earlier at this same position (a memoized block: layers are
+        immutable, so graphs can share them); returns the last one's tensor."""
+        self.layers += layers
+        self.shapes += [layer.output_shape for layer in layers]
+        return len(self.layers)
+
     def finish(self) -> LayerGraph:
         """The finished graph; its output is the last layer's tensor."""
         if not self.layers:
