@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import ceil, prod
+from operator import attrgetter
 
 from ..errors import ArchError
 
@@ -55,6 +56,9 @@ class Layer:
         return self.output_shape[-1] if self.bias else 0
 
 
+_output_shape = attrgetter("output_shape")
+
+
 @dataclass(frozen=True)
 class LayerGraph:
     """A network as an ordered list of layers; tensor ``i + 1`` is the output of ``layers[i]``."""
@@ -65,7 +69,7 @@ class LayerGraph:
     _shapes: tuple[Shape, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_shapes", (self.input_shape, *(l.output_shape for l in self.layers)))
+        object.__setattr__(self, "_shapes", (self.input_shape, *map(_output_shape, self.layers)))
 
     @property
     def tensor_shapes(self) -> tuple[Shape, ...]:
@@ -242,7 +246,7 @@ class GraphBuilder:
         """Append layers built earlier at this same position (a memoized block: layers are
         immutable, so graphs can share them); returns the last one's tensor."""
         self.layers += layers
-        self.shapes += [layer.output_shape for layer in layers]
+        self.shapes += map(_output_shape, layers)
         return len(self.layers)
 
     def finish(self) -> LayerGraph:

@@ -135,9 +135,10 @@ class MbnetSpace(SearchSpace):
             if not blocks:
                 raise ConfigError(f"arch choices: {where}.blocks: a stage needs at least one block")
             for j, block in enumerate(blocks):
+                at = f"{where}.blocks[{j}]"
                 t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1,
-                                       positive_int(block, "kernel", f"{where}.blocks[{j}]"),
-                                       positive_int(block, "expand", f"{where}.blocks[{j}]"))
+                                       positive_int(block, "kernel", at),
+                                       positive_int(block, "expand", at))
                 c_in = c_out
         head = make_divisible(positive_int(ch, "head_channels", "") * max(1.0, width), divisor)
         _head(b, t, head, arch.num_classes)
@@ -148,6 +149,11 @@ class MbnetSpace(SearchSpace):
 # blocks over and over, and layers are immutable, so graphs share them. Cleared when full.
 _BLOCKS: dict[tuple, tuple[Layer, ...]] = {}
 _BLOCKS_MAX = 20_000
+
+
+def clear_block_memo() -> None:
+    """Forget the memoized blocks (benchmarks start from an empty memo)."""
+    _BLOCKS.clear()
 
 
 def _memoized(build_block: Callable[..., int]) -> Callable[..., int]:
