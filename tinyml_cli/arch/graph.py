@@ -123,6 +123,12 @@ def _new_layer(name: str, op: str, inputs: tuple[int, ...], output_shape: Shape,
     return layer
 
 
+# Layers built so far, by their fields: a search builds the same layers over and over, and layers
+# are immutable, so graphs share them (and the estimator computes each one's cost once).
+_LAYERS: dict[tuple, Layer] = {}
+_LAYERS_MAX = 50_000
+
+
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TFLite SAME padding along one axis: (before, after); extra padding goes after.
 
@@ -159,8 +165,15 @@ class GraphBuilder:
         index = len(self.layers)
         if min(shape) <= 0:
             raise ArchError(f"layer {index} ({op}) collapses its output to shape {shape}")
-        self.layers.append(_new_layer(f"{op}_{index}", op, inputs, shape, kernel, stride, padding,
-                                      activation, weight_shape, bias, batch_norm))
+        key = (op, index, inputs, shape, kernel, stride, padding, activation, weight_shape, bias,
+               batch_norm)
+        layer = _LAYERS.get(key)
+        if layer is None:
+            if len(_LAYERS) >= _LAYERS_MAX:
+                _LAYERS.clear()
+            layer = _LAYERS[key] = _new_layer(f"{op}_{index}", op, inputs, shape, kernel, stride,
+                                              padding, activation, weight_shape, bias, batch_norm)
+        self.layers.append(layer)
         self.shapes.append(shape)
         return index + 1
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import accumulate
 from math import prod
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..arch.graph import LayerGraph
+from ..arch.graph import Layer, LayerGraph
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
@@ -133,12 +133,13 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     """
     arena = _arena_constants(runtime)
     cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
-    quant_bytes = K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0
-    op_bytes_of, op_bytes_default = arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"]
-    per_channel = K.ARENA_PER_CHANNEL_BYTES
-    scratch_element, scratch_columns = arena["SCRATCH_ELEMENT_BYTES"], K.SCRATCH_CONV_COLUMNS
-    bias_bytes, op_flash = K.BIAS_BYTES, K.FLASH_OPERATOR_BYTES
-    mask, rnd = _MASK, _ROUND
+    setting = _Setting(cpm, cpe, per_op, K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0,
+                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"],
+                       arena["SCRATCH_ELEMENT_BYTES"], weight_bytes, activation_bytes)
+    memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, runtime))
+    if memo is None or len(memo) >= _LAYER_MEMO_MAX:
+        memo = _LAYER_MEMO[memo_key] = {}
+    op_flash, mask, rnd = K.FLASH_OPERATOR_BYTES, _MASK, _ROUND
 
     shapes = graph.tensor_shapes
     layers = graph.layers
@@ -166,66 +167,28 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
                 scratch.append(((numel * element_bytes + rnd) & mask, step, step))
                 total_cycles += per_op + numel * cpe["quantize"]
                 flash += op_flash + _TENSOR_FLASH
-                persistent += op_bytes_default
+                persistent += setting.op_bytes_default
                 tensor_count += 1
     costs: list[tuple[int, int, int, float]] = []
     for i, layer in enumerate(layers):
-        op = layer.op
         inputs = layer.inputs
         for t in inputs:
             last_use[t] = i
-        out = layer.output_shape
-        numels.append(out[0] * out[1] * out[2] if len(out) == 3 else prod(out))
-        wshape = layer.weight_shape
-        if wshape is None:                             # element-wise, pooling, reshape, softmax
-            cycles = per_op + numels[inputs[0]] * len(inputs) * cpe[op]
-            if op == "mean":                           # MEAN's own scratch buffers
-                tensor_count += 1                      # and its int32 axes constant
-                sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
-                scratch += [((size + rnd) & mask, i + s0, i + s0)
-                            for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
-            elif op == "reshape":
-                tensor_count += 1                      # its new-shape constant
-            persistent += op_bytes_of.get(op, op_bytes_default)
-            costs.append((0, 0, op_flash, cycles))
-            flash += op_flash
-            total_cycles += cycles
-            continue
-        channels = out[-1]
-        biases = channels if layer.bias else 0
-        tensors = 2 if biases else 1
-        if op == "fully_connected":
-            macs = weights = wshape[0] * wshape[1]
-            cycles = per_op + macs * cpm["fully_connected"]
-            quant = tensors * quant_bytes
-            persistent += op_bytes_of[op]
-        else:
-            weights = wshape[0] * wshape[1] * wshape[2] * wshape[3]
-            macs = out[0] * out[1] * weights
-            kh, kw = layer.kernel
-            window = kh * kw * shapes[inputs[0]][-1]
-            if op == "depthwise_conv2d":
-                cycles = per_op + macs * cpm["depthwise"]
-                scratch_bytes = 0 if kh == 3 and kw == 3 else window * scratch_element
-            elif kh == 1 and kw == 1:
-                cycles = per_op + macs * cpm["pointwise"]
-                scratch_bytes = 0 if layer.stride == (1, 1) else scratch_columns * window * scratch_element
-            else:
-                cycles = per_op + macs * cpm["conv"]
-                scratch_bytes = scratch_columns * window * scratch_element
-            if scratch_bytes:                          # a kernel scratch buffer, alive for this op
-                scratch.append(((scratch_bytes + rnd) & mask, i + s0, i + s0))
-            quant = tensors * channels * quant_bytes
-            persistent += op_bytes_of[op] + ((per_channel * channels + rnd) & mask)
-        params = weights + biases
-        layer_flash = (op_flash + weights * weight_bytes + biases * bias_bytes + quant
-                       + tensors * _CONST_TENSOR_FLASH)
+        in_shape = shapes[inputs[0]]
+        known = memo.get(id(layer))
+        if known is None or known[0] is not layer or known[1] != in_shape:
+            known = memo[id(layer)] = (layer, in_shape, *_layer_cost(layer, in_shape, setting))
+        _, _, numel, cost, layer_persistent, tensors, scratch_sizes = known
+        numels.append(numel)
+        costs.append(cost)
+        total_macs += cost[0]
+        total_params += cost[1]
+        flash += cost[2]
+        total_cycles += cost[3]
+        persistent += layer_persistent
         tensor_count += tensors
-        costs.append((macs, params, layer_flash, cycles))
-        total_macs += macs
-        total_params += params
-        flash += layer_flash
-        total_cycles += cycles
+        if scratch_sizes:
+            scratch += [(size, i + s0, i + s0) for size in scratch_sizes]
 
     last_use[n] = n if dequantize else n - 1
     buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0)
@@ -262,6 +225,81 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
                     flash_model + profile.reserve_flash, peak, live_peak + persistent, planned,
                     persistent, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
                     costs, live_steps, cycles_to_ms)
+
+
+class _Setting(NamedTuple):
+    """What a layer's cost depends on besides the layer and its input shape."""
+
+    cpm: dict[str, float]                              # cycles per MAC by kernel kind
+    cpe: dict[str, float]                              # cycles per element by op
+    per_op: float                                      # cycles per operator
+    quant_bytes: int                                   # quantization parameters per channel
+    op_bytes_of: dict[str, int]                        # persistent arena bytes per operator
+    op_bytes_default: int
+    scratch_element: int                               # bytes per element of kernel scratch
+    weight_bytes: int
+    activation_bytes: int
+
+
+# Per-layer costs by layer identity, one table per (core family, weight bytes, activation bytes,
+# runtime). The graph builder shares equal layers between graphs, so a search computes each layer's
+# cost once. An entry holds its layer, so no other object can take its id while the entry lives; a
+# full table is dropped. The constants are read when a layer is first seen.
+_LAYER_MEMO: dict[tuple, dict[int, tuple]] = {}
+_LAYER_MEMO_MAX = 50_000
+
+
+def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> tuple:
+    """One layer's output elements, (MACs, parameters, flash, cycles), persistent arena bytes,
+    tensors it adds beyond its output, and the sizes of its scratch buffers."""
+    (cpm, cpe, per_op, quant_bytes, op_bytes_of, op_bytes_default, scratch_element, weight_bytes,
+     activation_bytes) = setting
+    op = layer.op
+    out = layer.output_shape
+    numel = _numel(out)
+    wshape = layer.weight_shape
+    if wshape is None:                                 # element-wise, pooling, reshape, softmax
+        cycles = per_op + _numel(in_shape) * len(layer.inputs) * cpe[op]
+        scratch: tuple[int, ...] = ()
+        tensors = 0
+        if op == "mean":                               # MEAN's own scratch buffers
+            tensors = 1                                # and its int32 axes constant
+            sums = numel * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
+            scratch = tuple((size + _ROUND) & _MASK for size in (sums, *K.MEAN_SCRATCH_BYTES) if size)
+        elif op == "reshape":
+            tensors = 1                                # its new-shape constant
+        return (numel, (0, 0, K.FLASH_OPERATOR_BYTES, cycles), op_bytes_of.get(op, op_bytes_default),
+                tensors, scratch)
+    channels = out[-1]
+    biases = channels if layer.bias else 0
+    tensors = 2 if biases else 1
+    scratch_bytes = 0
+    if op == "fully_connected":
+        macs = weights = wshape[0] * wshape[1]
+        cycles = per_op + macs * cpm["fully_connected"]
+        quant = tensors * quant_bytes
+        persistent = op_bytes_of[op]
+    else:
+        weights = wshape[0] * wshape[1] * wshape[2] * wshape[3]
+        macs = out[0] * out[1] * weights
+        kh, kw = layer.kernel
+        window = kh * kw * in_shape[-1]
+        columns = K.SCRATCH_CONV_COLUMNS
+        if op == "depthwise_conv2d":
+            cycles = per_op + macs * cpm["depthwise"]
+            scratch_bytes = 0 if kh == 3 and kw == 3 else window * scratch_element
+        elif kh == 1 and kw == 1:
+            cycles = per_op + macs * cpm["pointwise"]
+            scratch_bytes = 0 if layer.stride == (1, 1) else columns * window * scratch_element
+        else:
+            cycles = per_op + macs * cpm["conv"]
+            scratch_bytes = columns * window * scratch_element
+        quant = tensors * channels * quant_bytes
+        persistent = op_bytes_of[op] + ((K.ARENA_PER_CHANNEL_BYTES * channels + _ROUND) & _MASK)
+    layer_flash = (K.FLASH_OPERATOR_BYTES + weights * weight_bytes + biases * K.BIAS_BYTES + quant
+                   + tensors * _CONST_TENSOR_FLASH)
+    scratch = ((scratch_bytes + _ROUND) & _MASK,) if scratch_bytes else ()   # alive for this op
+    return numel, (macs, weights + biases, layer_flash, cycles), persistent, tensors, scratch
 
 
 def _verdict(budget: Budget, sram: int, flash: int, macs: int,
