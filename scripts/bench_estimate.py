@@ -3,8 +3,9 @@
 
     PYTHONPATH=. python scripts/bench_estimate.py [--n 2000] [--shape 96,96,3] [--mcu STM32F746]
 
-The mbnet builder memoizes its blocks (a search builds the same few thousand over and over), so the
-first pass, which starts with an empty memo, is reported as well as the best of the passes.
+The graph builder shares equal layers and blocks between graphs and the estimator memoizes each
+layer's cost (a search builds the same few thousand blocks over and over), so the first pass, which
+starts with empty memos, is reported as well as the best of the passes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import time
 import numpy as np
 
 from tinyml_cli.arch import build_graph, make_space
+from tinyml_cli.arch.graph import clear_layer_memo
 from tinyml_cli.arch.mbnet import clear_block_memo
 from tinyml_cli.errors import ArchError
 from tinyml_cli.estimate import estimate
+from tinyml_cli.estimate.model import clear_cost_memo
 from tinyml_cli.mcu import budget_for, load_profile
 
 
@@ -42,7 +45,9 @@ def main() -> None:
             continue
         archs.append(arch)
     layers = sum(len(build_graph(a).layers) for a in archs) / len(archs)
+    clear_layer_memo()
     clear_block_memo()
+    clear_cost_memo()
     totals, builds = [], []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -56,7 +61,7 @@ def main() -> None:
     best_total, best_estimate = min(totals), min(totals) - min(builds)
     print(f"mbnet archs {shape}, {layers:.1f} layers on average, {args.mcu} ({fits}/{args.n} fit)")
     print(f"build_graph + estimate: {args.n / best_total:,.0f} archs/s "
-          f"({best_total / args.n * 1e6:.0f} us each; first pass, block memo empty: "
+          f"({best_total / args.n * 1e6:.0f} us each; first pass, memos empty: "
           f"{args.n / totals[0]:,.0f} archs/s)")
     print(f"of which estimate:      {args.n / best_estimate:,.0f} archs/s "
           f"({best_estimate / args.n * 1e6:.0f} us each)")

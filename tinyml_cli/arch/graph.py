@@ -129,6 +129,11 @@ _LAYERS: dict[tuple, Layer] = {}
 _LAYERS_MAX = 50_000
 
 
+def clear_layer_memo() -> None:
+    """Forget the shared layers (benchmarks and tests start from an empty memo)."""
+    _LAYERS.clear()
+
+
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TFLite SAME padding along one axis: (before, after); extra padding goes after.
 

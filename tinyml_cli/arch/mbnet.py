@@ -152,7 +152,7 @@ _BLOCKS_MAX = 20_000
 
 
 def clear_block_memo() -> None:
-    """Forget the memoized blocks (benchmarks start from an empty memo)."""
+    """Forget the memoized blocks (benchmarks and tests start from an empty memo)."""
     _BLOCKS.clear()
 
 

@@ -249,6 +249,11 @@ _LAYER_MEMO: dict[tuple, dict[int, tuple]] = {}
 _LAYER_MEMO_MAX = 50_000
 
 
+def clear_cost_memo() -> None:
+    """Forget the memoized layer costs (benchmarks and tests start from an empty memo)."""
+    _LAYER_MEMO.clear()
+
+
 def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> tuple:
     """One layer's output elements, (MACs, parameters, flash, cycles), persistent arena bytes,
     tensors it adds beyond its output, and the sizes of its scratch buffers."""
