@@ -128,8 +128,9 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     ``"mcu"``, a 32-bit MCU with CMSIS-NN kernels, or ``"host"``, the 64-bit host build with reference
     kernels that tflite-micro's Python interpreter runs (what ``tinyml export`` measures).
 
-    One pass over the layers with plain ints and tuples, then TFLM's planner: a search screens
-    millions of candidates through here (``scripts/bench_estimate.py`` measures it).
+    One pass over the layers with plain ints and tuples, each layer's own costs memoized (graphs
+    built by the arch package share equal layers), then TFLM's planner: a search screens millions
+    of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
     arena = _arena_constants(runtime)
     cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
