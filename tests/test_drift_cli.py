@@ -135,3 +135,27 @@ def test_a_model_with_another_input_size_gets_a_resized_stream(tmp_path):
     exp = run_experiment(cfg, model_path=str(tmp_path / "cand"))
     assert exp.stream.x.shape[1:] == (1, 20, 1) and exp.deployed.origin == str(tmp_path / "cand")
     assert [run.key for run in exp.runs] == ["none", "tinyol"]
+
+
+def test_a_searched_model_is_streamed_its_own_held_out_split(tmp_path):
+    from tinyml_cli.adapt.deployed import default_arch
+    from tinyml_cli.adapt.experiment import load_drift_config, run_experiment
+    from tinyml_cli.arch import build_graph
+    from tinyml_cli.data import load_dataset
+    from tinyml_cli.config import validate
+    from tinyml_cli.data import DATA_SCHEMA
+    from tinyml_cli.train.builder import build_module
+    from tinyml_cli.train.checkpoint import save_candidate
+
+    run_data = {"name": "mnist1d", "samples": 500}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"name": "s", "seed": 3, "data": run_data}))
+    arch = default_arch((1, 40, 1), 10)
+    save_candidate(tmp_path / "candidates" / "001", arch, build_module(build_graph(arch)))
+    cfg = load_drift_config(None, ["data.samples=700", "stream.length=200", "stream.drift.positions=[100]",
+                                   "methods={none: {}}"])
+    exp = run_experiment(cfg, model_path=str(tmp_path))
+    searched = load_dataset(validate(run_data, DATA_SCHEMA, "t"), 3)
+    held_out = {x.tobytes() for x in searched.x_test}
+    trained_on = {x.tobytes() for x in searched.x_train}
+    streamed = {x.tobytes() for x in exp.stream.x}
+    assert streamed <= held_out and not streamed & trained_on

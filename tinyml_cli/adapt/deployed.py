@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..arch import Arch, build_graph
+from ..config import read_yaml
 from ..data import Dataset
 from ..errors import ConfigError, InputFileError
 from ..train.builder import GraphModule, build_module
@@ -60,6 +61,19 @@ def candidate_folder(path: str | Path) -> Path:
     if folders:
         return folders[0]
     raise InputFileError(f"{path}: neither a candidate folder (arch.yaml) nor a search run with candidates/")
+
+
+def training_data_config(path: str | Path) -> tuple[dict, int] | None:
+    """The ``data`` section and seed of the search run a model comes from (its ``config.yaml`` next to
+    the candidate or two folders up), so a stream can be drawn from data the model never saw."""
+    folder = candidate_folder(path)
+    for run in (folder, folder.parent, folder.parent.parent):
+        config = run / "config.yaml"
+        if config.is_file():
+            data = read_yaml(config)
+            if isinstance(data, dict) and isinstance(data.get("data"), dict):
+                return data["data"], int(data.get("seed", 0))
+    return None
 
 
 def load_deployed(path: str | Path | None, reference: Dataset, num_labels: int, train_cfg: dict,

@@ -123,15 +123,16 @@ def load_stream(path: str | Path) -> Stream:
                   level.astype(np.float64), positions, label_time, num_labels, ref)
 
 
-def build_stream(cfg: dict, data_cfg: dict, seed: int, input_shape: tuple[int, int, int] | None = None) -> Stream:
+def build_stream(cfg: dict, data_cfg: dict, seed: int, input_shape: tuple[int, int, int] | None = None,
+                 data_seed: int | None = None) -> Stream:
     """Build the stream a validated ``STREAM_SCHEMA`` section describes, from the dataset of the
-    ``STREAM_DATA_SCHEMA`` section ``data_cfg`` (resized to ``input_shape`` if given) or a
-    generator; every draw comes from ``seed``."""
+    ``STREAM_DATA_SCHEMA`` section ``data_cfg`` split with ``data_seed`` (default ``seed``; resized to ``input_shape``
+    if given) or a generator; every draw of the stream comes from ``seed``."""
     if cfg["source"] in GENERATORS:
         rng = np.random.default_rng(seed)
         d = cfg["drift"]
         return _synthetic_stream(cfg, levels(d["schedule"], cfg["length"], d["positions"], d["width"], rng), rng, seed)
-    data = load_dataset(data_cfg, seed)
+    data = load_dataset(data_cfg, seed if data_seed is None else data_seed)
     if input_shape is not None and tuple(input_shape) != data.input_shape:
         if input_shape[-1] != data.input_shape[-1]:
             raise ConfigError(f"data: the model takes {input_shape[-1]} channel(s), the dataset has "
