@@ -135,14 +135,22 @@ class MbnetSpace(SearchSpace):
             if not blocks:
                 raise ConfigError(f"arch choices: {where}.blocks: a stage needs at least one block")
             for j, block in enumerate(blocks):
-                at = f"{where}.blocks[{j}]"
-                t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1,
-                                       positive_int(block, "kernel", at),
-                                       positive_int(block, "expand", at))
+                kernel, expand = _block_choices(block, f"{where}.blocks", j)
+                t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1, kernel, expand)
                 c_in = c_out
         head = make_divisible(positive_int(ch, "head_channels", "") * max(1.0, width), divisor)
         _head(b, t, head, arch.num_classes)
         return b.finish()
+
+
+def _block_choices(block: Any, where: str, j: int) -> tuple[int, int]:
+    """A block's kernel and expand ratio, positive ints (the key path is only built for an error)."""
+    if type(block) is dict:                            # fast path: graph building is a hot loop
+        kernel, expand = block.get("kernel"), block.get("expand")
+        if type(kernel) is int and type(expand) is int and kernel > 0 and expand > 0:
+            return kernel, expand
+    at = f"{where}[{j}]"
+    return positive_int(block, "kernel", at), positive_int(block, "expand", at)
 
 
 # Blocks built so far, by everything their layers depend on: a search builds the same few thousand
