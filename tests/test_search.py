@@ -15,7 +15,7 @@ import yaml
 
 from tinyml_cli.arch import Arch, build_graph
 from tinyml_cli.config import validate
-from tinyml_cli.errors import ArchError, ConfigError, TinymlError
+from tinyml_cli.errors import ArchError, ConfigError, RunDirError, TinymlError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.mcu import budget_for, load_profile
 from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
@@ -196,6 +196,10 @@ def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
     trained_before = [build_graph(Arch.from_dict(t.user_attrs["arch"])) for t in finished.values()
                       if t.user_attrs["status"] == "trained"]
     assert len(trained_before) == 2
+    board = (run_dir / "manifest.json").read_bytes()
+    with pytest.raises(RunDirError, match="is not in"):  # another storage would start a new search
+        prepare_run(None, [], resume=str(run_dir), storage=str(tmp_path / "other.log"))
+    assert (run_dir / "manifest.json").read_bytes() == board
     calls.clear()
     monkeypatch.setattr(trial_module, "train_and_evaluate",
                         lambda graph, *a, **k: calls.append(graph) or real(graph, *a, **k))

@@ -21,7 +21,8 @@ from .context import SearchContext, make_context
 from .final import screened, train_top_k
 from .leaderboard import leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
-from .study import HIDDEN, counts, fail_stale_trials, open_study, redact, screen, storage_url, wait_for_running
+from .study import (HIDDEN, counts, fail_stale_trials, open_study, redact, require_study, screen, storage_url,
+                    wait_for_running)
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
@@ -37,6 +38,7 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
         url = storage or manifest.get("storage") or storage_url(None, run_dir)
         if HIDDEN in url:
             raise ConfigError(f"{run_dir}: the study's storage URL has a password; give it again with --storage")
+        require_study(cfg, url, run_dir)
         return cfg, run_dir, url
     extra = [f"mcu={mcu}"] if mcu else []
     extra += [f"seed={seed}"] if seed is not None else []

@@ -66,6 +66,18 @@ def study_name(cfg: dict) -> str:
     return f"tinyml-search-{cfg['name']}"
 
 
+def require_study(cfg: dict, url: str, run_dir: Path) -> None:
+    """A resumed run must find its study in the storage: resuming against an empty or other storage
+    would start a new search and replace the run's candidates and leaderboard."""
+    if "://" not in url and not Path(url).exists():
+        names: list[str] = []
+    else:
+        names = optuna.study.get_all_study_names(open_storage(url))
+    if study_name(cfg) not in names:
+        raise RunDirError(f"{run_dir}: its study {study_name(cfg)!r} is not in {redact(url)}; resume with the "
+                          "storage the run was started with (manifest.json: storage)")
+
+
 def open_study(ctx: SearchContext, url: str, worker: int = 0) -> optuna.Study:
     """Create the study or join it; a study made from a different config is refused."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
