@@ -1,0 +1,1 @@
+"""Architecture search: weight-sharing supernets and their backends."""
