@@ -63,8 +63,10 @@ class ElasticConv(nn.Module):
         top, left = (w.shape[2] - kh) // 2, (w.shape[3] - kw) // 2
         return w[:, :, top:top + kh, left:left + kw]
 
-    def forward(self, x: torch.Tensor, out_channels: int = 0, kernel: int = 0) -> torch.Tensor:
-        """Run at ``out_channels`` (ignored when depthwise) and ``kernel`` (0: the largest) on NCHW ``x``.
+    def forward(self, x: torch.Tensor, out_channels: int = 0, kernel: int = 0,
+                kernel_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Run at ``out_channels`` (ignored when depthwise) and ``kernel`` (0: the largest) on NCHW ``x``;
+        ``kernel_mask`` (the weight's spatial shape) scales the largest kernel's taps instead.
 
         Like the IR, a tensor of height 1 gets a ``1 x kernel`` window (the kernel's centre row)."""
         c_in, height, width = x.shape[1], x.shape[2], x.shape[3]
@@ -72,6 +74,9 @@ class ElasticConv(nn.Module):
         c_out = c_in if self.depthwise else out_channels
         kh, sh = (1, 1) if height == 1 else (kernel, self.stride)
         w = self.kernel_weight(c_out, c_in, kh, kernel)
+        if kernel_mask is not None:
+            top = (kernel_mask.shape[0] - kh) // 2
+            w = w * kernel_mask[top:top + kh]
         top, bottom = same_padding(height, kh, sh)
         left, right = same_padding(width, kernel, self.stride)
         if top or bottom or left or right:
@@ -205,13 +210,24 @@ class Supernet(nn.Module):
         return self._forward(x, sub)
 
     def _forward(self, x: torch.Tensor, sub: Subnet) -> torch.Tensor:
-        x = x.permute(0, 3, 1, 2)
-        x = self.stem(x, self._channels(self.space.options["stem"]["channels"], sub.width))
-        for stage, blocks, chosen in zip(self.space.options["stages"], self.stages, sub.stages):
-            c_out = self._channels(stage["channels"], sub.width)
+        x = self.run_stem(x, sub.width)
+        for i, (blocks, chosen) in enumerate(zip(self.stages, sub.stages)):
+            c_out = self.stage_channels(i, sub.width)
             for block, (kernel, expand) in zip(blocks, chosen):
                 x = block(x, c_out, kernel, expand)
-        x = self.head(x, self._channels(self.space.options["head_channels"], max(1.0, sub.width)))
+        return self.run_head(x, sub.width)
+
+    def stage_channels(self, stage: int, width: float) -> int:
+        """Output channels of a stage at ``width``."""
+        return self._channels(self.space.options["stages"][stage]["channels"], width)
+
+    def run_stem(self, x: torch.Tensor, width: float) -> torch.Tensor:
+        """The stem at ``width`` on NHWC ``x``; returns NCHW."""
+        return self.stem(x.permute(0, 3, 1, 2), self._channels(self.space.options["stem"]["channels"], width))
+
+    def run_head(self, x: torch.Tensor, width: float) -> torch.Tensor:
+        """Head convolution, global mean and classifier on the last stage's NCHW output: logits."""
+        x = self.head(x, self._channels(self.space.options["head_channels"], max(1.0, width)))
         x = x.mean(dim=(2, 3))
         return F.linear(x, self.classifier.weight[:, :x.shape[1]], self.classifier.bias)
 
