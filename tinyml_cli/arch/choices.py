@@ -21,6 +21,10 @@ def get(node: Any, key: str, where: str, kind: type | tuple[type, ...] = object)
 
 def positive_int(node: Any, key: str, where: str) -> int:
     """An int > 0 at ``node[key]``."""
+    if isinstance(node, dict):                         # fast path: graph building is a hot loop
+        value = node.get(key)
+        if type(value) is int and value > 0:
+            return value
     value = get(node, key, where, int)
     if value <= 0:
         raise ConfigError(f"arch choices: {where + '.' if where else ''}{key}: expected a positive integer, got {value}")

@@ -1,0 +1,95 @@
+"""Every calibration constant of the cost model, in one place.
+
+The estimator turns a LayerGraph into bytes and cycles with the constants below. They are first
+guesses from the sources named next to each one; the export branch measures TFLite Micro's real
+arena (``interpreter.arena_used_bytes()``) and real ``.tflite`` file sizes and tunes them here.
+Nothing else in ``tinyml_cli.estimate`` holds a magic number.
+"""
+
+from __future__ import annotations
+
+# --- flash: the .tflite flatbuffer ------------------------------------------------------------------
+# Weights are int8, biases int32 (TFLite's full-integer quantization spec). Conv and depthwise weights
+# are quantized per output channel: a float32 scale and an int64 zero point per channel, and the bias
+# of such a layer carries the same per-channel pair (scale = input scale * weight scale). Fully
+# connected weights are quantized per tensor (the converter's default), so they carry one pair.
+BIAS_BYTES = 4
+QUANT_PARAM_BYTES_PER_CHANNEL = 4 + 8          # float32 scale + int64 zero point
+# One flatbuffer Tensor table (type, buffer index, shape vector, name string, Quantization table with
+# one scale and zero point), measured on converter output as about 80 bytes plus its name; our writer
+# names tensors briefly, the converter's names are long ("model/conv2d/Conv2D;...").
+FLASH_TENSOR_BYTES = 80
+FLASH_TENSOR_NAME_BYTES = 24
+# One Buffer table for each constant tensor, plus the 16-byte alignment the converter pads data to
+# (8 bytes of padding on average).
+FLASH_BUFFER_BYTES = 12 + 8
+# One Operator table: opcode index, inputs/outputs int vectors, builtin options table.
+FLASH_OPERATOR_BYTES = 64
+# Model header, version, operator codes, subgraph table, description, and the metadata the converter
+# always writes (min_runtime_version, signature defs with input and output names).
+FLASH_MODEL_BYTES = 1024
+
+# --- SRAM: TensorFlow Lite Micro's arena -------------------------------------------------------------
+# The non-persistent part is planned by GreedyMemoryPlanner (micro/memory_planner/
+# greedy_memory_planner.cc) over buffers whose sizes MicroAllocator rounds up to
+# MicroArenaBufferAlignment() = 16 bytes.
+ARENA_ALIGNMENT = 16
+# While planning, the greedy planner keeps, per buffer: BufferRequirements (size, first and last use,
+# offline offset = 16 bytes), a ListEntry (offset, requirements index, next entry = 12 bytes) and three
+# int arrays (sorted sizes, sorted ids, offsets = 12 bytes). That scratch lives in the same
+# non-persistent area, so the area is at least this big.
+PLANNER_BYTES_PER_BUFFER = 16 + 12 + 12
+# Persistent allocations (tail of the arena): one TfLiteEvalTensor per tensor (data pointer, dims
+# pointer, type: 12 bytes on a 32-bit MCU), for activations and constants alike.
+ARENA_EVAL_TENSOR_BYTES = 12
+# Per operator: TfLiteNode (~36 bytes), NodeAndRegistration (8), the parsed builtin options (~24) and
+# the kernel's OpData (conv/depthwise ~48, others ~16), each 16-byte aligned.
+ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96}
+ARENA_OP_BYTES_DEFAULT = 80
+# Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel.
+ARENA_PER_CHANNEL_BYTES = 4 + 4
+# MicroAllocator, SubgraphAllocations, the interpreter's tensor pointer arrays and the memory planner
+# object itself.
+ARENA_FIXED_BYTES = 512
+
+# Scratch buffers requested by the optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on the S3): live
+# only during their own operator. CMSIS-NN arm_convolve_s8 im2col keeps two columns of int16:
+# 2 * in_channels * kh * kw * 2 bytes (none for 1x1 stride-1 convs, which take arm_convolve_1x1_s8_fast);
+# arm_depthwise_conv_s8_opt keeps in_channels * kh * kw int16 (none for 3x3, which take
+# arm_depthwise_conv_3x3_s8).
+SCRATCH_CONV_COLUMNS = 2
+SCRATCH_ELEMENT_BYTES = 2
+
+# --- latency -----------------------------------------------------------------------------------------
+# Cycles per multiply-accumulate of int8 kernels, by core family and kernel kind ("pointwise" is a 1x1
+# conv, "conv" any other conv). Sources, all end-to-end measurements divided by the model's MACs:
+# - m7 / m4: CMSIS-NN (Lai et al., "CMSIS-NN", 2018: ~1 cycle/MAC for dot products with SMLAD on M7,
+#   about twice that on M4), MCUNet (Lin et al., NeurIPS 2020, Table: MobileNetV2 on STM32F746 with
+#   TF-Lite Micro + CMSIS-NN) and MLPerf Tiny v0.5/v1.0 results on STM32L4R5 (visual wake words,
+#   MobileNetV1-0.25, ~7.5 M MACs, ~200 ms at 120 MHz: ~3 cycles/MAC overall). Depthwise kernels
+#   reuse few weights per load and run ~2x slower per MAC than pointwise ones (TinyEngine, MCUNet).
+# - m0plus: no DSP extension (no SMLAD), so CMSIS-NN falls back to its pure-C loops: a load, a
+#   multiply and an add per MAC plus loop overhead; the RP2040 person-detection example runs at
+#   roughly 8-10 cycles/MAC.
+# - lx7: ESP-NN's SIMD kernels on the ESP32-S3 (esp-nn README kernel benchmarks; esp-tflite-micro's
+#   person detection in ~55 ms at 240 MHz, ~1.7 cycles/MAC overall).
+CYCLES_PER_MAC = {
+    "m0plus": {"pointwise": 8.0, "conv": 9.0, "depthwise": 11.0, "fully_connected": 8.0},
+    "m4": {"pointwise": 2.0, "conv": 2.5, "depthwise": 4.5, "fully_connected": 2.2},
+    "m7": {"pointwise": 1.1, "conv": 1.4, "depthwise": 2.5, "fully_connected": 1.3},
+    "lx7": {"pointwise": 0.9, "conv": 1.3, "depthwise": 2.2, "fully_connected": 1.2},
+}
+# Cycles per element for element-wise and reduction ops (counted on the op's input elements):
+# requantizing ADD ~ 10 cycles on M4 (CMSIS-NN arm_elementwise_add_s8), pools/mean a load and add per
+# input element, SOFTMAX an exp lookup per element, RESHAPE a memcpy.
+CYCLES_PER_ELEMENT = {
+    "m0plus": {"add": 24.0, "avg_pool": 6.0, "max_pool": 6.0, "mean": 6.0, "reshape": 1.0, "softmax": 120.0},
+    "m4": {"add": 10.0, "avg_pool": 3.0, "max_pool": 3.0, "mean": 3.0, "reshape": 0.5, "softmax": 60.0},
+    "m7": {"add": 6.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3, "softmax": 40.0},
+    "lx7": {"add": 5.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3, "softmax": 40.0},
+}
+# Fixed cost of invoking one operator in TFLM (node dispatch, parameter setup, requantization tables).
+CYCLES_PER_OP = {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "lx7": 1500.0}
+# Float32 models (a .tflite that was not quantized) run the reference float kernels: with a single
+# precision FPU (M4F, M7, LX7) about 3x the int8 SIMD cost, without one (M0+) soft-float, ~20x.
+FLOAT_SLOWDOWN = {"m0plus": 20.0, "m4": 3.0, "m7": 3.0, "lx7": 3.0}
