@@ -7,7 +7,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from tinyml_cli.arch import Arch, build_graph, make_space
 from tinyml_cli.errors import ArchError
-from tinyml_cli.search.supernet import Supernet, recalibrate_bn, resize_inputs
+from tinyml_cli.estimate import estimate
+from tinyml_cli.mcu import budget_for, load_profile
+from tinyml_cli.search.supernet import ElasticConv, Supernet, recalibrate_bn, resize_inputs
 from tinyml_cli.train.builder import build_module
 
 SMALL = {"widths": [0.25, 0.5], "head_channels": 32,
@@ -49,7 +51,15 @@ def test_largest_subnet_has_the_parameters_and_macs_of_the_standalone_network(sh
     module = build_module(build_graph(arch)).eval()
     assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in module.parameters())
     x = torch.randn(1, *shape)
-    assert _macs(lambda: net(x, arch)) == _macs(lambda: module(x)) > 0
+    macs = _macs(lambda: net(x, arch))
+    assert macs == _macs(lambda: module(x)) > 0
+    # and the estimator's counts of the deployed network (batch norm folded into one bias per channel)
+    profile = load_profile("STM32F412")
+    est = estimate(build_graph(arch), profile, budget_for(profile))
+    convs = [m for m in net.modules() if isinstance(m, ElasticConv)]
+    folded = sum(m.weight.numel() + m.bn.bias.numel() for m in convs) + sum(
+        p.numel() for p in net.classifier.parameters())
+    assert est.macs == macs and est.params == folded
 
 
 @pytest.mark.parametrize("shape", SHAPES)
