@@ -61,8 +61,66 @@ def mcus_command(ui: Ui, as_json: bool) -> None:
 
 # ---- estimate ---------------------------------------------------------------------------------------
 
+@cli.command("estimate")
+@click.argument("target")
+@click.argument("overrides", nargs=-1)
+@click.option("--mcu", "mcu", default=None,
+              help="Built-in MCU name or a profile YAML (default: the config's mcu, else STM32F412).")
+@click.option("--config", "config", default=None, help="YAML with mcu and constraints.")
+@click.option("--check", is_flag=True, help="Exit with code 3 when the model does not fit.")
+@output_options
+def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, config: str | None,
+                     check: bool, ui: Ui, as_json: bool) -> None:
+    """Estimate MACs, flash, peak SRAM and latency of TARGET on an MCU.
+
+    TARGET is an arch YAML, a candidate folder (with arch.yaml) or a .tflite file. Constraints
+    tighten the profile: `sram=16KB flash=64KB macs=30M latency_ms=50` (or constraints.sram=...).
+    """
+    from .config import COMMON_SCHEMA, load_config
+    from .errors import DoesNotFitError
+    from .estimate.report import render
+    from .estimate.target import constraint_overrides, estimate_target
+    from .mcu import budget_for, load_profile
+
+    config, overrides_list = split_config_and_overrides(config, overrides)
+    cfg = load_config(config, COMMON_SCHEMA, constraint_overrides(overrides_list))
+    profile = load_profile(mcu or cfg["mcu"])
+    est = estimate_target(target, profile, budget_for(profile, cfg["constraints"]))
+    if as_json:
+        emit_json(est.to_dict())
+    else:
+        render(est, ui)
+    if check and not est.fits:
+        raise DoesNotFitError(f"{target}: does not fit {est.mcu}: {'; '.join(est.violations)}")
+
+
 
 # ---- search -----------------------------------------------------------------------------------------
+
+@cli.command("search")
+@click.argument("config", required=False)
+@click.argument("overrides", nargs=-1)
+@click.option("--mcu", help="MCU profile name or profile YAML (overrides the config's).")
+@click.option("--out", help="Run directory to create (default: runs/search-NAME-TIMESTAMP).")
+@click.option("--seed", type=int, help="Seed for every random choice (overrides the config's).")
+@click.option("--storage", help="Optuna storage: a SQLAlchemy URL (postgresql://..., sqlite:///...) or a "
+              "journal file path (*.log); default: study.db in the run directory.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local worker processes sharing the study.")
+@click.option("--resume", "resume", metavar="RUN_DIR", help="Continue an interrupted search run.")
+@output_options
+def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | None, out: str | None,
+                   seed: int | None, storage: str | None, workers: int, resume: str | None, ui: Ui,
+                   as_json: bool) -> None:
+    """Search architectures that fit an MCU: screen, train the best, rank them."""
+    from .search import prepare_run, run_search
+
+    config, extra = split_config_and_overrides(config, overrides)
+    cfg, run_dir, url = prepare_run(config, extra, mcu=mcu, seed=seed, out=out, resume=resume,
+                                    storage=storage)
+    summary = run_search(cfg, run_dir, url, workers, ui, sys.argv)
+    if as_json:
+        emit_json(summary)
 
 
 # ---- export -----------------------------------------------------------------------------------------

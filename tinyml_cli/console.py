@@ -58,12 +58,12 @@ class Ui:
     def warn(self, text: str) -> None:
         """A warning (shown even with -q)."""
         self._log(f"warning: {text}")
-        self.console.print(f"[yellow]warning:[/yellow] {text}")
+        self.console.print(f"[yellow]warning:[/yellow] {text}", soft_wrap=True)
 
     def error(self, text: str) -> None:
         """A one-line error."""
         self._log(f"error: {text}")
-        self.console.print(f"[red]error:[/red] {text}", markup=True)
+        self.console.print(f"[red]error:[/red] {text}", markup=True, soft_wrap=True)
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         """A table of rows (hidden by -q)."""

@@ -49,3 +49,24 @@ def split_dataset(name: str, x: np.ndarray, y: np.ndarray, val_fraction: float, 
     x = x.astype(np.float32)
     y = y.astype(np.int64)
     return Dataset(name, x[train], y[train], x[val], y[val], x[test], y[test], names)
+
+
+def split_validation(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                     y_test: np.ndarray, val_fraction: float, seed: int,
+                     class_names: list[str] | None = None) -> Dataset:
+    """Keep a given test split; cut a seeded validation split out of the training data.
+
+    >>> x = np.zeros((10, 1, 4, 1), np.float32); y = np.arange(10) % 3
+    >>> d = split_validation("toy", x, y, x[:4], y[:4], 0.2, seed=0)
+    >>> len(d.x_train), len(d.x_val), len(d.x_test), d.num_classes
+    (8, 2, 4, 3)
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x_train))
+    n_val = int(round(len(x_train) * val_fraction))
+    val, train = order[:n_val], order[n_val:]
+    top = int(max(y_train.max(), y_test.max() if len(y_test) else 0)) + 1
+    names = class_names or [str(c) for c in range(top)]
+    x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)
+    y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+    return Dataset(name, x_train[train], y_train[train], x_train[val], y_train[val], x_test, y_test, names)

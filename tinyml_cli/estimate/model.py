@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import accumulate
+from math import prod
 from typing import Any
 
 from ..arch.graph import LayerGraph
@@ -23,9 +24,6 @@ from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
 from .planner import plan_offsets
-
-_CONV_OPS = ("conv2d", "depthwise_conv2d")
-
 
 @dataclass(slots=True)
 class Estimate:
@@ -83,16 +81,24 @@ class Estimate:
         }
 
 
-# Flash of one constant tensor, of one activation tensor, and per channel of quantization parameters.
+# Flash of one constant tensor (table, name, buffer) and of one activation tensor (table, name).
 _CONST_TENSOR_FLASH = K.FLASH_TENSOR_BYTES + K.FLASH_TENSOR_NAME_BYTES + K.FLASH_BUFFER_BYTES
 _TENSOR_FLASH = K.FLASH_TENSOR_BYTES + K.FLASH_TENSOR_NAME_BYTES
-_MASK = ~(K.ARENA_ALIGNMENT - 1)
-# (core family, float model) -> cycles per MAC by kernel kind, per element by op, per operator
-_RATES = {(family, is_float): (
-    {kind: c * (K.FLOAT_SLOWDOWN[family] if is_float else 1.0) for kind, c in K.CYCLES_PER_MAC[family].items()},
-    {op: c * (K.FLOAT_SLOWDOWN[family] if is_float else 1.0) for op, c in K.CYCLES_PER_ELEMENT[family].items()},
-    K.CYCLES_PER_OP[family]) for family in K.CYCLES_PER_MAC for is_float in (False, True)}
+# Rounding a byte count up to the arena alignment: (n + _ROUND) & _MASK.
 _ROUND = K.ARENA_ALIGNMENT - 1
+_MASK = ~_ROUND
+
+
+def _rates(family: str, is_float: bool) -> tuple[dict[str, float], dict[str, float], float]:
+    """Cycles per MAC by kernel kind, per element by op, and per operator, for one core family."""
+    slowdown = K.FLOAT_SLOWDOWN[family] if is_float else 1.0
+    return ({kind: c * slowdown for kind, c in K.CYCLES_PER_MAC[family].items()},
+            {op: c * slowdown for op, c in K.CYCLES_PER_ELEMENT[family].items()},
+            K.CYCLES_PER_OP[family])
+
+
+_RATES = {(family, is_float): _rates(family, is_float)
+          for family in K.CYCLES_PER_MAC for is_float in (False, True)}
 
 
 def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activation_bytes: int = 1,
@@ -102,6 +108,9 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     The defaults describe a full-integer int8 model. A float32 .tflite passes ``activation_bytes=4,
     weight_bytes=4`` (no quantization parameters, float kernels) and its real file size as
     ``model_bytes``, which then replaces the flash model.
+
+    One pass over the layers with plain ints and tuples, then TFLM's planner: a search screens
+    millions of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
     cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
     quant_bytes = K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0
@@ -122,7 +131,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         for t in layer.inputs:
             last_use[t] = i
     last_use[n] = n - 1
-    numels = [s[0] * s[1] * s[2] if len(s) == 3 else s[0] for s in shapes]
+    numels = [s[0] * s[1] * s[2] if len(s) == 3 else prod(s) for s in shapes]
     buffers = [((numel * activation_bytes + rnd) & mask, t - 1, last) for t, (numel, last)
                in enumerate(zip(numels, last_use))]
     buffers[0] = (buffers[0][0], 0, last_use[0])
@@ -137,6 +146,9 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         wshape = layer.weight_shape
         if wshape is None:                             # element-wise, pooling, reshape, softmax
             cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
+            if op == "mean":                           # MEAN's own scratch buffers
+                sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
+                buffers += [((size + rnd) & mask, i, i) for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
             layer_flash = op_flash
             persistent += op_bytes_of.get(op, op_bytes_default)
             costs.append((0, 0, layer_flash, cycles))

@@ -1,1 +1,7 @@
-"""Architecture search: weight-sharing supernets and their backends."""
+"""Multi-trial architecture search on one Optuna study: backends by name, one shared driver."""
+
+from .backends import BACKENDS, Backend
+from .config import SEARCH_SCHEMA
+from .driver import prepare_run, run_search
+
+__all__ = ["BACKENDS", "Backend", "SEARCH_SCHEMA", "prepare_run", "run_search"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,7 +12,9 @@ import torch
 from torch import nn
 
 from ..config import Field, choice, integer, number, string
+from ..arch.graph import LayerGraph
 from ..data import Dataset
+from .builder import GraphModule, build_module
 from .device import resolve_device
 
 TRAIN_SCHEMA = {
@@ -110,3 +113,16 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(best_acc, len(history), history)
+
+
+def train_and_evaluate(graph: LayerGraph, data: Dataset, cfg: dict, seed: int = 0, epochs: int | None = None,
+                       on_epoch: Callable[[dict], None] | None = None) -> tuple[GraphModule, dict]:
+    """Build a fresh module for ``graph``, :func:`fit` it (``epochs`` overrides ``cfg['epochs']``) and
+    measure it: validation and test accuracy, epochs run and training time in seconds."""
+    model = build_module(graph)
+    start = time.perf_counter()
+    result = fit(model, data, {**cfg, "epochs": epochs or cfg["epochs"]}, seed, on_epoch)
+    metrics = {"val_accuracy": result.val_accuracy,
+               "test_accuracy": accuracy(model, data.x_test, data.y_test),
+               "epochs_run": result.epochs_run, "train_time_s": time.perf_counter() - start}
+    return model, metrics

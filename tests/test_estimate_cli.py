@@ -1,0 +1,129 @@
+"""`tinyml estimate` end to end, in-process through the real entry point (exit codes included)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tinyml_cli.arch import Arch
+from tinyml_cli.cli import main
+from tinyml_cli.mcu import load_profile
+from tinyml_cli.train.checkpoint import save_candidate
+
+ROOT = Path(__file__).parent.parent
+MBV2 = ROOT / "configs" / "arch" / "mobilenetv2_0.35_96.yaml"
+PLAIN = ROOT / "configs" / "arch" / "plain_mnist1d.yaml"
+SINE = Path(__file__).parent / "data" / "sine_float.tflite"
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def run_json(capsys, *args):
+    code, out, err = run(capsys, "estimate", *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_arch_yaml_table_and_verdict(capsys):
+    code, out, err = run(capsys, "estimate", MBV2, "--mcu", "STM32F746")
+    assert code == 0 and out == ""
+    assert "depthwise_conv2d_2" in err and "fits STM32F746" in err
+
+
+def test_json_is_one_document_with_layers(capsys):
+    data = run_json(capsys, PLAIN, "--mcu", "rp2040")
+    assert data["mcu"] == "RP2040" and data["fits"] is True
+    assert len(data["layers"]) == 8 and data["macs"] == sum(l["macs"] for l in data["layers"])
+    profile = load_profile("RP2040")
+    assert data["budget"] == {"sram": profile.sram_for_model, "flash": profile.flash_for_model,
+                              "macs": None, "latency_ms": None}
+
+
+def test_constraints_tighten_and_check_exits_3(capsys):
+    data = run_json(capsys, PLAIN, "--mcu", "rp2040", "sram=1KB", "latency_ms=0.1")
+    assert data["budget"]["sram"] == 1024 and not data["fits"]
+    assert [v.split()[0] for v in data["violations"]] == ["peak", "latency"]
+    assert data["margins"]["sram"] == 1024 - data["peak_sram"]
+    code, _, err = run(capsys, "estimate", PLAIN, "--mcu", "rp2040", "constraints.sram=1KB", "--check")
+    assert code == 3 and "does not fit RP2040: peak SRAM" in err
+    code, _, _ = run(capsys, "estimate", PLAIN, "--mcu", "rp2040", "--check")
+    assert code == 0
+
+
+def test_config_file_sets_mcu_and_constraints(capsys, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("mcu: nRF52840\nconstraints: {flash: 4KB, macs: 1k}\n")
+    data = run_json(capsys, PLAIN, "--config", config)
+    assert data["mcu"] == "nRF52840" and data["budget"]["flash"] == 4096 and data["budget"]["macs"] == 1000
+    assert [v.split()[0] for v in data["violations"]] == ["flash", "MACs"]
+    # --mcu wins over the config's mcu; overrides win over the file
+    data = run_json(capsys, PLAIN, "--config", config, "--mcu", "STM32H743", "constraints.flash=1MB")
+    assert data["mcu"] == "STM32H743" and data["budget"]["flash"] == 1024 * 1024
+
+
+def test_candidate_folder_and_tflite(capsys, tmp_path):
+    save_candidate(tmp_path / "cand", Arch.load(PLAIN), None)
+    assert run_json(capsys, tmp_path / "cand", "--mcu", "rp2040")["macs"] == run_json(
+        capsys, PLAIN, "--mcu", "rp2040")["macs"]
+    data = run_json(capsys, SINE, "--mcu", "STM32F412")
+    assert data["flash_model"] == SINE.stat().st_size and data["params"] == 321
+    assert data["flash_total"] == SINE.stat().st_size + 128 * 1024
+
+
+def bad(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text) if isinstance(text, str) else path.write_bytes(text)
+    return path
+
+
+@pytest.mark.parametrize("case,args,expect", [
+    ("broken yaml", ["{arch}", "--mcu", "rp2040"], "invalid YAML at line"),
+    ("unknown arch key", ["{unknown}", "--mcu", "rp2040"], "unknown key 'spaces'"),
+    ("unknown override", [PLAIN, "constraints.sramm=1KB"], "did you mean 'sram'"),
+    ("unknown mcu", [PLAIN, "--mcu", "STM32F74"], "did you mean STM32F412, STM32F746"),
+    ("zero size", [PLAIN, "sram=0KB"], "constraints.sram: expected a positive size"),
+    ("negative size", [PLAIN, "flash=-5KB"], "constraints.flash: expected a size"),
+    ("negative input", ["{negative}"], "input_shape: every dimension must be positive"),
+    ("collapsing shapes", ["{collapse}"], "the output would be 1x0"),
+    ("truncated tflite", ["{truncated}"], "truncated or corrupt TFLite file"),
+    ("not a model", ["{text}"], "expected an arch YAML"),
+    ("missing target", ["{missing}"], "no such file"),
+    ("folder without arch", ["{folder}"], "not a candidate folder"),
+])
+def test_bad_input_is_one_line_exit_2(capsys, tmp_path, case, args, expect):
+    paths = {
+        "arch": bad(tmp_path, "broken.yaml", "space: plain\ninput_shape: [1, 40\n"),
+        "unknown": bad(tmp_path, "unknown.yaml", PLAIN.read_text().replace("space:", "spaces:")),
+        "negative": bad(tmp_path, "negative.yaml", PLAIN.read_text().replace("[1, 40, 1]", "[1, -40, 1]")),
+        "collapse": bad(tmp_path, "collapse.yaml", PLAIN.read_text().replace("[1, 40, 1]", "[1, 1, 1]")),
+        "truncated": bad(tmp_path, "cut.tflite", SINE.read_bytes()[:1500]),
+        "text": bad(tmp_path, "notes.txt", "hello"),
+        "missing": tmp_path / "nope.yaml",
+        "folder": tmp_path / "empty",
+    }
+    (tmp_path / "empty").mkdir()
+    argv = [str(a).format(**paths) for a in args]
+    code, out, err = run(capsys, "estimate", *argv)
+    assert code == 2, err
+    assert out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("error: ") and expect in err, err
+
+
+def test_subprocess_exit_codes_and_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    shutil.copy(SINE, tmp_path / "m.tflite")
+    (tmp_path / "m.tflite").write_bytes(SINE.read_bytes()[:900])
+    result = subprocess.run([sys.executable, "-m", "tinyml_cli", "estimate", str(tmp_path / "m.tflite"),
+                             "--mcu", "rp2040"], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-m", "tinyml_cli", "estimate", str(PLAIN), "--mcu",
+                             "rp2040", "sram=512", "--check", "-q"], capture_output=True, text=True)
+    assert result.returncode == 3 and result.stderr.count("\n") == 1

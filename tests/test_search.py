@@ -1,0 +1,271 @@
+"""tinyml search end to end on tiny data: every backend, infeasible and duplicate architectures never
+trained, resume after SIGKILL, two workers on one study."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from tinyml_cli.arch import Arch, build_graph
+from tinyml_cli.config import validate
+from tinyml_cli.errors import ArchError, ConfigError
+from tinyml_cli.estimate import estimate
+from tinyml_cli.mcu import budget_for, load_profile
+from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
+from tinyml_cli.search import trial as trial_module
+from tinyml_cli.search.leaderboard import COSTS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "name": "tiny", "mcu": "STM32F412", "seed": 0,
+    "data": {"name": "mnist1d", "samples": 400},
+    "space": {"name": "plain", "max_layers": 2, "channels": [4, 8], "kernels": [3, 5],
+              "strides": [1, 2], "units": [16], "max_dense": 1},
+    "train": {"epochs": 2, "batch_size": 64, "threads": 1, "device": "cpu", "lr": 0.01},
+    "fidelity": {"epochs": 1},
+    "search": {"backend": "random", "trials": 5, "top_k": 1},
+}
+
+
+def tiny(**sections):
+    cfg = json.loads(json.dumps(TINY))
+    for key, value in sections.items():
+        section, _, sub = key.partition("__")
+        if sub:
+            cfg[section][sub] = value
+        else:
+            cfg[section] = value
+    return cfg
+
+
+def write_config(tmp_path, cfg):
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def load_study(run_dir):
+    return optuna.load_study(study_name="tinyml-search-tiny", storage=f"sqlite:///{run_dir}/study.db")
+
+
+@pytest.fixture
+def train_calls(monkeypatch):
+    calls = []
+    real = trial_module.train_and_evaluate
+
+    def counting(graph, *args, **kwargs):
+        calls.append(graph)
+        return real(graph, *args, **kwargs)
+
+    monkeypatch.setattr(trial_module, "train_and_evaluate", counting)
+    return calls
+
+
+@pytest.mark.parametrize("backend, options", [
+    ("random", {}), ("evolution", {"population": 2, "sample_size": 2}),
+    ("bayesian", {"startup_trials": 2}), ("nsga2", {"population": 2})])
+def test_backend_runs_end_to_end(tmp_path, backend, options, train_calls):
+    cfg_path = write_config(tmp_path, tiny(search__backend=backend, search__options=options))
+    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    summary = run_search(cfg, run_dir, url)
+    study = load_study(run_dir)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 5 == summary["trials"]["complete"]
+    trained = [t for t in complete if t.user_attrs["status"] == "trained"]
+    assert len(train_calls) == len(trained) + 1  # screening + one full training (top_k=1)
+    lb = json.loads((run_dir / "leaderboard.json").read_text())
+    assert [r["trial"] for r in lb["leaderboard"]] == [r["trial"] for r in summary["leaderboard"]]
+    assert len(lb["leaderboard"]) == len(trained)
+    assert (run_dir / "leaderboard.csv").read_text().splitlines()[0].startswith("rank,trial,stage")
+    assert (run_dir / "leaderboard.md").read_text().startswith("# Search leaderboard")
+    assert (run_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = lb["leaderboard"][0]
+    assert best["stage"] == "final" and best["candidate"] == "candidates/001"
+    for name in ("arch.yaml", "weights.pt", "metrics.json", "estimate.json"):
+        assert (run_dir / "candidates" / "001" / name).is_file()
+    # the Pareto flags agree with a brute-force dominance check
+    rows = lb["leaderboard"]
+    for r in rows:
+        dominated = any(o["val_accuracy"] >= r["val_accuracy"] and all(o[c] <= r[c] for c in COSTS)
+                        and (o["val_accuracy"] > r["val_accuracy"] or any(o[c] < r[c] for c in COSTS))
+                        for o in rows)
+        assert r["pareto"] == (not dominated)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["command"] == "search"
+    if backend == "nsga2":
+        assert len(study.directions) == 4 and summary["pareto"]
+
+
+def test_infeasible_architectures_are_never_trained(tmp_path, train_calls):
+    cfg = validate(tiny(constraints={"sram": "1200B"}, search__trials=8, search__top_k=0), SEARCH_SCHEMA, "t")
+    cfg_path = write_config(tmp_path, cfg)
+    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    summary = run_search(cfg, run_dir, url)
+    profile = load_profile("STM32F412")
+    budget = budget_for(profile, cfg["constraints"])
+    study = load_study(run_dir)
+    infeasible = [t for t in study.trials if t.user_attrs.get("status") == "infeasible"]
+    assert infeasible and summary["trials"]["infeasible"] == len(infeasible)
+    for t in infeasible:  # the estimator, asked again, agrees these do not fit
+        try:
+            assert not estimate(build_graph(Arch.from_dict(t.user_attrs["arch"])), profile, budget).fits
+        except ArchError:
+            pass
+        assert t.user_attrs["violations"] and "metrics" not in t.user_attrs
+        assert t.system_attrs and any(v > 0 for k, v in t.system_attrs.items() if k.startswith("constraints"))
+    # every network handed to training fits
+    assert len(train_calls) == summary["trials"]["trained"]
+    assert all(estimate(g, profile, budget).fits for g in train_calls)
+
+
+def test_duplicates_are_trained_once(tmp_path, train_calls):
+    one_arch = {"name": "plain", "max_layers": 1, "layer_types": ["conv"], "channels": [4], "kernels": [3],
+                "strides": [1], "reduce": ["avg"], "max_dense": 0}
+    cfg_path = write_config(tmp_path, tiny(space=one_arch, search__trials=4, search__top_k=1))
+    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    summary = run_search(cfg, run_dir, url)
+    assert summary["trials"]["trained"] == 1 and summary["trials"]["duplicate"] == 3
+    assert len(train_calls) == 2  # one screening, one full training
+    study = load_study(run_dir)
+    assert {t.user_attrs["duplicate_of"] for t in study.trials if "duplicate_of" in t.user_attrs} == {0}
+    assert len({tuple(t.values) for t in study.trials}) == 1
+
+
+def test_config_and_resume_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"search.yaml: unknown key 'search.options.populaton' \(did you mean 'population'"):
+        prepare_run(write_config(tmp_path, tiny(search__backend="evolution",
+                                                search__options={"populaton": 3})), [])
+    with pytest.raises(ConfigError, match="--resume continues a run"):
+        prepare_run("x.yaml", [], resume=str(tmp_path))
+
+
+def _cli(*args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "tinyml_cli", "search", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _complete(run_dir):
+    if not (run_dir / "study.db").exists():
+        return []
+    try:
+        return [t for t in load_study(run_dir).trials if t.state == optuna.trial.TrialState.COMPLETE]
+    except Exception:  # the study is still being created
+        return []
+
+
+def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
+    cfg_path = write_config(tmp_path, tiny(search__trials=6, search__top_k=1))
+    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    real, calls = trial_module.train_and_evaluate, []
+
+    def interrupted_on_third(graph, *args, **kwargs):
+        calls.append(graph)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(graph, *args, **kwargs)
+
+    monkeypatch.setattr(trial_module, "train_and_evaluate", interrupted_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg, run_dir, url)
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+    finished = {t.number: t for t in _complete(run_dir)}
+    trained_before = [build_graph(Arch.from_dict(t.user_attrs["arch"])) for t in finished.values()
+                      if t.user_attrs["status"] == "trained"]
+    assert len(trained_before) == 2
+    calls.clear()
+    monkeypatch.setattr(trial_module, "train_and_evaluate",
+                        lambda graph, *a, **k: calls.append(graph) or real(graph, *a, **k))
+    cfg, run_dir, url = prepare_run(None, [], resume=str(run_dir))
+    summary = run_search(cfg, run_dir, url)
+    assert summary["trials"]["complete"] == 6 and summary["trials"]["failed"] == 1
+    screening_calls = calls[:-1]  # the last call is the full training of the top-1
+    assert not [g for g in screening_calls if g in trained_before]
+    for number, t in finished.items():
+        assert load_study(run_dir).trials[number].values == t.values
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_keeps_finished_trials(tmp_path):
+    run_dir = tmp_path / "run"
+    cfg_path = write_config(tmp_path, tiny(data={"name": "mnist1d", "samples": 1500}, search__trials=7))
+    proc = _cli(cfg_path, "--out", str(run_dir))
+    deadline = time.time() + 60
+    while len(_complete(run_dir)) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {t.number: (t.values, t.user_attrs["arch_key"], t.user_attrs["status"]) for t in _complete(run_dir)}
+    assert 2 <= len(before) < 7, "the search finished before it could be killed"
+    resumed = _cli("--resume", str(run_dir), "--json")
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    study = load_study(run_dir)
+    after = {t.number: t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(after) == 7
+    for number, (values, key, status) in before.items():  # finished trials kept as they were
+        assert after[number].values == values and after[number].user_attrs["status"] == status
+    trained_before = {key for values, key, status in before.values() if status == "trained"}
+    resumed_pid = f":{resumed.pid}"
+    retrained = [t for t in after.values() if t.user_attrs["worker"].endswith(resumed_pid)
+                 and t.user_attrs["status"] == "trained" and t.user_attrs["arch_key"] in trained_before]
+    assert not retrained
+    summary = json.loads(out)
+    assert summary["trials"]["complete"] == 7 and summary["run_dir"] == str(run_dir)
+    assert json.loads((run_dir / "manifest.json").read_text())["resumed"]
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_without_duplicate_training(tmp_path):
+    small = {"name": "plain", "max_layers": 1, "layer_types": ["conv"], "channels": [4, 8], "kernels": [3],
+             "strides": [1, 2], "reduce": ["avg"], "max_dense": 0}
+    run_dir = tmp_path / "run"
+    cfg_path = write_config(tmp_path, tiny(space=small, search__trials=8, search__top_k=0))
+    proc = _cli(cfg_path, "--out", str(run_dir), "--workers", "2", "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    study = load_study(run_dir)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert 8 <= len(complete) <= 9  # a second worker may start one trial past the count
+    trained = [t.user_attrs["arch_key"] for t in complete if t.user_attrs["status"] == "trained"]
+    assert len(trained) == len(set(trained)) <= 4  # the space holds 4 networks
+    assert len({t.user_attrs["worker"] for t in complete}) == 2
+    assert json.loads(out)["trials"]["complete"] == len(complete)
+
+
+def test_mbnet_resolution_gene_trains_on_resized_data_with_journal_storage(tmp_path, train_calls):
+    mbnet = {"name": "mbnet", "resolutions": [8, 12], "widths": [0.25], "kernels": [3], "expands": [3],
+             "stem": {"channels": 8, "kernel": 3, "stride": 1},
+             "stages": [{"channels": 8, "depth": 1, "stride": 2}], "head_channels": 16}
+    cfg = tiny(data={"name": "digits", "samples": 300}, space=mbnet, search__trials=4, search__top_k=0)
+    cfg_path = write_config(tmp_path, cfg)
+    journal = str(tmp_path / "study.log")
+    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"), storage=journal)
+    summary = run_search(cfg, run_dir, url)
+    assert summary["storage"] == journal and not (run_dir / "study.db").exists()
+    assert summary["trials"]["complete"] == 4
+    shapes = {g.input_shape for g in train_calls}
+    assert shapes <= {(8, 8, 1), (12, 12, 1)} and summary["trials"]["trained"] == len(train_calls)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    assert len(optuna.load_study(study_name="tinyml-search-tiny", storage=storage).trials) == 4
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    from tinyml_cli.cli import main
+
+    bad = write_config(tmp_path, tiny(data={"name": "npz", "path": str(tmp_path / "missing.npz")}))
+    with pytest.raises(SystemExit) as exc:
+        main(["search", bad, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "missing.npz: npz file not found" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["search", bad, "search.backend=annealing"])
+    assert exc.value.code == 2 and "search.backend: expected one of" in capsys.readouterr().err

@@ -1,0 +1,45 @@
+"""What ``tinyml estimate`` can be pointed at: an arch YAML, a candidate folder or a .tflite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..arch import Arch, build_graph
+from ..errors import InputFileError
+from ..mcu import Budget, McuProfile
+from .model import Estimate, estimate
+
+CONSTRAINT_KEYS = ("sram", "flash", "macs", "latency_ms")
+
+
+def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> Estimate:
+    """Estimate an arch YAML, a candidate folder (its arch.yaml) or a .tflite file (its real size
+    is the flash model; its tensor types set the element sizes)."""
+    path = Path(target)
+    if path.is_dir():
+        if not (path / "arch.yaml").is_file():
+            raise InputFileError(f"{path}: not a candidate folder (no arch.yaml)")
+        path = path / "arch.yaml"
+    elif not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.suffix == ".tflite":
+        from ..export.tflite_reader import load_tflite   # the .tflite path only
+
+        model = load_tflite(path)
+        return estimate(model.graph, profile, budget, activation_bytes=model.activation_bytes,
+                        weight_bytes=model.weight_bytes, model_bytes=model.file_bytes)
+    if path.suffix not in (".yaml", ".yml"):
+        raise InputFileError(f"{path}: expected an arch YAML (.yaml), a .tflite file or a candidate "
+                             "folder with arch.yaml")
+    graph = build_graph(Arch.load(path))
+    return estimate(graph, profile, budget)
+
+
+def constraint_overrides(overrides: list[str]) -> list[str]:
+    """Let ``sram=16KB`` stand for ``constraints.sram=16KB`` on the estimate command line.
+
+    >>> constraint_overrides(["sram=16KB", "constraints.flash=64KB", "mcu=RP2040"])
+    ['constraints.sram=16KB', 'constraints.flash=64KB', 'mcu=RP2040']
+    """
+    return [f"constraints.{item}" if item.partition("=")[0] in CONSTRAINT_KEYS else item
+            for item in overrides]

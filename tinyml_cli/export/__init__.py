@@ -1,0 +1,1 @@
+"""Quantization, the TFLite writer and reader, C sources, verification in interpreters."""

@@ -1,0 +1,17 @@
+"""Search backends by name. Adding one means adding a module with a Backend subclass and a line here."""
+
+from __future__ import annotations
+
+from .base import COSTS, Backend, GenomeSampler
+from .bayesian import BayesianBackend
+from .evolution import EvolutionBackend
+from .nsga2 import Nsga2Backend
+from .random_search import RandomBackend
+
+BACKENDS: dict[str, type[Backend]] = {}
+BACKENDS["random"] = RandomBackend
+BACKENDS["evolution"] = EvolutionBackend
+BACKENDS["bayesian"] = BayesianBackend
+BACKENDS["nsga2"] = Nsga2Backend
+
+__all__ = ["BACKENDS", "COSTS", "Backend", "GenomeSampler"]

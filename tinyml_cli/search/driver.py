@@ -1,0 +1,186 @@
+"""``tinyml search``: resolve the config and run directory, screen architectures on one Optuna study
+(in this process or in N local worker processes), train the top-k in full, and write the outputs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import load_config
+from ..console import Ui
+from ..errors import ConfigError, TinymlError
+from ..runs import MANIFEST, create_run_dir, finish_manifest, open_run_dir, start_manifest, write_json, write_yaml
+from .backends import BACKENDS
+from .config import SEARCH_SCHEMA
+from .context import SearchContext, make_context
+from .final import screened, train_top_k
+from .leaderboard import leaderboard_rows, table, trial_counts, write_leaderboard
+from .plot import plot_pareto
+from .study import counts, fail_stale_trials, open_study, screen, storage_url, wait_for_running
+
+HIDDEN = "***"
+
+
+def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
+                out: str | None = None, resume: str | None = None,
+                storage: str | None = None) -> tuple[dict, Path, str]:
+    """The resolved config, the run directory (new, or the one resumed) and the storage URL."""
+    if resume is not None:
+        if config is not None or overrides or mcu or seed is not None or out:
+            raise ConfigError("--resume continues a run with its own config.yaml: drop CONFIG, --mcu, "
+                              "--seed, --out and overrides")
+        run_dir = Path(resume)
+        manifest = open_run_dir(run_dir, "search")
+        cfg = load_config(run_dir / "config.yaml", SEARCH_SCHEMA)
+        url = storage or manifest.get("storage") or storage_url(None, run_dir)
+        if HIDDEN in url:
+            raise ConfigError(f"{run_dir}: the study's storage URL has a password; give it again with --storage")
+        return cfg, run_dir, url
+    extra = [f"mcu={mcu}"] if mcu else []
+    extra += [f"seed={seed}"] if seed is not None else []
+    cfg = load_config(config, SEARCH_SCHEMA, [*overrides, *extra])
+    BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], config or "config")
+    run_dir = create_run_dir("search", cfg["name"], out)
+    write_yaml(run_dir / "config.yaml", cfg)
+    return cfg, run_dir, storage_url(storage, run_dir)
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    if "://" not in url or "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _best_status(study: Any) -> str:
+    best = screened(study)
+    return f"best {100 * best[0].user_attrs['metrics']['val_accuracy']:.1f}%" if best else ""
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _worker_main(cfg: dict, url: str, index: int, threads: int) -> None:
+    """A worker process: screen trials on the shared study until the trial count is reached."""
+    import torch
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    torch.set_num_threads(threads)
+    try:
+        ctx = make_context(cfg)
+        screen(ctx, open_study(ctx, url, worker=index))
+    except TinymlError as exc:
+        print(f"error: worker {index}: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _run_workers(ctx: SearchContext, study: Any, url: str, workers: int,
+                 advance: Callable[..., None], shown: list[int]) -> None:
+    threads = ctx.cfg["train"]["threads"] or max(1, (os.cpu_count() or 1) // workers)
+    mp = multiprocessing.get_context("spawn")
+    procs = [mp.Process(target=_worker_main, args=(ctx.cfg, url, i + 1, threads), daemon=False)
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            time.sleep(0.5)
+            done = counts(study)["COMPLETE"]
+            if done > shown[0]:
+                advance(done - shown[0], status=_best_status(study))
+                shown[0] = done
+    except BaseException:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join()
+        raise
+    failed = [f"worker {i + 1} exited with code {p.exitcode}" for i, p in enumerate(procs) if p.exitcode]
+    if failed:
+        raise TinymlError("; ".join(failed))
+
+
+def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | None = None,
+               argv: list[str] | None = None) -> dict:
+    """Run (or resume) the search into ``run_dir``; return the leaderboard summary."""
+    ui = ui or Ui(verbosity=-1)
+    ui.attach_log(run_dir / "log.txt")
+    manifest = start_manifest(run_dir, "search", cfg["seed"], argv)
+    write_json(run_dir / MANIFEST, {**manifest, "storage": redact(url)})
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        summary = _search(cfg, run_dir, url, workers, ui)
+    except KeyboardInterrupt:
+        finish_manifest(run_dir, "interrupted")
+        raise
+    except BaseException:
+        finish_manifest(run_dir, "failed")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    finish_manifest(run_dir, "ok", best=summary["best"])
+    return summary
+
+
+def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
+    ui.info(f"search: preparing data {cfg['data']['name']!r} and the {cfg['search']['backend']} backend")
+    ctx = make_context(cfg, str(run_dir / "config.yaml"))
+    study = open_study(ctx, url)
+    stale_after = cfg["search"]["stale_after_s"]
+    if fail_stale_trials(study, stale_after):
+        ui.info("search: trials of a stopped run marked failed; finished trials are kept")
+    target = cfg["search"]["trials"]
+    ui.info(f"search: {run_dir} | study {study.study_name} | {target} trials, "
+            f"{cfg['search']['top_k']} trained in full")
+    with ui.progress(f"search ({ctx.backend.name})", total=target) as advance:
+        shown = [counts(study)["COMPLETE"]]
+        if shown[0]:
+            advance(shown[0], status=_best_status(study))
+        if workers > 1:
+            _run_workers(ctx, study, url, workers, advance, shown)
+
+        def on_trial(trial: Any) -> None:
+            shown[0] += 1
+            advance(1, status=_best_status(study))
+
+        while counts(study)["COMPLETE"] < target:
+            screen(ctx, study, on_trial)
+            wait_for_running(study, stale_after)
+    if cfg["search"]["top_k"]:
+        k = min(cfg["search"]["top_k"], len(screened(study)))
+        with ui.progress("full training (top-k)", total=k) as advance:
+            train_top_k(ctx, study, run_dir,
+                        lambda rank, m: advance(1, status=f"#{rank}: {100 * m['val_accuracy']:.1f}%"))
+    return _outputs(ctx, study, run_dir, url, ui)
+
+
+def _outputs(ctx: SearchContext, study: Any, run_dir: Path, url: str, ui: Ui) -> dict:
+    rows = leaderboard_rows(study)
+    b = ctx.budget
+    summary = {
+        "name": ctx.cfg["name"], "run_dir": str(run_dir), "study": study.study_name, "storage": redact(url),
+        "backend": ctx.backend.name, "mcu": ctx.profile.name,
+        "budget": {"sram": b.sram, "flash": b.flash, "macs": b.macs, "latency_ms": b.latency_ms},
+        "trials": trial_counts(study), "best": rows[0] if rows else None,
+        "pareto": [r["trial"] for r in rows if r["pareto"]], "leaderboard": rows,
+    }
+    write_leaderboard(run_dir, summary)
+    plot_pareto(study, rows, b, run_dir / "pareto.png")
+    columns, cells = table(rows, limit=10)
+    ui.table(f"Leaderboard ({ctx.backend.name}, {ctx.profile.name})", columns, cells)
+    n = summary["trials"]
+    ui.info(f"{n['complete']} trials: {n['trained']} trained, {n['infeasible']} infeasible (never trained), "
+            f"{n['duplicate']} duplicates. Outputs in {run_dir}")
+    if not rows:
+        ui.warn("no architecture fits the budget: loosen the constraints or shrink the search space")
+    return summary

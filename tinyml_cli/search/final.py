@@ -1,0 +1,60 @@
+"""Multi-fidelity, second stage: the top-k screened candidates trained for ``train.epochs``, their
+int8 accuracy estimated, and each saved as ``candidates/NNN/`` (arch.yaml, weights.pt, metrics.json,
+estimate.json). Results are kept in the study (user attribute ``final:<arch key>``), so a resumed run
+only trains the candidates still missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ..arch import Arch
+from ..runs import write_json
+from ..train.checkpoint import save_candidate
+from ..train.quant import int8_accuracy
+from .context import SearchContext
+from .trial import assess, train_candidate
+
+FINAL = "final:"
+
+
+def screened(study: optuna.Study) -> list[FrozenTrial]:
+    """Trained (non-duplicate) trials, best screening validation accuracy first."""
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.user_attrs.get("status") == "trained"]
+    return sorted(trials, key=lambda t: (-t.user_attrs["metrics"]["val_accuracy"], t.number))
+
+
+def train_top_k(ctx: SearchContext, study: optuna.Study, run_dir: Path,
+                on_done: Callable[[int, dict], None] | None = None) -> list[dict]:
+    """Train the ``search.top_k`` best screened candidates in full (skipping those done before)."""
+    results = []
+    for rank, t in enumerate(screened(study)[:ctx.cfg["search"]["top_k"]], start=1):
+        key = t.user_attrs["arch_key"]
+        folder = run_dir / "candidates" / f"{rank:03d}"
+        done = study.user_attrs.get(FINAL + key)
+        if done is None or not (run_dir / done["candidate"] / "weights.pt").is_file():
+            done = _train_one(ctx, Arch.from_dict(t.user_attrs["arch"]), t.number, folder, run_dir)
+            study.set_user_attr(FINAL + key, done)
+        results.append(done)
+        if on_done is not None:
+            on_done(rank, done)
+    return results
+
+
+def _train_one(ctx: SearchContext, arch: Arch, trial_number: int, folder: Path, run_dir: Path) -> dict:
+    module, metrics = train_candidate(ctx, arch, None)
+    data = ctx.data_for(arch)
+    calib = data.x_train[:ctx.cfg["search"]["calibration_samples"]]
+    verdict = assess(ctx, arch)
+    metrics.update(
+        int8_val_accuracy=int8_accuracy(module, calib, data.x_val, data.y_val),
+        int8_test_accuracy=int8_accuracy(module, calib, data.x_test, data.y_test),
+        trial=trial_number, arch_key=arch.key(), candidate=str(folder.relative_to(run_dir)),
+        **verdict["costs"])
+    save_candidate(folder, arch, module, metrics)
+    write_json(folder / "estimate.json", verdict["estimate"])
+    return metrics

@@ -1,0 +1,123 @@
+"""The Optuna study behind a search: storage, creation or joining, and the screening loop a worker
+runs on it. All state lives in the study, so any number of workers (local processes or other
+machines sharing one database) and any resumed run cooperate without further coordination."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ..errors import ConfigError, RunDirError
+from .context import SearchContext
+from .trial import is_stale, run_trial
+
+JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+# Config sections that must agree between every worker of one study.
+SHARED_SECTIONS = ("data", "space", "constraints", "mcu", "fidelity")
+
+
+def storage_url(storage: str | None, run_dir: Path) -> str:
+    """``None``: ``sqlite:///RUN_DIR/study.db``; a URL (``scheme://``) as is; else a journal file path."""
+    if storage is None:
+        return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+    return storage
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for a SQLAlchemy URL or a journal file path."""
+    if "://" not in url:
+        if not url.endswith(JOURNAL_SUFFIXES):
+            raise ConfigError(f"--storage {url!r}: expected a database URL (sqlite:///..., "
+                              f"postgresql://...) or a journal file ending in {', '.join(JOURNAL_SUFFIXES)}")
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise ConfigError(f"--storage {url!r}: the database driver is not installed: {exc}") from None
+    except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+        raise ConfigError(f"--storage {url!r}: cannot open: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0]}") from None
+
+
+def study_name(cfg: dict) -> str:
+    """One study per experiment name."""
+    return f"tinyml-search-{cfg['name']}"
+
+
+def open_study(ctx: SearchContext, url: str, worker: int = 0) -> optuna.Study:
+    """Create the study or join it; a study made from a different config is refused."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(url)
+    directions = [d for _, d in ctx.backend.objectives()]
+    probe = optuna.create_study(study_name=study_name(ctx.cfg), storage=storage, directions=directions,
+                                load_if_exists=True)
+    shared = {k: ctx.cfg[k] for k in SHARED_SECTIONS} | {"backend": ctx.cfg["search"]["backend"]}
+    known = probe.user_attrs.get("config")
+    if known is None:
+        probe.set_user_attr("config", shared)
+    elif known != shared:
+        diff = sorted(k for k in shared if known.get(k) != shared[k])
+        raise RunDirError(f"study {study_name(ctx.cfg)!r} in {url} was created with a different "
+                          f"{', '.join(diff)}; use another name or storage")
+    if [d.name.lower() for d in probe.directions] != directions:
+        raise RunDirError(f"study {study_name(ctx.cfg)!r} has objectives {probe.directions}, "
+                          f"backend {ctx.backend.name!r} needs {directions}")
+    seed = ctx.seed + 1000 * worker + len(probe.trials)
+    return optuna.load_study(study_name=study_name(ctx.cfg), storage=storage,
+                             sampler=ctx.backend.sampler(ctx.space, seed))
+
+
+def fail_stale_trials(study: optuna.Study, stale_after_s: float) -> int:
+    """Mark RUNNING trials whose worker is gone as FAIL (new trials take their place); the count."""
+    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+             if is_stale(t, stale_after_s)]
+    for t in stale:
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+        except (RuntimeError, ValueError):  # another worker got there first
+            pass
+    return len(stale)
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """Trials by state name."""
+    out = {"COMPLETE": 0, "RUNNING": 0, "FAIL": 0}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+def screen(ctx: SearchContext, study: optuna.Study,
+           on_trial: Callable[[FrozenTrial], None] | None = None) -> None:
+    """Run trials until ``search.trials`` are complete (counting those other workers are running)."""
+    target, stale_after = ctx.cfg["search"]["trials"], ctx.cfg["search"]["stale_after_s"]
+    ctx.backend.prepare(ctx)
+    while True:
+        fail_stale_trials(study, stale_after)
+        n = counts(study)
+        if n["COMPLETE"] + n["RUNNING"] >= target:
+            return
+        trial = study.ask()
+        try:
+            values = run_trial(ctx, study, trial)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        frozen = study.tell(trial, values)
+        if on_trial is not None:
+            on_trial(frozen)
+
+
+def wait_for_running(study: optuna.Study, stale_after_s: float, poll_s: float = 1.0) -> None:
+    """Block until no trial is RUNNING (stale ones are failed on the way)."""
+    while True:
+        fail_stale_trials(study, stale_after_s)
+        if not counts(study)["RUNNING"]:
+            return
+        time.sleep(poll_s)

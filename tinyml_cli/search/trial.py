@@ -1,0 +1,136 @@
+"""One trial: propose an architecture, estimate it, and train it only when it fits and is new.
+
+A trial records its state as user attributes, so the study alone tells what happened and a resumed
+or parallel run never redoes finished work:
+
+- ``arch``, ``arch_key``: the architecture and its stable hash;
+- ``worker``, ``claim``, ``heartbeat``: who evaluates it, since when, last sign of life;
+- ``status``: ``trained``, ``infeasible`` (the estimator says it does not fit, or its shapes
+  collapse: never trained) or ``duplicate`` (an earlier trial's result is reused);
+- ``feasible``, ``violations``, ``costs`` (estimate summary), ``metrics`` (accuracy, training time).
+
+Budget constraints are also set with ``Trial.set_constraint`` (value > 0: violated, as a fraction of
+the budget), which the constraint-aware Optuna samplers read.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ..arch import Arch, build_graph
+from ..errors import ArchError
+from ..estimate import estimate
+from ..train.loop import train_and_evaluate
+from .context import SearchContext
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+POLL_S = 0.5
+
+
+def suggest_arch(trial: optuna.Trial, ctx: SearchContext) -> Arch:
+    """Ask the trial's sampler for every gene and decode the genome."""
+    genome = {name: trial.suggest_categorical(name, list(options)) for name, options in ctx.space.genes.items()}
+    return ctx.space.decode(genome)
+
+
+def assess(ctx: SearchContext, arch: Arch) -> dict:
+    """The estimate summary of ``arch``: feasibility, violations, costs, constraints (> 0: violated)."""
+    b = ctx.budget
+    limits = {"sram": b.sram, "flash": b.flash, "macs": b.macs, "latency_ms": b.latency_ms}
+    limits = {k: v for k, v in limits.items() if v is not None}
+    try:
+        est = estimate(build_graph(arch), ctx.profile, b)
+    except ArchError as exc:
+        return {"feasible": False, "violations": [str(exc)], "costs": None, "estimate": None,
+                "constraints": {**{k: 1.0 for k in limits}, "shape": 1.0}}
+    costs = {"macs": est.macs, "params": est.params, "flash": est.flash_model,
+             "peak_sram": est.peak_sram, "latency_ms": est.latency_ms}
+    constraints = {k: -float(est.margins[k]) / float(limit) for k, limit in limits.items()}
+    return {"feasible": bool(est.fits), "violations": list(est.violations), "costs": costs,
+            "estimate": est.to_dict(), "constraints": {**constraints, "shape": 0.0}}
+
+
+def train_candidate(ctx: SearchContext, arch: Arch, epochs: int | None,
+                    on_epoch: Callable[[dict], None] | None = None) -> tuple[object, dict]:
+    """Train ``arch`` on the (resized) dataset with the run's training settings and seed."""
+    return train_and_evaluate(build_graph(arch), ctx.data_for(arch), ctx.cfg["train"], ctx.seed,
+                              epochs, on_epoch)
+
+
+def is_stale(t: FrozenTrial, stale_after_s: float, now: float | None = None) -> bool:
+    """A RUNNING trial whose worker is gone: a dead process on this host, or silent too long."""
+    host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        return True
+    beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else 0.0)
+    return (now or time.time()) - beat > stale_after_s
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _twin(study: optuna.Study, trial: optuna.Trial, key: str, stale_after_s: float) -> FrozenTrial | None:
+    """An earlier evaluation of the same architecture to reuse, waiting while one is in progress
+    (the earliest claim trains; others wait). None: this trial must train it."""
+    me = (trial.user_attrs["claim"], trial.number)
+    while True:
+        twins = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+                 if t.number != trial.number and t.user_attrs.get("arch_key") == key]
+        done = [t for t in twins if t.state == TrialState.COMPLETE]
+        if done:
+            return min(done, key=lambda t: t.number)
+        ahead = [t for t in twins if "claim" in t.user_attrs and (t.user_attrs["claim"], t.number) < me
+                 and not is_stale(t, stale_after_s)]
+        if not ahead:
+            return None
+        time.sleep(POLL_S)
+
+
+def run_trial(ctx: SearchContext, study: optuna.Study, trial: optuna.Trial) -> list[float]:
+    """Evaluate one trial and return its objective values (see the module docstring)."""
+    arch = suggest_arch(trial, ctx)
+    key = arch.key()
+    now = time.time()
+    for name, value in {"arch": arch.to_dict(), "arch_key": key, "worker": WORKER, "claim": now,
+                        "heartbeat": now}.items():
+        trial.set_user_attr(name, value)
+    verdict = assess(ctx, arch)
+    for name, value in verdict["constraints"].items():
+        trial.set_constraint(name, value)
+    trial.set_user_attr("feasible", verdict["feasible"])
+    trial.set_user_attr("violations", verdict["violations"])
+    trial.set_user_attr("costs", verdict["costs"])
+    costs = verdict["costs"] or {}
+    if not verdict["feasible"]:
+        trial.set_user_attr("status", "infeasible")
+        return objective_values(ctx, {"val_accuracy": 0.0}, costs)
+    twin = _twin(study, trial, key, ctx.cfg["search"]["stale_after_s"])
+    if twin is not None:
+        trial.set_user_attr("status", "duplicate")
+        trial.set_user_attr("duplicate_of", twin.user_attrs.get("duplicate_of", twin.number))
+        trial.set_user_attr("metrics", twin.user_attrs.get("metrics"))
+        return list(twin.values)
+    _, metrics = train_candidate(ctx, arch, ctx.cfg["fidelity"]["epochs"],
+                                 lambda _record: trial.set_user_attr("heartbeat", time.time()))
+    trial.set_user_attr("metrics", metrics)
+    trial.set_user_attr("status", "trained")
+    return objective_values(ctx, metrics, costs)
+
+
+def objective_values(ctx: SearchContext, metrics: dict, costs: dict) -> list[float]:
+    """The backend's objectives from a trial's metrics and costs (0 for a cost never estimated)."""
+    merged = {**costs, **metrics}
+    return [float(merged.get(name) or 0.0) for name, _ in ctx.backend.objectives()]
