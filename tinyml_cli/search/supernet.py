@@ -25,7 +25,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,7 +35,6 @@ from ..arch import Arch, build_graph
 from ..arch.graph import same_padding
 from ..arch.mbnet import MbnetSpace, make_divisible
 from ..arch.space import Genome
-from ..data import Dataset
 from ..errors import ArchError
 from ..train.builder import ConvUnit, GraphModule, build_module
 
@@ -261,25 +260,6 @@ class Supernet(nn.Module):
     def smallest(self) -> Genome:
         """The genome with every gene at its smallest option (skippable blocks skipped)."""
         return {name: min(options) for name, options in self.space.genes.items()}
-
-
-def resize_inputs(x: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
-    """NHWC ``x`` resized (bilinear) to ``shape`` = (H, W, C); unchanged when it already has it."""
-    if tuple(x.shape[1:]) == tuple(shape) or len(x) == 0:
-        return x
-    y = F.interpolate(x.permute(0, 3, 1, 2), size=shape[:2], mode="bilinear", align_corners=False)
-    return y.permute(0, 2, 3, 1).contiguous()
-
-
-def dataset_at(data: Dataset, shape: tuple[int, int, int]) -> Dataset:
-    """``data`` with every split resized to input ``shape`` (the same object when it already fits)."""
-    if data.input_shape == tuple(shape):
-        return data
-
-    def resize(x: np.ndarray) -> np.ndarray:
-        return resize_inputs(torch.from_numpy(x), shape).numpy()
-
-    return replace(data, x_train=resize(data.x_train), x_val=resize(data.x_val), x_test=resize(data.x_test))
 
 
 @torch.no_grad()

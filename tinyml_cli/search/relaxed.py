@@ -1,21 +1,19 @@
-"""`differentiable`: Gumbel-softmax relaxation of the mbnet block choices with a differentiable,
-hard resource constraint (FBNet / E-DNAS, HardCoRe-NAS).
+"""A Gumbel-softmax relaxation of the mbnet block choices with differentiable resource costs, for
+the `differentiable` backend (FBNet / E-DNAS, HardCoRe-NAS).
 
-Width and resolution are fixed first (TinyNAS shrinking, as in `oneshot`). Every block's kernel and
-expand-ratio gene (expand 0 skips the block) gets logits ``alpha``; a forward pass mixes the choices
-on shared weights: the depthwise kernel is the largest kernel times a probability-weighted mask of
-centred kernels, the hidden channels are scaled by a probability-weighted mask of leading channels,
-and a skippable block adds ``(1 - p_skip)`` of its residual branch. Weights and logits are trained
-alternately on two halves of the training split.
+At one width and resolution, every block's kernel and expand-ratio gene (expand 0 skips the block)
+gets logits; a forward pass mixes the choices on shared weights: the depthwise kernel is the largest
+kernel times a probability-weighted mask of centred kernels, the hidden channels are scaled by a
+probability-weighted mask of leading channels, and a skippable block adds ``1 - p_skip`` of its
+residual branch. Weights and logits are trained alternately on two parts of the training split.
 
-The expected latency, flash, MACs and SRAM of the sampled network are differentiable in the logits.
-Per-choice costs come from the estimator on one-hot choices: the totals are sums over layers, so a
-block's choice changes them by a fixed amount; the arena's live-set peak is a smooth maximum
-(log-sum-exp with temperature ``smooth_bytes``) over the blocks' expected peaks. On one-hot choices
-these terms equal the estimator's latency, flash, MACs, persistent arena and live-set lower bound
-(the last within ``smooth_bytes * ln(blocks + 1)``). The derived architecture is then repaired until the
-estimator says it fits (greedy single-step downgrades, as HardCoRe-NAS guarantees feasibility), and
-fine-tuned from the supernet's weights.
+The expected latency, flash, MACs and SRAM are differentiable in the logits. Per-choice costs come
+from the estimator on one-hot choices: those totals are sums over layers, so a block's choice changes
+them by a fixed amount; the arena's live-set peak is a smooth maximum (log-sum-exp with temperature
+``smooth_bytes``) over the blocks' expected peaks. On one-hot choices these terms equal the
+estimator's latency, flash, MACs, persistent arena and live-set lower bound (the last within
+``smooth_bytes * ln(blocks + 1)``). :func:`repair` then downgrades the derived architecture until the
+estimator says it fits, so the constraint is hard.
 """
 
 from __future__ import annotations
@@ -31,37 +29,14 @@ from torch import nn
 from ..arch import Arch, build_graph
 from ..arch.mbnet import MbnetSpace
 from ..arch.space import Genome
-from ..config import Field, integer, number, validate
 from ..data import Dataset
 from ..errors import DoesNotFitError
 from ..train.device import resolve_device
 from .costs import CostModel
-from .oneshot import SearchOutcome, _batches, finetune, shrink_space
-from .supernet import ElasticBlock, Supernet, dataset_at
-
-DIFFERENTIABLE_SCHEMA = {
-    "epochs": Field(integer(min_value=1), 30, "epochs of alternating weight / architecture training"),
-    "warmup_epochs": Field(integer(min_value=0), 5, "epochs training weights only, on uniform choices"),
-    "arch_lr": Field(number(min_value=0.0), 0.01),
-    "arch_fraction": Field(number(min_value=0.05, max_value=0.95), 0.3,
-                           "share of the training split used for the architecture parameters"),
-    "tau_start": Field(number(min_value=0.01), 5.0, "Gumbel-softmax temperature at the start"),
-    "tau_end": Field(number(min_value=0.01), 0.5, "and at the end (geometric decay)"),
-    "penalty": Field(number(min_value=0.0), 5.0, "weight of the resource penalty"),
-    "target": Field(number(min_value=0.1, max_value=1.0), 0.9, "penalise expected use above this "
-                    "fraction of each budget"),
-    "smooth_bytes": Field(number(min_value=1.0), 256.0, "temperature of the smooth max over live sets"),
-    "finetune_epochs": Field(integer(min_value=0), 10, "epochs fine-tuning the derived arch"),
-    "shrink_samples": Field(integer(min_value=1), 200, "subnets sampled per width x resolution setting"),
-    "bn_batches": Field(integer(min_value=1), 4),
-}
+from .supernet import ElasticBlock, Supernet
+from .weight_sharing import batches
 
 ADDITIVE = ("latency_ms", "flash_model", "macs", "arena_persistent")
-
-
-def differentiable_settings(options: dict | None, source: str = "search.differentiable") -> dict:
-    """DIFFERENTIABLE_SCHEMA settings with defaults filled."""
-    return validate(options or {}, DIFFERENTIABLE_SCHEMA, source)
 
 
 def _blocks(space: MbnetSpace) -> list[tuple[int, int]]:
@@ -161,6 +136,8 @@ class RelaxedSupernet(nn.Module):
             nn.Parameter(torch.zeros(len(space.genes[f"s{i}b{j}_kernel"]))) for i, j in self.blocks)
         self.expand_logits = nn.ParameterList(
             nn.Parameter(torch.zeros(len(space.genes[f"s{i}b{j}_expand"]))) for i, j in self.blocks)
+        self._genes = {f"s{i}b{j}_{kind}": (kind, b) for b, (i, j) in enumerate(self.blocks)
+                       for kind in ("kernel", "expand")}
         for b, (i, j) in enumerate(self.blocks):
             block = self.net.stages[i][j]
             self.register_buffer(f"masks{b}", _centre_masks(block.depthwise.weight,
@@ -218,14 +195,26 @@ class RelaxedSupernet(nn.Module):
             return x + p_keep * h
         return h
 
+    def logits(self, gene: str) -> torch.Tensor:
+        """The logits of a ``s{i}b{j}_kernel`` or ``s{i}b{j}_expand`` gene."""
+        kind, b = self._genes[gene]
+        return (self.kernel_logits if kind == "kernel" else self.expand_logits)[b].detach()
+
+    def _genome(self, pick: Callable[[torch.Tensor], int]) -> Genome:
+        genome = {"width": self.width, "resolution": self.space.genes["resolution"][0]}
+        for i, j in self.blocks:
+            for kind in ("kernel", "expand"):
+                gene = f"s{i}b{j}_{kind}"
+                genome[gene] = self.space.genes[gene][pick(self.logits(gene))]
+        return genome
+
     def derive(self) -> Genome:
         """The most likely choice of every gene."""
-        genome = {"width": self.width, "resolution": self.space.genes["resolution"][0]}
-        for b, (i, j) in enumerate(self.blocks):
-            for gene, logits in (("kernel", self.kernel_logits[b]), ("expand", self.expand_logits[b])):
-                options = self.space.genes[f"s{i}b{j}_{gene}"]
-                genome[f"s{i}b{j}_{gene}"] = options[int(torch.argmax(logits))]
-        return genome
+        return self._genome(lambda logits: int(torch.argmax(logits)))
+
+    def sample_genome(self, rng: np.random.Generator) -> Genome:
+        """A genome drawn from the learned choice distribution."""
+        return self._genome(lambda logits: int(rng.choice(len(logits), p=F.softmax(logits.double(), 0).numpy())))
 
 
 def repair(space: MbnetSpace, genome: Genome, costs: CostModel,
@@ -259,70 +248,46 @@ def _penalty(expected: dict[str, torch.Tensor], costs: CostModel, target: float)
 
 def train_relaxed(model: RelaxedSupernet, data: Dataset, costs: CostModel, train_cfg: dict,
                   settings: dict, seed: int = 0, log: Callable[[str], None] = lambda _: None) -> list[dict]:
-    """Alternate weight steps (first part of the training split) and architecture steps (the rest,
-    cross-entropy plus resource penalty). Returns per-epoch records."""
+    """Alternate weight steps (the first part of the training split) and architecture steps (the
+    rest: cross-entropy plus ``penalty`` times the expected use above ``target`` of each budget).
+    ``settings``: epochs, warmup_epochs, arch_lr, arch_fraction, tau_start, tau_end, penalty, target,
+    smooth_bytes. Returns per-epoch records of the temperature and the expected costs."""
     device = resolve_device(train_cfg["device"])
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
     table = ChoiceCosts.build(model.space, costs)
-    cut = int(len(data.x_train) * (1 - settings["arch_fraction"]))
-    weights_part = Dataset(data.name, data.x_train[:cut], data.y_train[:cut], data.x_val, data.y_val,
-                           data.x_test, data.y_test, data.class_names)
-    arch_part = Dataset(data.name, data.x_train[cut:], data.y_train[cut:], data.x_val, data.y_val,
-                        data.x_test, data.y_test, data.class_names)
+    x_all, y_all = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    cut = int(len(x_all) * (1 - settings["arch_fraction"]))
     w_opt = torch.optim.Adam(model.weight_parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=settings["arch_lr"])
     loss_fn = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
-    epochs, history = settings["epochs"], []
+    epochs, history, size = settings["epochs"], [], train_cfg["batch_size"]
+
+    def step(opt: torch.optim.Optimizer, idx: np.ndarray, tau: float, extra: torch.Tensor | float) -> None:
+        opt.zero_grad(set_to_none=True)
+        logits = model(x_all[idx].to(device), *model.sample(tau))
+        (loss_fn(logits, y_all[idx].to(device)) + extra).backward()
+        opt.step()
+
     for epoch in range(epochs):
         tau = settings["tau_start"] * (settings["tau_end"] / settings["tau_start"]) ** (epoch / max(1, epochs - 1))
-        searching = epoch >= settings["warmup_epochs"]
         model.train()
-        arch_batches = _batches(arch_part, train_cfg["batch_size"], generator)
-        for x, y in _batches(weights_part, train_cfg["batch_size"], generator):
-            w_opt.zero_grad(set_to_none=True)
-            loss_fn(model(x.to(device), *model.sample(tau)), y.to(device)).backward()
-            w_opt.step()
-            if not searching:
+        arch_batches = batches(len(x_all) - cut, size, generator)
+        for idx in batches(cut, size, generator):
+            step(w_opt, idx, tau, 0.0)
+            if epoch < settings["warmup_epochs"]:
                 continue
-            batch = next(arch_batches, None)
-            if batch is None:
-                arch_batches = _batches(arch_part, train_cfg["batch_size"], generator)
-                batch = next(arch_batches)
-            a_opt.zero_grad(set_to_none=True)
+            arch_idx = next(arch_batches, None)
+            if arch_idx is None:
+                arch_batches = batches(len(x_all) - cut, size, generator)
+                arch_idx = next(arch_batches)
             expected = table.expected(*model.probabilities(), settings["smooth_bytes"])
-            loss = loss_fn(model(batch[0].to(device), *model.sample(tau)), batch[1].to(device))
-            (loss + settings["penalty"] * _penalty(expected, costs, settings["target"])).backward()
-            a_opt.step()
+            step(a_opt, cut + arch_idx, tau, settings["penalty"] * _penalty(expected, costs, settings["target"]))
         with torch.no_grad():
             expected = table.expected(*model.probabilities(), settings["smooth_bytes"])
         record = {"epoch": epoch + 1, "tau": tau, **{k: float(v) for k, v in expected.items()}}
         history.append(record)
         log(f"differentiable: epoch {epoch + 1}: tau {tau:.2f}, expected SRAM {record['sram']:.0f} B, "
-            f"flash {record['flash_model']:.0f} B, latency {record['latency_ms']:.1f} ms")
+            f"flash {record['flash_model']:.0f} B, latency {record['latency_ms']:.2f} ms")
     return history
-
-
-def run_differentiable(space: MbnetSpace, data: Dataset, costs: CostModel, train_cfg: dict, settings: dict,
-                       seed: int = 0, log: Callable[[str], None] = lambda _: None) -> SearchOutcome:
-    """The whole differentiable search: shrink, train weights and logits, derive, repair, fine-tune."""
-    rng = np.random.default_rng(seed)
-    space = shrink_space(space, costs.macs, costs.fits, settings["shrink_samples"], rng)
-    log(f"differentiable: width {space.genes['width'][0]}, resolution {space.genes['resolution'][0]}")
-    local = dataset_at(data, space.decode(space.sample_genome(rng)).input_shape)
-    model = RelaxedSupernet(space)
-    history = train_relaxed(model, local, costs, train_cfg, settings, seed, log)
-    derived = model.derive()
-    logits = {f"s{i}b{j}_{g}": (model.kernel_logits if g == "kernel" else model.expand_logits)[b]
-              for b, (i, j) in enumerate(model.blocks) for g in ("kernel", "expand")}
-
-    def preference(gene: str, value: object) -> float:
-        return float(logits[gene][space.genes[gene].index(value)])
-
-    repaired = repair(space, derived, costs, preference)
-    arch = space.decode(repaired)
-    log(f"differentiable: derived arch {'fits' if repaired == derived else 'repaired to fit'}")
-    scored = finetune(model.net, arch, local, train_cfg, settings["finetune_epochs"], settings["bn_batches"], seed)
-    scored.metrics["repaired"] = repaired != derived
-    return SearchOutcome([scored], 1, space, history)
