@@ -1,11 +1,15 @@
-"""Benchmark: random, evolution and bayesian search at the same trial budget on MNIST-1D with a tight
-budget (16 KB SRAM, 64 KB flash on an STM32F412), printing best validation / test accuracy, int8 test
-accuracy and wall time per backend.
+"""Benchmark: search backends at a comparable budget on MNIST-1D with a tight budget (16 KB SRAM,
+64 KB flash on an STM32F412), printing best validation / test accuracy, int8 test accuracy, how many
+fitting architectures each evaluated and how many per minute of wall time.
 
     PYTHONPATH=. python scripts/bench_search.py [--trials 24] [--top-k 2] [--out runs/bench-search]
+    PYTHONPATH=. python scripts/bench_search.py --config configs/search/mnist1d_mbnet.yaml \
+        --backends evolution,oneshot,differentiable --trials 16 --ws-trials 300 [data.name=digits ...]
 
-Each backend runs the search of configs/search/mnist1d_stm32f412.yaml (screening at fidelity.epochs,
-then the top-k trained for train.epochs) into its own run directory under --out.
+Each backend runs the search of --config (default configs/search/mnist1d_stm32f412.yaml; multi-trial
+backends screen at fidelity.epochs, then the top-k are trained for train.epochs; the weight-sharing
+backends score --ws-trials subnets with inherited weights, then fine-tune the top-k) into its own run
+directory under --out. Extra ``key=value`` arguments override the config for every backend.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from tinyml_cli.search import SEARCH_SCHEMA, run_search
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "mnist1d_stm32f412.yaml"
 OPTIONS = {"random": {}, "evolution": {"population": 8, "sample_size": 3},
-           "bayesian": {"sampler": "tpe", "startup_trials": 8}}
+           "bayesian": {"sampler": "tpe", "startup_trials": 8},
+           "oneshot": {"supernet_epochs": 15, "population": 30, "sample_size": 5},
+           "differentiable": {"epochs": 15, "warmup_epochs": 4}}
+WEIGHT_SHARING = ("oneshot", "differentiable")
 
 
 def main() -> None:
@@ -31,13 +38,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backends", default="random,evolution,bayesian")
     parser.add_argument("--out", default=None, help="folder for the run directories (default: runs/)")
+    parser.add_argument("--config", default=str(CONFIG), help="search config every backend runs")
+    parser.add_argument("--ws-trials", type=int, default=300, help="trials of the weight-sharing backends")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides for every backend")
     args = parser.parse_args()
     base = create_run_dir("bench", "search", args.out)
     results = []
     for backend in args.backends.split(","):
-        cfg = load_config(CONFIG, SEARCH_SCHEMA, [f"search.backend={backend}", f"search.trials={args.trials}",
-                                                  f"search.top_k={args.top_k}", f"seed={args.seed}",
-                                                  f"name=bench-{backend}"])
+        trials = args.ws_trials if backend in WEIGHT_SHARING else args.trials
+        cfg = load_config(args.config, SEARCH_SCHEMA, [*args.overrides, f"search.backend={backend}",
+                                                       f"search.trials={trials}", f"search.top_k={args.top_k}",
+                                                       f"seed={args.seed}", f"name=bench-{backend}"])
         cfg["search"]["options"] = OPTIONS[backend]
         run_dir = base / backend
         run_dir.mkdir()
@@ -54,14 +65,27 @@ def main() -> None:
                         n["trained"], n["infeasible"], n["duplicate"], wall))
         print(f"{backend}: done in {wall:.0f} s ({run_dir})", flush=True)
 
-    print(f"\nMNIST-1D (10k samples), STM32F412, budget 16 KB SRAM / 64 KB flash, {args.trials} trials, "
-          f"top-{args.top_k} trained in full, seed {args.seed}")
+    cfg = load_config(args.config, SEARCH_SCHEMA, args.overrides)
+    c = cfg["constraints"]
+    print(f"\n{cfg['data']['name']} ({cfg['data']['samples'] or 'all'} samples), {cfg['mcu']}, budget "
+          f"{c['sram'] // 1024} KB SRAM / {c['flash'] // 1024} KB flash, space {cfg['space'].get('name')}, "
+          f"{args.trials} trials ({args.ws_trials} for weight sharing), top-{args.top_k} trained in full, "
+          f"seed {args.seed}")
     header = ("backend", "best screen val", "final val", "final test", "int8 test", "SRAM", "flash",
-              "trained", "infeasible", "dupes", "wall s")
+              "evaluated", "infeasible", "dupes", "wall s", "evaluated/min")
     print(" | ".join(header))
     for r in results:
         pct = [f"{100 * v:.2f}%" if v is not None else "-" for v in r[1:5]]
-        print(" | ".join([r[0], *pct, f"{r[5]} B", f"{r[6]} B", str(r[7]), str(r[8]), str(r[9]), f"{r[10]:.0f}"]))
+        print(" | ".join([r[0], *pct, f"{r[5]} B", f"{r[6]} B", str(r[7]), str(r[8]), str(r[9]), f"{r[10]:.0f}",
+                          f"{60 * r[7] / r[10]:.1f}"]))
+    by_name = {r[0]: r for r in results}
+    if "evolution" in by_name and "oneshot" in by_name:
+        evo, one = by_name["evolution"], by_name["oneshot"]
+        speedup = (one[7] / one[10]) / max(evo[7] / evo[10], 1e-9)
+        print(f"\noneshot vs evolution: {speedup:.1f}x fitting architectures per minute (target >= 10x: "
+              f"{'met' if speedup >= 10 else 'NOT met'}), best final test {100 * (one[3] or 0):.2f}% vs "
+              f"{100 * (evo[3] or 0):.2f}% ({'met' if (one[3] or 0) >= (evo[3] or 0) else 'NOT met'}), "
+              f"wall {one[10]:.0f} s vs {evo[10]:.0f} s")
     best = max(results, key=lambda r: r[2] or 0)
     print(f"\nbest model: {best[0]}, test accuracy {100 * (best[3] or 0):.2f}% "
           f"(target >= 95%: {'met' if (best[3] or 0) >= 0.95 else 'NOT met'}); "
