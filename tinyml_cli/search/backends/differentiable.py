@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-import torch
 
 from ...arch import Genome, SearchSpace
 from ...config import Field, integer, number
@@ -47,7 +46,15 @@ class LearnedSampler(GenomeSampler):
 class DifferentiableBackend(WeightSharingBackend):
     """Options: relaxed training (``epochs``, ``warmup_epochs``, ``arch_lr``, ``arch_fraction``,
     ``tau_start``, ``tau_end``), the resource penalty (``penalty``, ``target``, ``smooth_bytes``),
-    shrinking (``shrink_samples``) and scoring (``bn_batches``)."""
+    shrinking (``shrink_samples``) and scoring (``bn_batches``).
+
+    >>> DifferentiableBackend({"epochs": 8}).options["warmup_epochs"]
+    5
+    >>> DifferentiableBackend({"target": 1.5}, "demo.yaml")
+    Traceback (most recent call last):
+    ...
+    tinyml_cli.errors.ConfigError: demo.yaml: search.options.target: expected a number in [0.1, 1.0], got 1.5
+    """
 
     name = "differentiable"
     OPTIONS = {
@@ -77,7 +84,7 @@ class DifferentiableBackend(WeightSharingBackend):
         self.space = shrink_space(context.space, self.costs.macs, self.costs.fits,
                                   self.options["shrink_samples"], rng)
         self.model = RelaxedSupernet(self.space)
-        data = context.data_for(self.space.decode(self.space.sample_genome(rng)))
+        data = context.data_for(self.space.decode(self.model.derive()))  # at the one resolution
         self.history = train_relaxed(self.model, data, self.costs, context.cfg["train"], self.options,
                                      context.seed)
         self.derived = repair(self.space, self.model.derive(), self.costs, self.preference)

@@ -71,7 +71,11 @@ class SubspaceEvolutionSampler(AgingEvolutionSampler):
 
 class OneshotBackend(WeightSharingBackend):
     """Options: supernet training (``supernet_epochs``, ``random_subnets``), shrinking (``shrink``,
-    ``shrink_samples``), scoring (``bn_batches``) and evolution (``population``, ``sample_size``)."""
+    ``shrink_samples``), scoring (``bn_batches``) and evolution (``population``, ``sample_size``).
+
+    >>> OneshotBackend({"supernet_epochs": 5}).options["random_subnets"]
+    2
+    """
 
     name = "oneshot"
     OPTIONS = {
