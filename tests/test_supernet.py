@@ -96,6 +96,9 @@ def test_archs_the_supernet_cannot_serve_are_arch_errors():
     deeper = Arch("mbnet", arch.input_shape, 10, {**arch.choices, "stages": arch.choices["stages"][:2]})
     with pytest.raises(ArchError, match="stages"):
         net.extract(deeper)
+    larger = Arch("mbnet", (1, 80, 1), 10, arch.choices)
+    with pytest.raises(ArchError, match="resolution"):
+        net.extract(larger)
 
 
 def test_bn_recalibration_gives_the_batch_statistics():

@@ -189,6 +189,9 @@ class Supernet(nn.Module):
             raise ArchError(f"arch choices: stages: the supernet has {len(opts['stages'])}, got {len(sub.stages)}")
         if sub.width > max(self.space.genes["width"]) or arch.input_shape[2] != self.space.input_shape[2]:
             raise ArchError(f"arch width {sub.width} or input channels {arch.input_shape[2]} exceed the supernet's")
+        if max(arch.input_shape[:2]) > max(self.space.genes["resolution"]):
+            raise ArchError(f"arch input {arch.input_shape} exceeds the supernet's largest resolution "
+                            f"{max(self.space.genes['resolution'])}")
         for i, (stage, blocks) in enumerate(zip(opts["stages"], sub.stages)):
             s = ch["stages"][i]
             if s["channels"] != stage["channels"] or s["stride"] != stage["stride"] or len(blocks) > stage["depth"]:
