@@ -123,19 +123,18 @@ class ElasticBlock(nn.Module):
 
 @dataclass(frozen=True)
 class Subnet:
-    """What the supernet needs of an mbnet Arch: width, per stage the (kernel, expand) of its blocks,
-    and the input shape."""
+    """What the supernet needs of an mbnet Arch: width and, per stage, the (kernel, expand) of its
+    blocks."""
 
     width: float
     stages: tuple[tuple[tuple[int, int], ...], ...]
-    input_shape: tuple[int, int, int]
 
     @classmethod
     def from_arch(cls, arch: Arch) -> "Subnet":
         """Read the elastic choices of an mbnet Arch (building its graph checks the choices)."""
         build_graph(arch)
         stages = tuple(tuple((b["kernel"], b["expand"]) for b in s["blocks"]) for s in arch.choices["stages"])
-        return cls(float(arch.choices["width"]), stages, tuple(arch.input_shape))
+        return cls(float(arch.choices["width"]), stages)
 
 
 class Supernet(nn.Module):
