@@ -26,8 +26,8 @@ from tinyml_cli.search import SEARCH_SCHEMA, run_search
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "mnist1d_stm32f412.yaml"
 OPTIONS = {"random": {}, "evolution": {"population": 8, "sample_size": 3},
            "bayesian": {"sampler": "tpe", "startup_trials": 8},
-           "oneshot": {"supernet_epochs": 10, "population": 30, "sample_size": 5},
-           "differentiable": {"epochs": 12, "warmup_epochs": 3}}
+           "oneshot": {"supernet_epochs": 6, "population": 30, "sample_size": 5},
+           "differentiable": {"epochs": 8, "warmup_epochs": 2}}
 WEIGHT_SHARING = ("oneshot", "differentiable")
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--backends", default="random,evolution,bayesian")
     parser.add_argument("--out", default=None, help="folder for the run directories (default: runs/)")
     parser.add_argument("--config", default=str(CONFIG), help="search config every backend runs")
-    parser.add_argument("--ws-trials", type=int, default=200, help="trials of the weight-sharing backends")
+    parser.add_argument("--ws-trials", type=int, default=120, help="trials of the weight-sharing backends")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every backend")
     args = parser.parse_args()
     base = create_run_dir("bench", "search", args.out)
