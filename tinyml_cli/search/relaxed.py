@@ -129,6 +129,8 @@ class RelaxedSupernet(nn.Module):
 
     def __init__(self, space: MbnetSpace) -> None:
         super().__init__()
+        if len(space.genes["width"]) > 1 or len(space.genes["resolution"]) > 1:
+            raise ValueError("the relaxed supernet needs one width and one resolution (shrink the space first)")
         self.space, self.net = space, Supernet(space)
         self.width = space.genes["width"][0]
         self.blocks = _blocks(space)
