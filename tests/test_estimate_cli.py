@@ -38,7 +38,7 @@ def test_arch_yaml_table_and_verdict(capsys):
 
 def test_json_is_one_document_with_layers(capsys):
     data = run_json(capsys, PLAIN, "--mcu", "rp2040")
-    assert data["mcu"] == "RP2040" and data["fits"] is True
+    assert data["mcu"] == "RP2040" and data["fits"] is True and data["model"] == "plain_mnist1d"
     assert len(data["layers"]) == 8 and data["macs"] == sum(l["macs"] for l in data["layers"])
     profile = load_profile("RP2040")
     assert data["budget"] == {"sram": profile.sram_for_model, "flash": profile.flash_for_model,
@@ -127,3 +127,13 @@ def test_subprocess_exit_codes_and_no_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinyml_cli", "estimate", str(PLAIN), "--mcu",
                              "rp2040", "sram=512", "--check", "-q"], capture_output=True, text=True)
     assert result.returncode == 3 and result.stderr.count("\n") == 1
+
+
+def test_mcu_profile_file_and_quiet(capsys, tmp_path):
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text("name: TinyM0\ncore: Cortex-M0+\ncore_family: m0plus\nclock_mhz: 48\n"
+                       "sram: 32KB\nflash: 256KB\nreserve: {sram: 8KB, flash: 64KB}\n")
+    data = run_json(capsys, PLAIN, "--mcu", profile)
+    assert data["mcu"] == "TinyM0" and data["budget"]["sram"] == 24 * 1024
+    code, out, err = run(capsys, "estimate", PLAIN, "--mcu", profile, "-q")
+    assert code == 0 and out == "" and err == ""

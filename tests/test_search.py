@@ -269,3 +269,18 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["search", bad, "search.backend=annealing"])
     assert exc.value.code == 2 and "search.backend: expected one of" in capsys.readouterr().err
+
+
+def test_joining_a_study_with_another_config_is_refused(tmp_path):
+    from tinyml_cli.errors import RunDirError
+
+    first = tmp_path / "a"
+    first.mkdir()
+    cfg, run_dir, url = prepare_run(write_config(first, tiny(search__trials=1, search__top_k=0)), [],
+                                    out=str(tmp_path / "run-a"))
+    run_search(cfg, run_dir, url)
+    other = tiny(search__trials=1, search__top_k=0, space__channels=[4, 8, 16])
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, other), [], out=str(tmp_path / "run-b"), storage=url)
+    with pytest.raises(RunDirError, match="created with a different space"):
+        run_search(cfg, run_dir, url)
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"

@@ -18,12 +18,17 @@ from tflite_fixture import write_int8_tflite  # noqa: E402
 PROFILE = load_profile("STM32F746")
 
 
-def tflm_head(data, capfd):
-    """Bytes TFLM's GreedyMemoryPlanner gives the model's tensors (read from its allocation log)."""
+def tflm_arena(data, capfd):
+    """TFLM's arena split (read from its allocation log): 'head' is what its GreedyMemoryPlanner
+    gives the tensors and scratch buffers, 'tail' the persistent allocations."""
     capfd.readouterr()
     runtime.Interpreter.from_bytes(data, arena_size=4 << 20).print_allocations()
     log = capfd.readouterr().err
-    return int(re.search(r"Arena allocation head (\d+) bytes", log).group(1))
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"allocation (head|tail) (\d+) bytes", log)}
+
+
+def tflm_head(data, capfd):
+    return tflm_arena(data, capfd)["head"]
 
 
 def sample(space_options, shape, rng, n):
@@ -70,3 +75,62 @@ def test_estimated_arena_plan_is_tflms_without_kernel_scratch(capfd, rng):
     for graph in sample(options, (16, 16, 3), rng, 4):
         est = estimate(graph, PROFILE, budget_for(PROFILE))
         assert est.arena_planned == tflm_head(write_int8_tflite(graph, rng, float_ends=False), capfd)
+
+
+def test_persistent_part_is_tflms_on_a_32_bit_target(capfd, rng):
+    # The host runtime is 64-bit: its tensor and node structs hold 8-byte pointers where an MCU has
+    # 4-byte ones, while the per-channel multipliers and shifts (most of the tail) are int32 on both.
+    # So the 32-bit estimate sits a little below the host's tail, never above it.
+    for graph in sample({"name": "mbnet"}, (32, 32, 3), rng, 3):
+        est = estimate(graph, PROFILE, budget_for(PROFILE))
+        tail = tflm_arena(write_int8_tflite(graph, rng, float_ends=False), capfd)["tail"]
+        assert 0.8 * tail <= est.arena_persistent <= tail
+
+
+def test_float_ends_of_a_tflite_are_planned_like_tflm(capfd, rng, tmp_path):
+    # converter-made models take float32 in and out through QUANTIZE / DEQUANTIZE: those tensors and
+    # steps are in TFLM's plan, and so in the estimate of the .tflite
+    from tinyml_cli.estimate.target import estimate_target
+
+    options = {"name": "plain", "layer_types": ["dwsep", "pool"], "kernels": [3]}
+    grew = []
+    for graph in sample(options, (16, 16, 3), rng, 4):
+        data = write_int8_tflite(graph, rng, float_ends=True)
+        (tmp_path / "m.tflite").write_bytes(data)
+        est = estimate_target(tmp_path / "m.tflite", PROFILE, budget_for(PROFILE))
+        assert est.arena_planned == tflm_head(data, capfd)
+        grew.append(est.arena_planned > estimate(graph, PROFILE, budget_for(PROFILE)).arena_planned)
+    assert any(grew)                                   # the float input often sets the peak
+
+
+def smallest_working_arena(data, lo, hi):
+    """The least arena_size the TFLM runtime accepts for the model (bisection)."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            runtime.Interpreter.from_bytes(data, arena_size=mid).invoke()
+            hi = mid
+        except RuntimeError:
+            lo = mid
+    return hi
+
+
+@pytest.mark.parametrize("units,layers", [(4, 30), (512, 1)])
+def test_non_persistent_area_is_what_tflm_needs_beyond_its_tail(capfd, rng, monkeypatch, units, layers):
+    # Many tiny tensors: planning needs more room than the plan. The AllocationInfo records hold
+    # pointers, 32 bytes on this 64-bit host, so the host's size is patched in for this comparison.
+    from tinyml_cli.arch.graph import GraphBuilder
+    from tinyml_cli.estimate import constants
+
+    monkeypatch.setattr(constants, "ALLOCATION_INFO_BYTES", 32)
+    b = GraphBuilder((units,))
+    t = b.input
+    for _ in range(layers):
+        t = b.fully_connected(t, units)
+    graph = b.finish()
+    data = write_int8_tflite(graph, rng, float_ends=False)
+    arena = tflm_arena(data, capfd)
+    needed = smallest_working_arena(data, arena["tail"], arena["head"] + arena["tail"] + 65536)
+    capfd.readouterr()
+    est = estimate(graph, PROFILE, budget_for(PROFILE))
+    assert abs((needed - arena["tail"]) - (est.peak_sram - est.arena_persistent)) <= 16

@@ -128,6 +128,70 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 
 # ---- simulate-drift and adapt ----------------------------------------------------------------------
 
+def _drift_config(config: str | None, overrides: tuple[str, ...], mcu: str | None, seed: int | None) -> dict:
+    from .adapt.experiment import load_drift_config
+
+    path, extra = split_config_and_overrides(config, overrides)
+    extra += [f"mcu={mcu}"] * (mcu is not None) + [f"seed={seed}"] * (seed is not None)
+    return load_drift_config(path, extra)
+
+
+def _drift_render(ui: Ui, data: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json(data)
+        return
+    rows = []
+    for r in data["methods"]:
+        first = r["drifts"][0] if r["drifts"] else {}
+        rows.append([r["method"], f"{100 * r['before']:.1f}", f"{100 * r['final']:.1f}",
+                     first.get("recovery", "-") if first.get("recovery") is not None else "-",
+                     first.get("detection_delay") if first.get("detection_delay") is not None else "-",
+                     r["false_alarms"], format_bytes(r["cost"]["ram"]), f"{r['samples_per_second']:,.0f}"])
+    ui.table("drift", ["method", "before %", "final %", "recovery", "detection delay", "false alarms",
+                       "RAM", "samples/s"], rows)
+
+
+def _drift_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.argument("config", required=False),
+        click.argument("overrides", nargs=-1),
+        click.option("--model", help="Candidate folder or search run directory (default: train a small model)."),
+        click.option("--mcu", help="MCU profile name or YAML (overrides the config)."),
+        click.option("--out", help="Run directory to create (default: runs/<command>-<name>-<time>)."),
+        click.option("--seed", type=int, help="Seed (overrides the config)."),
+        click.option("--check", is_flag=True, help="Exit 3 if a method does not fit the MCU."),
+    ]):
+        command = option(command)
+    return command
+
+
+@cli.command("simulate-drift")
+@_drift_options
+@output_options
+def simulate_drift_command(config: str | None, overrides: tuple[str, ...], model: str | None, mcu: str | None,
+                           out: str | None, seed: int | None, check: bool, ui: Ui, as_json: bool) -> None:
+    """Run every configured on-device learning method on one drifting stream and report."""
+    from .adapt.commands import simulate_drift
+
+    cfg = _drift_config(config, overrides, mcu, seed)
+    _drift_render(ui, simulate_drift(cfg, model, out, ui, check), as_json)
+
+
+@cli.command("adapt")
+@_drift_options
+@click.option("--method", required=True, help="On-device learning method (none, tinyol, tml-cd, tinytl, finetune-last).")
+@click.option("--stream", "stream_file", help="A stream .npz (x, y, optional positions, label_time, ref_*).")
+@output_options
+def adapt_command(config: str | None, overrides: tuple[str, ...], model: str | None, mcu: str | None,
+                  out: str | None, seed: int | None, check: bool, method: str, stream_file: str | None,
+                  ui: Ui, as_json: bool) -> None:
+    """Run one method on a stream; save its adapted state and model and report."""
+    from .adapt.commands import adapt
+
+    cfg = _drift_config(config, overrides, mcu, seed)
+    _drift_render(ui, adapt(cfg, method, model, stream_file, out, ui, check), as_json)
+
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line and an exit code for every user mistake, never a traceback."""

@@ -1,9 +1,12 @@
 """Every calibration constant of the cost model, in one place.
 
-The estimator turns a LayerGraph into bytes and cycles with the constants below. They are first
-guesses from the sources named next to each one; the export branch measures TFLite Micro's real
-arena (``interpreter.arena_used_bytes()``) and real ``.tflite`` file sizes and tunes them here.
-Nothing else in ``tinyml_cli.estimate`` holds a magic number.
+The estimator turns a LayerGraph into bytes and cycles with the constants below, each with the
+source it rests on. Checked so far (tests/test_tflm_arena.py, tests/test_tflite_reader.py): the
+planned arena equals the TFLM runtime's own plan ("head" in its allocation log) byte for byte; the
+persistent part sits just below the host runtime's "tail" (64-bit pointers there, 32-bit here); the
+flash model is within 4% of a converter-made file. Latency constants are published-figure estimates
+awaiting measurements on boards. Refit them here; nothing else in ``tinyml_cli.estimate`` holds a
+magic number.
 """
 
 from __future__ import annotations
@@ -35,22 +38,30 @@ FLASH_MODEL_BYTES = 640
 # greedy_memory_planner.cc) over buffers whose sizes MicroAllocator rounds up to
 # MicroArenaBufferAlignment() = 16 bytes.
 ARENA_ALIGNMENT = 16
-# While planning, the greedy planner keeps, per buffer: BufferRequirements (size, first and last use,
-# offline offset = 16 bytes), a ListEntry (offset, requirements index, next entry = 12 bytes) and three
-# int arrays (sorted sizes, sorted ids, offsets = 12 bytes). That scratch lives in the same
-# non-persistent area, so the area is at least this big.
+# While planning, TFLM keeps in the (not yet used) non-persistent area an AllocationInfo per tensor
+# and per scratch buffer (size, output pointer, first and last use, offline offset, a flag: 24 bytes
+# on a 32-bit MCU, 32 on the 64-bit host) and, per planned buffer, the greedy planner's
+# BufferRequirements (16 bytes), ListEntry (12) and three int arrays (12). So that area is at least
+# this big, which decides it for models of many tiny tensors (the host runtime needs exactly this
+# much more arena than its plan for such models: tests/test_tflm_arena.py).
+ALLOCATION_INFO_BYTES = 24
 PLANNER_BYTES_PER_BUFFER = 16 + 12 + 12
-# Persistent allocations (tail of the arena): one TfLiteEvalTensor per tensor (data pointer, dims
-# pointer, type: 12 bytes on a 32-bit MCU), for activations and constants alike.
+# Persistent allocations (tail of the arena), for a 32-bit MCU. The TFLM runtime's host build
+# (64-bit, tflite_micro Python package, RecordingMicroAllocator) measures the same items with 8-byte
+# pointers; tests/test_tflm_arena.py holds this model just below its tail.
+# One TfLiteEvalTensor per tensor (data pointer, dims pointer, type), activations and constants alike:
+# 12 bytes here, 24 on the 64-bit host.
 ARENA_EVAL_TENSOR_BYTES = 12
-# Per operator: TfLiteNode (~36 bytes), NodeAndRegistration (8), the parsed builtin options (~24) and
-# the kernel's OpData (conv/depthwise ~48, others ~16), each 16-byte aligned.
+# Per operator: NodeAndRegistration (TfLiteNode = 6 pointers + an int, plus the registration pointer:
+# 32 bytes here, 64 on the host), the parsed builtin options and the kernel's OpData (the host
+# records ~76 bytes for conv and depthwise, ~30-50 for the others), each 16-byte aligned.
 ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96}
 ARENA_OP_BYTES_DEFAULT = 80
-# Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel.
+# Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel
+# (on the host a 32-channel conv's persistent data is exactly 128 bytes more than a 16-channel one's).
 ARENA_PER_CHANNEL_BYTES = 4 + 4
-# MicroAllocator, SubgraphAllocations, the interpreter's tensor pointer arrays and the memory planner
-# object itself.
+# MicroAllocator, SubgraphAllocations, the memory planner object, the interpreter's persistent
+# TfLiteTensors for the model input and output with their quantization data (~760 bytes on the host).
 ARENA_FIXED_BYTES = 512
 
 # Scratch buffers requested by the optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on the S3): live
@@ -69,17 +80,17 @@ MEAN_SUM_BYTES = 4
 
 # --- latency -----------------------------------------------------------------------------------------
 # Cycles per multiply-accumulate of int8 kernels, by core family and kernel kind ("pointwise" is a 1x1
-# conv, "conv" any other conv). Sources, all end-to-end measurements divided by the model's MACs:
-# - m7 / m4: CMSIS-NN (Lai et al., "CMSIS-NN", 2018: ~1 cycle/MAC for dot products with SMLAD on M7,
-#   about twice that on M4), MCUNet (Lin et al., NeurIPS 2020, Table: MobileNetV2 on STM32F746 with
-#   TF-Lite Micro + CMSIS-NN) and MLPerf Tiny v0.5/v1.0 results on STM32L4R5 (visual wake words,
-#   MobileNetV1-0.25, ~7.5 M MACs, ~200 ms at 120 MHz: ~3 cycles/MAC overall). Depthwise kernels
-#   reuse few weights per load and run ~2x slower per MAC than pointwise ones (TinyEngine, MCUNet).
-# - m0plus: no DSP extension (no SMLAD), so CMSIS-NN falls back to its pure-C loops: a load, a
-#   multiply and an add per MAC plus loop overhead; the RP2040 person-detection example runs at
-#   roughly 8-10 cycles/MAC.
-# - lx7: ESP-NN's SIMD kernels on the ESP32-S3 (esp-nn README kernel benchmarks; esp-tflite-micro's
-#   person detection in ~55 ms at 240 MHz, ~1.7 cycles/MAC overall).
+# conv, "conv" any other conv). First estimates, to be refit on measured latencies; where they come from:
+# - m7 / m4: CMSIS-NN (Lai, Suda, Chandra, "CMSIS-NN: Efficient Neural Network Kernels for Arm
+#   Cortex-M CPUs", 2018): SMLAD does two 16-bit MACs a cycle, so the inner loops run at about
+#   1 cycle/MAC on the dual-issue M7 and about 2 on the M4 once loads and requantization are paid.
+#   MCUNet / TinyEngine (Lin et al., NeurIPS 2020) report depthwise layers at roughly twice the
+#   per-MAC cost of pointwise ones under TFLM + CMSIS-NN (little weight reuse per load), and
+#   end-to-end MobileNet-class models on STM32F746 / Cortex-M4 boards land at 1.5-3 cycles/MAC.
+# - m0plus: no DSP extension (no SMLAD), so CMSIS-NN runs its pure-C loops: a load, a multiply and an
+#   add per MAC plus loop overhead, 8-10 cycles.
+# - lx7: ESP-NN's SIMD kernels on the ESP32-S3 (esp-nn README: 1x1 convs 8-14x faster than the ANSI C
+#   version, depthwise ~4.5x; esp-tflite-micro's person-detection example about 55 ms at 240 MHz).
 CYCLES_PER_MAC = {
     "m0plus": {"pointwise": 8.0, "conv": 9.0, "depthwise": 11.0, "fully_connected": 8.0},
     "m4": {"pointwise": 2.0, "conv": 2.5, "depthwise": 4.5, "fully_connected": 2.2},
@@ -88,12 +99,17 @@ CYCLES_PER_MAC = {
 }
 # Cycles per element for element-wise and reduction ops (counted on the op's input elements):
 # requantizing ADD ~ 10 cycles on M4 (CMSIS-NN arm_elementwise_add_s8), pools/mean a load and add per
-# input element, SOFTMAX an exp lookup per element, RESHAPE a memcpy.
+# input element, SOFTMAX an exp lookup per element, RESHAPE a memcpy, QUANTIZE / DEQUANTIZE at a float
+# model end a float multiply, round and clamp (soft-float on M0+).
 CYCLES_PER_ELEMENT = {
-    "m0plus": {"add": 24.0, "avg_pool": 6.0, "max_pool": 6.0, "mean": 6.0, "reshape": 1.0, "softmax": 120.0},
-    "m4": {"add": 10.0, "avg_pool": 3.0, "max_pool": 3.0, "mean": 3.0, "reshape": 0.5, "softmax": 60.0},
-    "m7": {"add": 6.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3, "softmax": 40.0},
-    "lx7": {"add": 5.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3, "softmax": 40.0},
+    "m0plus": {"add": 24.0, "avg_pool": 6.0, "max_pool": 6.0, "mean": 6.0, "reshape": 1.0,
+               "softmax": 120.0, "quantize": 60.0},
+    "m4": {"add": 10.0, "avg_pool": 3.0, "max_pool": 3.0, "mean": 3.0, "reshape": 0.5,
+           "softmax": 60.0, "quantize": 6.0},
+    "m7": {"add": 6.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3,
+           "softmax": 40.0, "quantize": 4.0},
+    "lx7": {"add": 5.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3,
+            "softmax": 40.0, "quantize": 4.0},
 }
 # Fixed cost of invoking one operator in TFLM (node dispatch, parameter setup, requantization tables).
 CYCLES_PER_OP = {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "lx7": 1500.0}

@@ -102,12 +102,17 @@ _RATES = {(family, is_float): _rates(family, is_float)
 
 
 def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activation_bytes: int = 1,
-             weight_bytes: int = 1, model_bytes: int | None = None) -> Estimate:
+             weight_bytes: int = 1, model_bytes: int | None = None,
+             io_bytes: tuple[int, int] | None = None) -> Estimate:
     """Estimate ``graph`` deployed with TFLite Micro on ``profile`` and judge it against ``budget``.
 
     The defaults describe a full-integer int8 model. A float32 .tflite passes ``activation_bytes=4,
     weight_bytes=4`` (no quantization parameters, float kernels) and its real file size as
-    ``model_bytes``, which then replaces the flash model.
+    ``model_bytes``, which then replaces the flash model. ``io_bytes`` gives the element sizes of
+    the model's input and output where they differ from the activations: a QUANTIZE before the first
+    layer and a DEQUANTIZE after the last convert them (a converter-made int8 model with float32
+    input and output has ``io_bytes=(4, 4)``); their tensors, steps and costs are counted in the
+    totals, not in the per-layer rows.
 
     One pass over the layers with plain ints and tuples, then TFLM's planner: a search screens
     millions of candidates through here (``scripts/bench_estimate.py`` measures it).
@@ -123,6 +128,9 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     shapes = graph.tensor_shapes
     layers = graph.layers
     n = len(layers)
+    quantize = io_bytes is not None and io_bytes[0] != activation_bytes
+    dequantize = io_bytes is not None and io_bytes[1] != activation_bytes
+    s0 = 1 if quantize else 0                          # layer i runs at step i + s0
     # lifetimes in operator steps: tensor t is written by layer t - 1 (the input exists from step 0)
     # and read until its last reader (the output until the last step)
     last_use = list(range(-1, n))
@@ -130,16 +138,26 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     for i, layer in enumerate(layers):
         for t in layer.inputs:
             last_use[t] = i
-    last_use[n] = n - 1
+    last_use[n] = n if dequantize else n - 1
     numels = [s[0] * s[1] * s[2] if len(s) == 3 else prod(s) for s in shapes]
-    buffers = [((numel * activation_bytes + rnd) & mask, t - 1, last) for t, (numel, last)
+    buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0) for t, (numel, last)
                in enumerate(zip(numels, last_use))]
-    buffers[0] = (buffers[0][0], 0, last_use[0])
+    buffers[0] = (buffers[0][0], 0, last_use[0] + s0)
 
     total_macs = total_params = 0
     total_cycles = 0.0
     flash = K.FLASH_MODEL_BYTES + (n + 1) * _TENSOR_FLASH
-    persistent = K.ARENA_FIXED_BYTES + (n + 1) * K.ARENA_EVAL_TENSOR_BYTES
+    persistent = K.ARENA_FIXED_BYTES
+    tensor_count = n + 1                               # every tensor gets a TfLiteEvalTensor
+    if io_bytes is not None:                           # the float ends and their QUANTIZE/DEQUANTIZE
+        ends = ((quantize, numels[0], io_bytes[0], 0), (dequantize, numels[n], io_bytes[1], n + s0))
+        for converted, numel, element_bytes, step in ends:
+            if converted:
+                buffers.append(((numel * element_bytes + rnd) & mask, step, step))
+                total_cycles += per_op + numel * cpe["quantize"]
+                flash += op_flash + _TENSOR_FLASH
+                persistent += op_bytes_default
+                tensor_count += 1
     costs: list[tuple[int, int, int, float]] = []
     for i, layer in enumerate(layers):
         op = layer.op
@@ -148,7 +166,8 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
             cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
             if op == "mean":                           # MEAN's own scratch buffers
                 sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
-                buffers += [((size + rnd) & mask, i, i) for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
+                buffers += [((size + rnd) & mask, i + s0, i + s0)
+                            for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
             layer_flash = op_flash
             persistent += op_bytes_of.get(op, op_bytes_default)
             costs.append((0, 0, layer_flash, cycles))
@@ -179,13 +198,13 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
                 cycles = per_op + macs * cpm["conv"]
                 scratch = scratch_columns * window * scratch_element
             if scratch:                                # a kernel scratch buffer, alive for this op
-                buffers.append(((scratch + rnd) & mask, i, i))
+                buffers.append(((scratch + rnd) & mask, i + s0, i + s0))
             quant = tensors * channels * quant_bytes
             persistent += op_bytes_of[op] + ((per_channel * channels + rnd) & mask)
         params = weights + biases
         layer_flash = (op_flash + weights * weight_bytes + biases * bias_bytes + quant
                        + tensors * _CONST_TENSOR_FLASH)
-        persistent += tensors * K.ARENA_EVAL_TENSOR_BYTES
+        tensor_count += tensors
         costs.append((macs, params, layer_flash, cycles))
         total_macs += macs
         total_params += params
@@ -193,15 +212,24 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         total_cycles += cycles
 
     # bytes alive at each step (a difference array over lifetimes) and the largest such live set
-    live = [0] * (n + 1)
+    steps = n + s0 + dequantize
+    live = [0] * (steps + 1)
     for size, first, last in buffers:
         live[first] += size
         live[last + 1] -= size
-    live_steps = list(accumulate(live[:n]))
+    live_steps = list(accumulate(live[:steps]))
     live_peak = max(live_steps)
+    if steps != n:
+        live_steps = live_steps[s0:s0 + n]             # the rows: the layers' own steps
     offsets = plan_offsets(buffers)
     planned = max([offset + b[0] for offset, b in zip(offsets, buffers)])
-    non_persistent = max(planned, len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
+    persistent += tensor_count * K.ARENA_EVAL_TENSOR_BYTES
+    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer and the planner's
+    # own records per planned buffer where the plan will go: the area must hold the larger
+    scratch_count = len(buffers) - (n + 1 + quantize + dequantize)
+    planning = ((tensor_count + scratch_count) * K.ALLOCATION_INFO_BYTES
+                + len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
+    non_persistent = max(planned, planning)
 
     flash_model = flash if model_bytes is None else model_bytes
     peak = non_persistent + persistent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..arch import Arch, build_graph
@@ -14,12 +15,13 @@ CONSTRAINT_KEYS = ("sram", "flash", "macs", "latency_ms")
 
 def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> Estimate:
     """Estimate an arch YAML, a candidate folder (its arch.yaml) or a .tflite file (its real size
-    is the flash model; its tensor types set the element sizes)."""
+    is the flash model; its tensor types set the element sizes, float ends included)."""
     path = Path(target)
+    name = path.stem
     if path.is_dir():
         if not (path / "arch.yaml").is_file():
             raise InputFileError(f"{path}: not a candidate folder (no arch.yaml)")
-        path = path / "arch.yaml"
+        name, path = path.resolve().name, path / "arch.yaml"
     elif not path.exists():
         raise InputFileError(f"{path}: no such file")
     if path.suffix == ".tflite":
@@ -27,11 +29,12 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
 
         model = load_tflite(path)
         return estimate(model.graph, profile, budget, activation_bytes=model.activation_bytes,
-                        weight_bytes=model.weight_bytes, model_bytes=model.file_bytes)
+                        weight_bytes=model.weight_bytes, model_bytes=model.file_bytes,
+                        io_bytes=model.io_bytes)
     if path.suffix not in (".yaml", ".yml"):
         raise InputFileError(f"{path}: expected an arch YAML (.yaml), a .tflite file or a candidate "
                              "folder with arch.yaml")
-    graph = build_graph(Arch.load(path))
+    graph = replace(build_graph(Arch.load(path)), name=name)
     return estimate(graph, profile, budget)
 
 

@@ -2,15 +2,16 @@
 
 Parsed with the ``tflite`` flatbuffer schema bindings. CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED,
 ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE and SOFTMAX map to IR layers with their fused
-activations (none, RELU, RELU6); QUANTIZE and DEQUANTIZE are accepted at the model's ends and dropped
-(the IR then starts and ends at the quantized tensors). Anything else is a one-line InputFileError
-naming the file and the problem.
+activations (none, RELU, RELU6); QUANTIZE and DEQUANTIZE are accepted at the model's ends: the IR
+starts and ends at the quantized tensors and ``TfliteModel.io_bytes`` keeps the element sizes of the
+model's own (float) input and output, which the estimator plans like TFLM. Anything else is a
+one-line InputFileError naming the file and the problem.
 
 >>> import tflite_micro, pathlib
 >>> sine = pathlib.Path(tflite_micro.__file__).parent / "python/tflite_micro/sine_float.tflite"
 >>> model = load_tflite(sine)
->>> [layer.op for layer in model.graph.layers], model.activation_bytes, model.weight_bytes
-(['fully_connected', 'fully_connected', 'fully_connected'], 4, 4)
+>>> [layer.op for layer in model.graph.layers], model.activation_bytes, model.io_bytes
+(['fully_connected', 'fully_connected', 'fully_connected'], 4, (4, 4))
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class TfliteModel:
     activation_bytes: int
     weight_bytes: int
     file_bytes: int
+    io_bytes: tuple[int, int]          # element sizes of the model's own input and output tensors
 
 
 def read_tflite(path: str | Path) -> LayerGraph:
@@ -99,11 +101,12 @@ class _Reader:
             self.fail(f"{len(inputs)} inputs and {len(outputs)} outputs; only single-input, "
                       "single-output models are supported")
         self.ids[int(inputs[0])] = 0
-        input_index = int(inputs[0])
+        input_index, output_index = int(inputs[0]), int(outputs[0])
+        io_bytes = (self.element_bytes(sg.Tensors(input_index), "input"),
+                    self.element_bytes(sg.Tensors(output_index), "output"))
         n_ops = sg.OperatorsLength()
         if n_ops == 0:
             self.fail("the model has no operators")
-        output_index = int(outputs[0])
         for i in range(n_ops):
             op = sg.Operators(i)
             code = self.opcode(op)
@@ -135,7 +138,7 @@ class _Reader:
         input_tensor = sg.Tensors(input_index)
         activation_bytes = self.element_bytes(input_tensor, "input")
         graph = LayerGraph(self.shape(input_tensor), tuple(self.layers), self.path.stem)
-        return TfliteModel(graph, activation_bytes, self.weight_bytes, len(self.data))
+        return TfliteModel(graph, activation_bytes, self.weight_bytes, len(self.data), io_bytes)
 
     def opcode(self, op: tflite.Operator) -> int:
         oc = self.model_fb.OperatorCodes(op.OpcodeIndex())

@@ -4,7 +4,9 @@ machines sharing one database) and any resumed run cooperate without further coo
 
 from __future__ import annotations
 
+import socket
 import time
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -16,8 +18,9 @@ from .context import SearchContext
 from .trial import is_stale, run_trial
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
-# Config sections that must agree between every worker of one study.
-SHARED_SECTIONS = ("data", "space", "constraints", "mcu", "fidelity")
+# Config keys that must agree between every worker of one study (the seed fixes the data split).
+SHARED_SECTIONS = ("seed", "data", "space", "constraints", "mcu", "fidelity")
+LOCAL_TRAIN_KEYS = ("device", "threads")
 
 
 def storage_url(storage: str | None, run_dir: Path) -> str:
@@ -58,6 +61,7 @@ def open_study(ctx: SearchContext, url: str, worker: int = 0) -> optuna.Study:
     probe = optuna.create_study(study_name=study_name(ctx.cfg), storage=storage, directions=directions,
                                 load_if_exists=True)
     shared = {k: ctx.cfg[k] for k in SHARED_SECTIONS} | {"backend": ctx.cfg["search"]["backend"]}
+    shared["train"] = {k: v for k, v in ctx.cfg["train"].items() if k not in LOCAL_TRAIN_KEYS}
     known = probe.user_attrs.get("config")
     if known is None:
         probe.set_user_attr("config", shared)
@@ -68,7 +72,9 @@ def open_study(ctx: SearchContext, url: str, worker: int = 0) -> optuna.Study:
     if [d.name.lower() for d in probe.directions] != directions:
         raise RunDirError(f"study {study_name(ctx.cfg)!r} has objectives {probe.directions}, "
                           f"backend {ctx.backend.name!r} needs {directions}")
-    seed = ctx.seed + 1000 * worker + len(probe.trials)
+    # Distinct sampler seeds per worker process, per machine and per (re)start; reproducible for a
+    # single local run.
+    seed = (ctx.seed + 1000 * worker + len(probe.trials) + zlib.crc32(socket.gethostname().encode())) % 2**31
     return optuna.load_study(study_name=study_name(ctx.cfg), storage=storage,
                              sampler=ctx.backend.sampler(ctx.space, seed))
 

@@ -1,0 +1,76 @@
+"""What ``tinyml simulate-drift`` and ``tinyml adapt`` do, as plain functions over a run directory."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..console import Ui
+from ..errors import ConfigError, DoesNotFitError
+from ..report.drift_report import write_report
+from ..runs import atomic_write_bytes, create_run_dir, finish_manifest, start_manifest, write_yaml
+from ..train.checkpoint import save_candidate
+from . import METHODS
+from .experiment import Experiment, adapted_candidate, run_experiment
+
+
+def _run(command: str, cfg: dict, out: str | None, ui: Ui, **kwargs) -> tuple[Path, Experiment, dict]:
+    run_dir = create_run_dir(command, cfg["name"], out)
+    ui.attach_log(run_dir / "log.txt")
+    start_manifest(run_dir, command, cfg["seed"])
+    write_yaml(run_dir / "config.yaml", cfg)
+    try:
+        exp = run_experiment(cfg, progress=ui.info, **kwargs)
+        data = write_report(exp, run_dir)
+    except KeyboardInterrupt:
+        finish_manifest(run_dir, "interrupted")
+        raise
+    except BaseException:
+        finish_manifest(run_dir, "failed")
+        raise
+    return run_dir, exp, data
+
+
+def _check_fit(data: dict, check: bool, ui: Ui) -> None:
+    misfits = [r["method"] for r in data["methods"] if not all(r["fits"].values())]
+    for name in misfits:
+        ui.warn(f"{name} does not fit the MCU budget ({data['mcu']['name']})")
+    if check and misfits:
+        raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {data['mcu']['name']} (see report.md)")
+
+
+def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check: bool = False) -> dict:
+    """Run every configured method on one stream; write the stream and the report in a run directory."""
+    run_dir, exp, data = _run("simulate-drift", cfg, out, ui, model_path=model)
+    exp.stream.save(run_dir / "stream.npz")
+    finish_manifest(run_dir, "ok")
+    ui.info(f"report: {run_dir / 'report.md'}")
+    _check_fit(data, check, ui)
+    return {"run_dir": str(run_dir), **data}
+
+
+def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, out: str | None, ui: Ui,
+          check: bool = False) -> dict:
+    """Run one method; save its adapted state (``state.npz``), the adapted network as a candidate
+    folder (``adapted/``, exportable) when the method changes weights, and the report."""
+    if method not in METHODS:
+        raise ConfigError(f"--method: unknown method {method!r}; known: {', '.join(METHODS)}")
+    run_dir, exp, data = _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file, only=method)
+    run = exp.runs[0]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **run.method.state())
+    atomic_write_bytes(run_dir / "state.npz", buffer.getvalue())
+    adapted = adapted_candidate(run.method, exp.deployed)
+    if adapted is not None:
+        arch, module = adapted
+        save_candidate(run_dir / "adapted", arch, module,
+                       {"method": run.key, "stream_accuracy": run.metrics["accuracy"],
+                        "final_accuracy": run.metrics["final"], "from": exp.deployed.origin})
+        data["adapted"] = str(run_dir / "adapted")
+        ui.info(f"adapted model: {run_dir / 'adapted'}")
+    finish_manifest(run_dir, "ok")
+    ui.info(f"report: {run_dir / 'report.md'}")
+    _check_fit(data, check, ui)
+    return {"run_dir": str(run_dir), **data}

@@ -1,0 +1,91 @@
+"""The deployed model a drift experiment starts from: a candidate folder, the best candidate of a
+search run directory, or a small default network trained on the stream's pre-drift data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..arch import Arch, build_graph
+from ..data import Dataset
+from ..errors import ConfigError, InputFileError
+from ..train.builder import GraphModule, build_module
+from ..train.checkpoint import load_candidate
+from ..train.loop import accuracy, fit
+
+
+@dataclass
+class Deployed:
+    """A trained network, where it came from, and its accuracy on the reference validation split."""
+
+    arch: Arch
+    module: GraphModule
+    origin: str
+    val_accuracy: float
+
+
+def default_arch(input_shape: tuple[int, int, int], num_classes: int) -> Arch:
+    """A small network for the input: two conv blocks for signals and images, dense layers for short
+    feature vectors (the synthetic generators)."""
+    h, w, _ = input_shape
+    if h * w < 16:
+        return Arch("plain", input_shape, num_classes, {"layers": [], "reduce": "flatten", "dense": [32, 32]})
+    layers = [{"type": "conv", "channels": 16, "kernel": 5 if h == 1 else 3, "stride": 1},
+              {"type": "pool", "kind": "max", "size": 2},
+              {"type": "dwsep", "channels": 32, "kernel": 3, "stride": 2}]
+    return Arch("plain", input_shape, num_classes, {"layers": layers, "reduce": "flatten", "dense": [32]})
+
+
+def candidate_folder(path: str | Path) -> Path:
+    """A candidate folder itself, or the best candidate of a search run directory: the folder named
+    by the first leaderboard row that has one (``leaderboard.json``), else ``candidates/001``."""
+    path = Path(path)
+    if (path / "arch.yaml").is_file():
+        return path
+    board = path / "leaderboard.json"
+    if board.is_file():
+        try:
+            rows = json.loads(board.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{board}: unreadable leaderboard: {exc}") from None
+        rows = rows.get("leaderboard", []) if isinstance(rows, dict) else []
+        named = [r["candidate"] for r in rows if isinstance(r, dict) and r.get("candidate")]
+        if named and (path / str(named[0]) / "arch.yaml").is_file():
+            return path / str(named[0])
+    folders = sorted(p.parent for p in path.glob("candidates/*/arch.yaml"))
+    if folders:
+        return folders[0]
+    raise InputFileError(f"{path}: neither a candidate folder (arch.yaml) nor a search run with candidates/")
+
+
+def load_deployed(path: str | Path | None, reference: Dataset, num_labels: int, train_cfg: dict,
+                  seed: int) -> Deployed:
+    """Load the model at ``path`` (checked against the stream) or train the default one."""
+    if path is not None:
+        folder = candidate_folder(path)
+        arch, module, _ = load_candidate(folder)
+        if tuple(arch.input_shape) != tuple(reference.input_shape):
+            raise ConfigError(f"{folder}: the model takes input {list(arch.input_shape)} but the stream "
+                              f"gives {list(reference.input_shape)}")
+        if arch.num_classes != reference.num_classes:
+            raise ConfigError(f"{folder}: the model has {arch.num_classes} classes but the stream's pre-drift "
+                              f"concept has {reference.num_classes} (a new-class drift needs a model without it)")
+        return Deployed(arch, module, str(folder), accuracy(module, reference.x_val, reference.y_val))
+    arch = default_arch(reference.input_shape, reference.num_classes)
+    torch.manual_seed(seed)
+    module = build_module(build_graph(arch))
+    result = fit(module, reference, train_cfg, seed)
+    module.eval()
+    return Deployed(arch, module, "default model trained on the pre-drift data", result.val_accuracy)
+
+
+@torch.no_grad()
+def features(module: GraphModule, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The frozen feature extractor's output (the classifier's input) for every sample, batched."""
+    module.eval()
+    parts = [module.features(torch.from_numpy(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)

@@ -1,0 +1,1 @@
+"""Concept-drift streams: sources, drift schedules and kinds, label regimes, change detectors."""

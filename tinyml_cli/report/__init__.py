@@ -1,0 +1,1 @@
+"""Tables, Markdown/JSON reports and plots."""
