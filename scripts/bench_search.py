@@ -18,6 +18,8 @@ import argparse
 import time
 from pathlib import Path
 
+import optuna
+
 from tinyml_cli.config import load_config
 from tinyml_cli.console import Ui
 from tinyml_cli.runs import create_run_dir, write_yaml
@@ -53,16 +55,19 @@ def main() -> None:
         run_dir = base / backend
         run_dir.mkdir()
         write_yaml(run_dir / "config.yaml", cfg)
-        start = time.perf_counter()
-        summary = run_search(cfg, run_dir, f"sqlite:///{(run_dir / 'study.db').resolve()}", 1, Ui(verbosity=-1))
+        url = f"sqlite:///{(run_dir / 'study.db').resolve()}"
+        start, started = time.perf_counter(), time.time()
+        summary = run_search(cfg, run_dir, url, 1, Ui(verbosity=-1))
         wall = time.perf_counter() - start
+        study = optuna.load_study(study_name=summary["study"], storage=url)
+        searched = max(t.datetime_complete.timestamp() for t in study.trials if t.datetime_complete) - started
         rows = summary["leaderboard"]
         screen_best = max((r["screen_val_accuracy"] for r in rows), default=float("nan"))
         best = summary["best"] or {}
         n = summary["trials"]
         results.append((backend, screen_best, best.get("val_accuracy"), best.get("test_accuracy"),
                         best.get("int8_test_accuracy"), best.get("peak_sram"), best.get("flash"),
-                        n["trained"], n["infeasible"], n["duplicate"], wall))
+                        n["trained"], n["infeasible"], n["duplicate"], wall, searched))
         print(f"{backend}: done in {wall:.0f} s ({run_dir})", flush=True)
 
     cfg = load_config(args.config, SEARCH_SCHEMA, args.overrides)
@@ -71,21 +76,23 @@ def main() -> None:
           f"{c['sram'] // 1024} KB SRAM / {c['flash'] // 1024} KB flash, space {cfg['space'].get('name')}, "
           f"{args.trials} trials ({args.ws_trials} for weight sharing), top-{args.top_k} trained in full, "
           f"seed {args.seed}")
+    # "search s": until the last trial (supernet training included), before the top-k are trained
     header = ("backend", "best screen val", "final val", "final test", "int8 test", "SRAM", "flash",
-              "evaluated", "infeasible", "dupes", "wall s", "evaluated/min")
+              "evaluated", "infeasible", "dupes", "search s", "wall s", "evaluated/min search", "evaluated/min wall")
     print(" | ".join(header))
     for r in results:
         pct = [f"{100 * v:.2f}%" if v is not None else "-" for v in r[1:5]]
-        print(" | ".join([r[0], *pct, f"{r[5]} B", f"{r[6]} B", str(r[7]), str(r[8]), str(r[9]), f"{r[10]:.0f}",
-                          f"{60 * r[7] / r[10]:.1f}"]))
+        print(" | ".join([r[0], *pct, f"{r[5]} B", f"{r[6]} B", str(r[7]), str(r[8]), str(r[9]), f"{r[11]:.0f}",
+                          f"{r[10]:.0f}", f"{60 * r[7] / r[11]:.1f}", f"{60 * r[7] / r[10]:.1f}"]))
     by_name = {r[0]: r for r in results}
-    if "evolution" in by_name and "oneshot" in by_name:
-        evo, one = by_name["evolution"], by_name["oneshot"]
-        speedup = (one[7] / one[10]) / max(evo[7] / evo[10], 1e-9)
-        print(f"\noneshot vs evolution: {speedup:.1f}x fitting architectures per minute (target >= 10x: "
-              f"{'met' if speedup >= 10 else 'NOT met'}), best final test {100 * (one[3] or 0):.2f}% vs "
-              f"{100 * (evo[3] or 0):.2f}% ({'met' if (one[3] or 0) >= (evo[3] or 0) else 'NOT met'}), "
-              f"wall {one[10]:.0f} s vs {evo[10]:.0f} s")
+    for name in WEIGHT_SHARING:
+        if "evolution" in by_name and name in by_name:
+            evo, ws = by_name["evolution"], by_name[name]
+            speedup = (ws[7] / ws[11]) / max(evo[7] / evo[11], 1e-9)
+            print(f"\n{name} vs evolution: {speedup:.1f}x fitting architectures per minute of search "
+                  f"(target >= 10x: {'met' if speedup >= 10 else 'NOT met'}), best final test "
+                  f"{100 * (ws[3] or 0):.2f}% vs {100 * (evo[3] or 0):.2f}% "
+                  f"({'met' if (ws[3] or 0) >= (evo[3] or 0) else 'NOT met'}), wall {ws[10]:.0f} s vs {evo[10]:.0f} s")
     best = max(results, key=lambda r: r[2] or 0)
     print(f"\nbest model: {best[0]}, test accuracy {100 * (best[3] or 0):.2f}% "
           f"(target >= 95%: {'met' if (best[3] or 0) >= 0.95 else 'NOT met'}); "
