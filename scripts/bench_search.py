@@ -4,7 +4,7 @@ fitting architectures each evaluated and how many per minute of wall time.
 
     PYTHONPATH=. python scripts/bench_search.py [--trials 24] [--top-k 2] [--out runs/bench-search]
     PYTHONPATH=. python scripts/bench_search.py --config configs/search/mnist1d_mbnet.yaml \
-        --backends evolution,oneshot,differentiable --trials 16 --ws-trials 300 [data.name=digits ...]
+        --backends evolution,oneshot,differentiable --trials 24 --ws-trials 400 --storage journal [data.name=digits ...]
 
 Each backend runs the search of --config (default configs/search/mnist1d_stm32f412.yaml; multi-trial
 backends screen at fidelity.epochs, then the top-k are trained for train.epochs; the weight-sharing
@@ -24,12 +24,13 @@ from tinyml_cli.config import load_config
 from tinyml_cli.console import Ui
 from tinyml_cli.runs import create_run_dir, write_yaml
 from tinyml_cli.search import SEARCH_SCHEMA, run_search
+from tinyml_cli.search.study import open_storage
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "mnist1d_stm32f412.yaml"
 OPTIONS = {"random": {}, "evolution": {"population": 8, "sample_size": 3},
            "bayesian": {"sampler": "tpe", "startup_trials": 8},
-           "oneshot": {"supernet_epochs": 6, "population": 30, "sample_size": 5},
-           "differentiable": {"epochs": 8, "warmup_epochs": 2}}
+           "oneshot": {"supernet_epochs": 4, "population": 30, "sample_size": 5},
+           "differentiable": {"epochs": 6, "warmup_epochs": 2}}
 WEIGHT_SHARING = ("oneshot", "differentiable")
 
 
@@ -41,7 +42,9 @@ def main() -> None:
     parser.add_argument("--backends", default="random,evolution,bayesian")
     parser.add_argument("--out", default=None, help="folder for the run directories (default: runs/)")
     parser.add_argument("--config", default=str(CONFIG), help="search config every backend runs")
-    parser.add_argument("--ws-trials", type=int, default=120, help="trials of the weight-sharing backends")
+    parser.add_argument("--storage", choices=("sqlite", "journal"), default="sqlite",
+                        help="study storage: an SQLite database or a journal file (less overhead per trial)")
+    parser.add_argument("--ws-trials", type=int, default=400, help="trials of the weight-sharing backends")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every backend")
     args = parser.parse_args()
     base = create_run_dir("bench", "search", args.out)
@@ -55,11 +58,11 @@ def main() -> None:
         run_dir = base / backend
         run_dir.mkdir()
         write_yaml(run_dir / "config.yaml", cfg)
-        url = f"sqlite:///{(run_dir / 'study.db').resolve()}"
+        url = f"sqlite:///{(run_dir / 'study.db').resolve()}" if args.storage == "sqlite" else str(run_dir / "study.log")
         start, started = time.perf_counter(), time.time()
         summary = run_search(cfg, run_dir, url, 1, Ui(verbosity=-1))
         wall = time.perf_counter() - start
-        study = optuna.load_study(study_name=summary["study"], storage=url)
+        study = optuna.load_study(study_name=summary["study"], storage=open_storage(url))
         searched = max(t.datetime_complete.timestamp() for t in study.trials if t.datetime_complete) - started
         rows = summary["leaderboard"]
         screen_best = max((r["screen_val_accuracy"] for r in rows), default=float("nan"))
