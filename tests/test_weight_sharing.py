@@ -51,6 +51,20 @@ def test_shrinking_picks_the_setting_that_fills_the_budget(rng):
     assert means[chosen] >= 0.85 * means[best]
 
 
+def test_shrinking_skips_settings_where_fitting_subnets_are_rare(rng):
+    space = make_space(SMALL, (1, 40, 1), 10)
+
+    def fits(arch):  # width 0.5 fits only for about 1 in 27 subnets
+        s1, s2 = arch.choices["stages"][1]["blocks"][0], arch.choices["stages"][2]["blocks"][0]
+        return arch.choices["width"] == 0.25 or (s1["kernel"], s1["expand"], s2["kernel"]) == (7, 6, 7)
+
+    def width(arch):
+        return arch.choices["width"]
+
+    assert shrink_space(space, width, fits, 200, rng, min_fit=0.0).genes["width"] == (0.5,)
+    assert shrink_space(space, width, fits, 200, rng).genes["width"] == (0.25,)
+
+
 def test_nothing_fits_is_a_clear_error(rng):
     costs = CostModel(PROFILE, budget_for(PROFILE, {"sram": 1024}))
     with pytest.raises(DoesNotFitError, match="fits the MCU budget"):

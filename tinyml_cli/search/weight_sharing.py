@@ -60,20 +60,22 @@ def sample_fitting(space: MbnetSpace, fits: Fits, rng: np.random.Generator, trie
 
 
 def shrink_space(space: MbnetSpace, size: Callable[[Arch], float], fits: Fits, samples: int,
-                 rng: np.random.Generator) -> MbnetSpace:
+                 rng: np.random.Generator, min_fit: float = 0.1) -> MbnetSpace:
     """The space restricted to the width x resolution setting whose fitting sampled subnets have the
-    largest mean ``size`` (MACs), as TinyNAS does; DoesNotFitError when no setting has one."""
+    largest mean ``size`` (MACs), as TinyNAS does, among the settings where at least ``min_fit`` of
+    the samples fit (so that fitting subnets can be drawn by rejection); DoesNotFitError when none."""
     best, best_score = None, -1.0
     for width in space.genes["width"]:
         for resolution in space.genes["resolution"]:
             sub = restrict(space, width=(width,), resolution=(resolution,))
             archs = [sub.sample(rng) for _ in range(samples)]
             sizes = [size(a) for a in archs if fits(a)]
-            if sizes and float(np.mean(sizes)) > best_score:
+            if sizes and len(sizes) >= min_fit * samples and float(np.mean(sizes)) > best_score:
                 best, best_score = sub, float(np.mean(sizes))
     if best is None:
-        raise DoesNotFitError(f"no width x resolution setting of the mbnet space has a sampled "
-                              f"architecture that fits the MCU budget ({samples} samples each)")
+        raise DoesNotFitError(f"no width x resolution setting of the mbnet space has {100 * min_fit:.0f}% of "
+                              f"its sampled architectures ({samples} each) fitting the MCU budget; lower "
+                              "space.widths or space.resolutions")
     return best
 
 
