@@ -4,7 +4,7 @@ fitting architectures each evaluated and how many per minute of wall time.
 
     PYTHONPATH=. python scripts/bench_search.py [--trials 24] [--top-k 2] [--out runs/bench-search]
     PYTHONPATH=. python scripts/bench_search.py --config configs/search/mnist1d_mbnet.yaml \
-        --backends evolution,oneshot,differentiable --trials 24 --ws-trials 400 --storage journal [data.name=digits ...]
+        --backends evolution,oneshot,differentiable --trials 40 --ws-trials 400 --storage journal [data.name=digits ...]
 
 Each backend runs the search of --config (default configs/search/mnist1d_stm32f412.yaml; multi-trial
 backends screen at fidelity.epochs, then the top-k are trained for train.epochs; the weight-sharing
@@ -29,8 +29,8 @@ from tinyml_cli.search.study import open_storage
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "mnist1d_stm32f412.yaml"
 OPTIONS = {"random": {}, "evolution": {"population": 8, "sample_size": 3},
            "bayesian": {"sampler": "tpe", "startup_trials": 8},
-           "oneshot": {"supernet_epochs": 4, "population": 30, "sample_size": 5},
-           "differentiable": {"epochs": 6, "warmup_epochs": 2}}
+           "oneshot": {"supernet_epochs": 8, "population": 30, "sample_size": 5},
+           "differentiable": {"epochs": 8, "warmup_epochs": 2}}
 WEIGHT_SHARING = ("oneshot", "differentiable")
 
 
