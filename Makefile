@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The main job end to end on the built-in default (MNIST-1D on an STM32F412, 16 KB SRAM / 64 KB flash):
+# search, export the best model to int8 .tflite + C and verify it in LiteRT and TFLM, then put it
+# through a concept drift with every on-device learning method. Ends by printing the leaderboard.
 demo: $(STAMP)
-	$(BIN)/tinyml search configs/search/mnist1d_stm32f412.yaml
+	@set -e; run=runs/demo-$$(date +%Y%m%d-%H%M%S); \
+	$(BIN)/tinyml search configs/search/mnist1d_stm32f412.yaml --out $$run/search; \
+	$(BIN)/tinyml export $$run/search --out $$run/export; \
+	$(BIN)/tinyml simulate-drift configs/drift/mnist1d_permute.yaml --model $$run/search --out $$run/drift; \
+	echo; echo "All outputs in $$run/ (search/, export/, drift/). Leaderboard:"; echo; \
+	cat $$run/search/leaderboard.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

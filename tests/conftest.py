@@ -8,6 +8,20 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
+def cli(capsys):
+    """``tinyml ARGS...`` run in this process: returns (exit code, stdout, stderr)."""
+    from tinyml_cli.cli import main
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exit_:
+            main([str(a) for a in args])
+        out = capsys.readouterr()
+        return exit_.value.code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture
 def rng():
     import numpy as np
 

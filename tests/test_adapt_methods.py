@@ -87,7 +87,7 @@ def test_memory_costs_match_what_the_methods_keep(permuted):
         p.numel() for n, p in tl.module.named_parameters() if n.endswith("bias") and p.requires_grad)
     assert tl.cost().state == tl.cost().gradients == learnable * FLOAT
     ft, _, _ = _run("finetune-last", permuted, {"buffer": 50})
-    assert len(ft.kept) == 50
+    assert len(ft.buffer.kept) == 50
     assert ft.cost().buffers == 50 * (z.shape[1] * FLOAT + 1 + 4)
 
 

@@ -1,10 +1,9 @@
 """The IR, the two search spaces and the torch builder agree with each other and with torch."""
 
-import numpy as np
 import pytest
 import torch
 
-from tinyml_cli.arch import Arch, build_graph, make_space
+from tinyml_cli.arch import Arch, build_graph, make_space, sample_buildable
 from tinyml_cli.arch.graph import GraphBuilder, same_padding
 from tinyml_cli.arch.mbnet import mobilenet_v2
 from tinyml_cli.errors import ArchError, ConfigError
@@ -13,22 +12,10 @@ from tinyml_cli.train.builder import build_module
 SPACES = [("mbnet", (1, 40, 1)), ("mbnet", (16, 16, 3)), ("plain", (1, 40, 1)), ("plain", (8, 8, 1))]
 
 
-def _sample_buildable(space, rng, n):
-    archs = []
-    while len(archs) < n:
-        arch = space.sample(rng)
-        try:
-            build_graph(arch)
-        except ArchError:
-            continue
-        archs.append(arch)
-    return archs
-
-
 @pytest.mark.parametrize("name,shape", SPACES)
 def test_sampled_archs_run_in_torch_with_ir_shapes(name, shape, rng):
     space = make_space({"name": name}, shape, 10)
-    for arch in _sample_buildable(space, rng, 5):
+    for arch in sample_buildable(space, rng, 5):
         graph = build_graph(arch)
         module = build_module(graph).eval()
         seen = []
@@ -103,7 +90,7 @@ def test_candidate_round_trip(tmp_path, rng):
     from tinyml_cli.train.checkpoint import load_candidate, save_candidate
 
     space = make_space({"name": "plain"}, (8, 8, 1), 10)
-    arch = _sample_buildable(space, rng, 1)[0]
+    arch = sample_buildable(space, rng, 1)[0]
     module = build_module(build_graph(arch)).eval()
     save_candidate(tmp_path / "c", arch, module, {"val_accuracy": 0.5})
     arch2, module2, metrics = load_candidate(tmp_path / "c")

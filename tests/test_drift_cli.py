@@ -19,13 +19,6 @@ CONFIG = {
 }
 
 
-def tinyml(capsys, *args):
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return exit_.value.code, out.out, out.err
-
-
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "sea.yaml"
@@ -60,37 +53,37 @@ def test_simulate_drift_writes_the_report(simulated):
     assert "| tml-cd |" in (out / "report.md").read_text()
 
 
-def test_an_existing_run_directory_is_never_overwritten(simulated, config, capsys):
+def test_an_existing_run_directory_is_never_overwritten(simulated, config, cli):
     out, _ = simulated
-    code, stdout, err = tinyml(capsys, "simulate-drift", config, "--out", out)
+    code, stdout, err = cli("simulate-drift", config, "--out", out)
     assert code == 2 and "already exists" in err and "Traceback" not in err and stdout == ""
 
 
-def test_bad_config_is_one_line_and_exit_2(config, tmp_path, capsys):
-    code, _, err = tinyml(capsys, "simulate-drift", config, "detector.nmae=ici", "--out", tmp_path / "x")
+def test_bad_config_is_one_line_and_exit_2(config, tmp_path, cli):
+    code, _, err = cli("simulate-drift", config, "detector.nmae=ici", "--out", tmp_path / "x")
     assert code == 2 and "did you mean 'name'" in err and len(err.strip().splitlines()) == 1
-    code, _, err = tinyml(capsys, "simulate-drift", config, "methods={tinyoll: {}}", "--out", tmp_path / "y")
+    code, _, err = cli("simulate-drift", config, "methods={tinyoll: {}}", "--out", tmp_path / "y")
     assert code == 2 and "unknown method 'tinyoll'" in err
-    code, _, err = tinyml(capsys, "adapt", config, "--method", "sgd", "--out", tmp_path / "z")
+    code, _, err = cli("adapt", config, "--method", "sgd", "--out", tmp_path / "z")
     assert code == 2 and "unknown method 'sgd'" in err
-    code, _, err = tinyml(capsys, "simulate-drift", config, "methods.tinyol.lrr=1", "--out", tmp_path / "w")
+    code, _, err = cli("simulate-drift", config, "methods.tinyol.lrr=1", "--out", tmp_path / "w")
     assert code == 2 and "unknown key 'methods.tinyol.lrr' (did you mean 'lr'?)" in err
-    code, _, err = tinyml(capsys, "simulate-drift", config, "detector.params.delta=3", "--out", tmp_path / "v")
+    code, _, err = cli("simulate-drift", config, "detector.params.delta=3", "--out", tmp_path / "v")
     assert code == 2 and "detector adwin: delta must be in (0, 1)" in err
     assert not any((tmp_path / d).exists() for d in "xyzwv")  # nothing half-made
 
 
-def test_check_exits_3_when_a_method_does_not_fit(config, tmp_path, capsys):
-    code, _, err = tinyml(capsys, "simulate-drift", config, "constraints.sram=4KB", "methods={tml-cd: {}}",
-                          "--check", "--out", tmp_path / "tight")
+def test_check_exits_3_when_a_method_does_not_fit(config, tmp_path, cli):
+    code, _, err = cli("simulate-drift", config, "constraints.sram=4KB", "methods={tml-cd: {}}",
+                       "--check", "--out", tmp_path / "tight")
     assert code == 3 and "do not fit" in err
 
 
-def test_adapt_saves_state_and_an_exportable_candidate(simulated, config, tmp_path, capsys):
+def test_adapt_saves_state_and_an_exportable_candidate(simulated, config, tmp_path, cli):
     stream_file = simulated[0] / "stream.npz"
     out = tmp_path / "adapt"
-    code, stdout, err = tinyml(capsys, "adapt", config, "--method", "tinyol", "--stream", stream_file,
-                               "--out", out, "--json")
+    code, stdout, err = cli("adapt", config, "--method", "tinyol", "--stream", stream_file,
+                            "--out", out, "--json")
     assert code == 0, err
     data = json.loads(stdout)
     assert [m["method"] for m in data["methods"]] == ["tinyol"] and data["stream"]["file"] == str(stream_file)
@@ -100,11 +93,11 @@ def test_adapt_saves_state_and_an_exportable_candidate(simulated, config, tmp_pa
     assert np.allclose(module.classifier.weight.detach().numpy(), state["weight"] / state["std"], atol=1e-6)
     assert arch.num_classes == 2 and metrics["method"] == "tinyol"
     # the adapted candidate is a valid --model for the next run
-    code, _, err = tinyml(capsys, "adapt", config, "--method", "tml-cd", "--stream", stream_file,
-                          "--model", out / "adapted", "--out", tmp_path / "again", "-q")
+    code, _, err = cli("adapt", config, "--method", "tml-cd", "--stream", stream_file,
+                       "--model", out / "adapted", "--out", tmp_path / "again", "-q")
     assert code == 0, err
     assert not (tmp_path / "again" / "adapted").exists()  # a kNN changes no network weights
-    code, _, err = tinyml(capsys, "adapt", config, "--method", "none", "--model", tmp_path, "--out", tmp_path / "m")
+    code, _, err = cli("adapt", config, "--method", "none", "--model", tmp_path, "--out", tmp_path / "m")
     assert code == 2 and "neither a candidate folder" in err
 
 
@@ -135,3 +128,27 @@ def test_a_model_with_another_input_size_gets_a_resized_stream(tmp_path):
     exp = run_experiment(cfg, model_path=str(tmp_path / "cand"))
     assert exp.stream.x.shape[1:] == (1, 20, 1) and exp.deployed.origin == str(tmp_path / "cand")
     assert [run.key for run in exp.runs] == ["none", "tinyol"]
+
+
+def test_a_searched_model_is_streamed_its_own_held_out_split(tmp_path):
+    from tinyml_cli.adapt.deployed import default_arch
+    from tinyml_cli.adapt.experiment import load_drift_config, run_experiment
+    from tinyml_cli.arch import build_graph
+    from tinyml_cli.data import load_dataset
+    from tinyml_cli.config import validate
+    from tinyml_cli.data import DATA_SCHEMA
+    from tinyml_cli.train.builder import build_module
+    from tinyml_cli.train.checkpoint import save_candidate
+
+    run_data = {"name": "mnist1d", "samples": 500}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"name": "s", "seed": 3, "data": run_data}))
+    arch = default_arch((1, 40, 1), 10)
+    save_candidate(tmp_path / "candidates" / "001", arch, build_module(build_graph(arch)))
+    cfg = load_drift_config(None, ["data.samples=700", "stream.length=200", "stream.drift.positions=[100]",
+                                   "methods={none: {}}"])
+    exp = run_experiment(cfg, model_path=str(tmp_path))
+    searched = load_dataset(validate(run_data, DATA_SCHEMA, "t"), 3)
+    held_out = {x.tobytes() for x in searched.x_test}
+    trained_on = {x.tobytes() for x in searched.x_train}
+    streamed = {x.tobytes() for x in exp.stream.x}
+    assert streamed <= held_out and not streamed & trained_on

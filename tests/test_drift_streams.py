@@ -171,8 +171,13 @@ def test_bad_streams_are_clear_errors(tmp_path):
                drift={"kind": "covariate", "positions": [50], "params": {"rotation": 10}})
     (tmp_path / "bad.npz").write_bytes(b"nope")
     from tinyml_cli.errors import InputFileError
-    with pytest.raises(InputFileError, match="bad.npz"):
+    with pytest.raises(InputFileError, match="bad.npz: not a readable .npz file"):
         load_stream(tmp_path / "bad.npz")
+    with pytest.raises(InputFileError, match="gone.npz: stream file not found"):
+        load_stream(tmp_path / "gone.npz")
+    np.savez(tmp_path / "no_y.npz", x=np.zeros((4, 3), np.float32))
+    with pytest.raises(InputFileError, match=r"no_y.npz: missing array 'y' \(found x\)"):
+        load_stream(tmp_path / "no_y.npz")
 
 
 def test_any_dataset_can_feed_a_stream():

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from tinyml_cli.arch import Arch, build_graph, make_space
+from random_models import sample_graphs
+from tinyml_cli.arch import Arch, build_graph
 from tinyml_cli.arch.mbnet import mobilenet_v2
-from tinyml_cli.errors import ArchError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.estimate.planner import live_lower_bound
 from tinyml_cli.mcu import Budget, budget_for, load_profile
@@ -17,17 +17,6 @@ from tinyml_cli.train.builder import ConvUnit, build_module
 PROFILE = load_profile("STM32F746")
 BUDGET = budget_for(PROFILE)
 SPACES = [("mbnet", (1, 40, 1)), ("mbnet", (16, 16, 3)), ("plain", (1, 40, 1)), ("plain", (12, 12, 1))]
-
-
-def sample_graphs(name, shape, rng, n):
-    space = make_space({"name": name}, shape, 10)
-    graphs = []
-    while len(graphs) < n:
-        try:
-            graphs.append(build_graph(space.sample(rng)))
-        except ArchError:
-            continue
-    return graphs
 
 
 def folded_torch_params(module):
@@ -62,7 +51,7 @@ def hooked_torch_macs(module, input_shape):
 
 @pytest.mark.parametrize("name,shape", SPACES)
 def test_params_and_macs_match_torch(name, shape, rng):
-    for graph in sample_graphs(name, shape, rng, 4):
+    for graph in sample_graphs({"name": name}, shape, rng, 4):
         module = build_module(graph)
         est = estimate(graph, PROFILE, BUDGET)
         assert est.params == folded_torch_params(module)
@@ -93,7 +82,7 @@ def alive_activation_bytes(graph, i):
 
 @pytest.mark.parametrize("name,shape", SPACES)
 def test_sram_is_planned_arena_plus_persistent_and_above_live_set(name, shape, rng):
-    for graph in sample_graphs(name, shape, rng, 5):
+    for graph in sample_graphs({"name": name}, shape, rng, 5):
         est = estimate(graph, PROFILE, BUDGET)
         assert est.peak_sram >= est.sram_lower_bound > est.arena_persistent
         for i, row in enumerate(est.layers):       # kernel scratch buffers come on top
@@ -166,7 +155,7 @@ def test_verdict_names_each_exceeded_budget_with_margins():
 def test_to_dict_is_json_ready(rng):
     import json
 
-    graph = sample_graphs("plain", (1, 40, 1), rng, 1)[0]
+    graph = sample_graphs({"name": "plain"}, (1, 40, 1), rng, 1)[0]
     data = json.loads(json.dumps(estimate(graph, PROFILE, BUDGET).to_dict()))
     assert data["mcu"] == "STM32F746" and isinstance(data["peak_sram"], int)
     assert len(data["layers"]) == len(graph.layers)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from tinyml_cli.arch import Arch
-from tinyml_cli.cli import main
 from tinyml_cli.mcu import load_profile
 from tinyml_cli.train.checkpoint import save_candidate
 
@@ -17,27 +16,20 @@ PLAIN = ROOT / "configs" / "arch" / "plain_mnist1d.yaml"
 SINE = Path(__file__).parent / "data" / "sine_float.tflite"
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
-
-def run_json(capsys, *args):
-    code, out, err = run(capsys, "estimate", *args, "--json")
+def run_json(cli, *args):
+    code, out, err = cli("estimate", *args, "--json")
     assert code == 0, err
     return json.loads(out)
 
 
-def test_arch_yaml_table_and_verdict(capsys):
-    code, out, err = run(capsys, "estimate", MBV2, "--mcu", "STM32F746")
+def test_arch_yaml_table_and_verdict(cli):
+    code, out, err = cli("estimate", MBV2, "--mcu", "STM32F746")
     assert code == 0 and out == ""
     assert "depthwise_conv2d_2" in err and "fits STM32F746" in err
 
 
-def test_json_is_one_document_with_layers(capsys):
-    data = run_json(capsys, PLAIN, "--mcu", "rp2040")
+def test_json_is_one_document_with_layers(cli):
+    data = run_json(cli, PLAIN, "--mcu", "rp2040")
     assert data["mcu"] == "RP2040" and data["fits"] is True and data["model"] == "plain_mnist1d"
     assert len(data["layers"]) == 8 and data["macs"] == sum(l["macs"] for l in data["layers"])
     profile = load_profile("RP2040")
@@ -45,33 +37,33 @@ def test_json_is_one_document_with_layers(capsys):
                               "macs": None, "latency_ms": None}
 
 
-def test_constraints_tighten_and_check_exits_3(capsys):
-    data = run_json(capsys, PLAIN, "--mcu", "rp2040", "sram=1KB", "latency_ms=0.1")
+def test_constraints_tighten_and_check_exits_3(cli):
+    data = run_json(cli, PLAIN, "--mcu", "rp2040", "sram=1KB", "latency_ms=0.1")
     assert data["budget"]["sram"] == 1024 and not data["fits"]
     assert [v.split()[0] for v in data["violations"]] == ["peak", "latency"]
     assert data["margins"]["sram"] == 1024 - data["peak_sram"]
-    code, _, err = run(capsys, "estimate", PLAIN, "--mcu", "rp2040", "constraints.sram=1KB", "--check")
+    code, _, err = cli("estimate", PLAIN, "--mcu", "rp2040", "constraints.sram=1KB", "--check")
     assert code == 3 and "does not fit RP2040: peak SRAM" in err
-    code, _, _ = run(capsys, "estimate", PLAIN, "--mcu", "rp2040", "--check")
+    code, _, _ = cli("estimate", PLAIN, "--mcu", "rp2040", "--check")
     assert code == 0
 
 
-def test_config_file_sets_mcu_and_constraints(capsys, tmp_path):
+def test_config_file_sets_mcu_and_constraints(cli, tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("mcu: nRF52840\nconstraints: {flash: 4KB, macs: 1k}\n")
-    data = run_json(capsys, PLAIN, "--config", config)
+    data = run_json(cli, PLAIN, "--config", config)
     assert data["mcu"] == "nRF52840" and data["budget"]["flash"] == 4096 and data["budget"]["macs"] == 1000
     assert [v.split()[0] for v in data["violations"]] == ["flash", "MACs"]
     # --mcu wins over the config's mcu; overrides win over the file
-    data = run_json(capsys, PLAIN, "--config", config, "--mcu", "STM32H743", "constraints.flash=1MB")
+    data = run_json(cli, PLAIN, "--config", config, "--mcu", "STM32H743", "constraints.flash=1MB")
     assert data["mcu"] == "STM32H743" and data["budget"]["flash"] == 1024 * 1024
 
 
-def test_candidate_folder_and_tflite(capsys, tmp_path):
+def test_candidate_folder_and_tflite(cli, tmp_path):
     save_candidate(tmp_path / "cand", Arch.load(PLAIN), None)
-    assert run_json(capsys, tmp_path / "cand", "--mcu", "rp2040")["macs"] == run_json(
-        capsys, PLAIN, "--mcu", "rp2040")["macs"]
-    data = run_json(capsys, SINE, "--mcu", "STM32F412")
+    assert run_json(cli, tmp_path / "cand", "--mcu", "rp2040")["macs"] == run_json(
+        cli, PLAIN, "--mcu", "rp2040")["macs"]
+    data = run_json(cli, SINE, "--mcu", "STM32F412")
     assert data["flash_model"] == SINE.stat().st_size and data["params"] == 321
     assert data["flash_total"] == SINE.stat().st_size + 128 * 1024
 
@@ -96,7 +88,7 @@ def bad(tmp_path, name, text):
     ("missing target", ["{missing}"], "no such file"),
     ("folder without arch", ["{folder}"], "not a candidate folder"),
 ])
-def test_bad_input_is_one_line_exit_2(capsys, tmp_path, case, args, expect):
+def test_bad_input_is_one_line_exit_2(cli, tmp_path, case, args, expect):
     paths = {
         "arch": bad(tmp_path, "broken.yaml", "space: plain\ninput_shape: [1, 40\n"),
         "unknown": bad(tmp_path, "unknown.yaml", PLAIN.read_text().replace("space:", "spaces:")),
@@ -109,7 +101,7 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path, case, args, expect):
     }
     (tmp_path / "empty").mkdir()
     argv = [str(a).format(**paths) for a in args]
-    code, out, err = run(capsys, "estimate", *argv)
+    code, out, err = cli("estimate", *argv)
     assert code == 2, err
     assert out == "" and "Traceback" not in err
     assert err.count("\n") == 1 and err.startswith("error: ") and expect in err, err
@@ -129,11 +121,11 @@ def test_subprocess_exit_codes_and_no_traceback(tmp_path):
     assert result.returncode == 3 and result.stderr.count("\n") == 1
 
 
-def test_mcu_profile_file_and_quiet(capsys, tmp_path):
+def test_mcu_profile_file_and_quiet(cli, tmp_path):
     profile = tmp_path / "tiny.yaml"
     profile.write_text("name: TinyM0\ncore: Cortex-M0+\ncore_family: m0plus\nclock_mhz: 48\n"
                        "sram: 32KB\nflash: 256KB\nreserve: {sram: 8KB, flash: 64KB}\n")
-    data = run_json(capsys, PLAIN, "--mcu", profile)
+    data = run_json(cli, PLAIN, "--mcu", profile)
     assert data["mcu"] == "TinyM0" and data["budget"]["sram"] == 24 * 1024
-    code, out, err = run(capsys, "estimate", PLAIN, "--mcu", profile, "-q")
+    code, out, err = cli("estimate", PLAIN, "--mcu", profile, "-q")
     assert code == 0 and out == "" and err == ""

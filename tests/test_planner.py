@@ -133,3 +133,12 @@ def test_greedy_can_lose_to_the_optimum():
     buffers = [(80, 0, 0), (48, 0, 1), (48, 1, 2), (48, 2, 2)]
     assert tflm_greedy(buffers) == plan_offsets(buffers)
     assert planned_size(buffers) > brute_force_optimum(buffers) == live_lower_bound(buffers)
+
+
+def test_planned_size_is_the_top_of_the_transcribed_plan():
+    rnd = random.Random(10)
+    for _ in range(200):
+        buffers = random_buffers(rnd, rnd.randint(1, 30), rnd.randint(1, 15))
+        offsets = tflm_greedy(buffers)
+        assert planned_size(buffers) == max(o + size for o, (size, _, _) in zip(offsets, buffers))
+    assert planned_size([]) == 0 and plan_offsets([]) == []

@@ -15,7 +15,7 @@ import yaml
 
 from tinyml_cli.arch import Arch, build_graph
 from tinyml_cli.config import validate
-from tinyml_cli.errors import ArchError, ConfigError
+from tinyml_cli.errors import ArchError, ConfigError, TinymlError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.mcu import budget_for, load_profile
 from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
@@ -145,6 +145,21 @@ def test_config_and_resume_errors(tmp_path):
                                                 search__options={"populaton": 3})), [])
     with pytest.raises(ConfigError, match="--resume continues a run"):
         prepare_run("x.yaml", [], resume=str(tmp_path))
+    with pytest.raises(ConfigError, match="journal file ending in .log"):
+        prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "never"), storage="study.txt")
+    assert not (tmp_path / "never").exists()
+
+
+def test_storage_password_never_written(tmp_path):
+    url = "postgresql://me:s3cret@localhost:1/tinyml"
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run"), storage=url)
+    with pytest.raises(ConfigError) as exc:  # no PostgreSQL driver here: a clear error either way
+        run_search(cfg, run_dir, url, argv=["tinyml", "search", "--storage", url])
+    assert "s3cret" not in str(exc.value)
+    manifest = (run_dir / "manifest.json").read_text()
+    assert "s3cret" not in manifest and "me:***@localhost" in manifest
+    with pytest.raises(ConfigError, match="has a password; give it again with --storage"):
+        prepare_run(None, [], resume=str(run_dir))
 
 
 def _cli(*args, **kwargs):
@@ -284,3 +299,29 @@ def test_joining_a_study_with_another_config_is_refused(tmp_path):
     with pytest.raises(RunDirError, match="created with a different space"):
         run_search(cfg, run_dir, url)
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_a_candidate_failing_in_torch_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
+    real, calls = trial_module.train_and_evaluate, []
+
+    def out_of_memory_once(graph, *args, **kwargs):
+        calls.append(graph)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(graph, *args, **kwargs)
+
+    monkeypatch.setattr(trial_module, "train_and_evaluate", out_of_memory_once)
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny(search__trials=3, search__top_k=0)), [],
+                                    out=str(tmp_path / "run"))
+    summary = run_search(cfg, run_dir, url)
+    assert summary["trials"]["complete"] == 3 and summary["trials"]["failed"] == 1
+    failed = [t for t in load_study(run_dir).trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed[0].user_attrs["error"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+    def always_fails(graph, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(trial_module, "train_and_evaluate", always_fails)
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run2"))
+    with pytest.raises(TinymlError, match="3 trials in a row failed to train; last: RuntimeError: boom"):
+        run_search(cfg, run_dir, url)

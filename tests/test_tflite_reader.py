@@ -119,22 +119,15 @@ AVG_POOL_PLAIN = Arch("plain", (12, 12, 1), 4, {"layers": [
 
 @pytest.mark.parametrize("space,shape", [("mbnet", (16, 16, 3)), ("plain", (1, 40, 1)), ("plain", (12, 12, 1))])
 def test_int8_models_that_litert_runs_read_back_to_their_graph(tmp_path, rng, space, shape):
-    from tinyml_cli.arch import build_graph, make_space
-    from tinyml_cli.errors import ArchError
-
-    from tflite_fixture import write_int8_tflite
+    from random_models import export_random, sample_graphs
+    from tinyml_cli.arch import build_graph
 
     graphs = [build_graph(AVG_POOL_PLAIN)] if space == "plain" and shape[0] > 1 else []
-    sampler = make_space({"name": space}, shape, 10)
-    while len(graphs) < 3:
-        try:
-            graphs.append(build_graph(sampler.sample(rng)))
-        except ArchError:
-            continue
+    graphs += sample_graphs({"name": space}, shape, rng, 3 - len(graphs))
     profile = load_profile("STM32F746")
     for graph in graphs:
         path = tmp_path / "m.tflite"
-        path.write_bytes(write_int8_tflite(graph, rng))
+        path.write_bytes(export_random(graph, rng, float_io=True)[1])
         interpreter = Interpreter(model_path=str(path))   # the file is a valid model LiteRT runs
         interpreter.allocate_tensors()
         interpreter.invoke()

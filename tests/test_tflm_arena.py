@@ -6,14 +6,12 @@ import re
 import numpy as np
 import pytest
 
-from tinyml_cli.arch import build_graph, make_space
-from tinyml_cli.errors import ArchError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.estimate.planner import planned_size
 from tinyml_cli.mcu import budget_for, load_profile
 
 runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-from tflite_fixture import write_int8_tflite  # noqa: E402
+from random_models import export_random, sample_graphs  # noqa: E402
 
 PROFILE = load_profile("STM32F746")
 
@@ -29,17 +27,6 @@ def tflm_arena(data, capfd):
 
 def tflm_head(data, capfd):
     return tflm_arena(data, capfd)["head"]
-
-
-def sample(space_options, shape, rng, n):
-    space = make_space(space_options, shape, 10)
-    graphs = []
-    while len(graphs) < n:
-        try:
-            graphs.append(build_graph(space.sample(rng)))
-        except ArchError:
-            continue
-    return graphs
 
 
 def aligned(n):
@@ -64,26 +51,26 @@ def reference_kernel_buffers(graph):
 @pytest.mark.parametrize("name,shape", [("mbnet", (16, 16, 3)), ("mbnet", (1, 40, 1)), ("plain", (12, 12, 1)),
                                         ("plain", (1, 40, 1))])
 def test_planner_matches_tflm_on_random_models(capfd, rng, name, shape):
-    for graph in sample({"name": name}, shape, rng, 5):
-        data = write_int8_tflite(graph, rng, float_ends=False)
+    for graph in sample_graphs({"name": name}, shape, rng, 5):
+        data = export_random(graph, rng)[1]
         assert planned_size(reference_kernel_buffers(graph)) == tflm_head(data, capfd)
 
 
 def test_estimated_arena_plan_is_tflms_without_kernel_scratch(capfd, rng):
     # 3x3 depthwise and 1x1 stride-1 convs need no CMSIS-NN scratch, so the whole plan compares
     options = {"name": "plain", "layer_types": ["dwsep", "pool"], "kernels": [3]}
-    for graph in sample(options, (16, 16, 3), rng, 4):
+    for graph in sample_graphs(options, (16, 16, 3), rng, 4):
         est = estimate(graph, PROFILE, budget_for(PROFILE))
-        assert est.arena_planned == tflm_head(write_int8_tflite(graph, rng, float_ends=False), capfd)
+        assert est.arena_planned == tflm_head(export_random(graph, rng)[1], capfd)
 
 
 def test_persistent_part_is_tflms_on_a_32_bit_target(capfd, rng):
     # The host runtime is 64-bit: its tensor and node structs hold 8-byte pointers where an MCU has
     # 4-byte ones, while the per-channel multipliers and shifts (most of the tail) are int32 on both.
     # So the 32-bit estimate sits a little below the host's tail, never above it.
-    for graph in sample({"name": "mbnet"}, (32, 32, 3), rng, 3):
+    for graph in sample_graphs({"name": "mbnet"}, (32, 32, 3), rng, 3):
         est = estimate(graph, PROFILE, budget_for(PROFILE))
-        tail = tflm_arena(write_int8_tflite(graph, rng, float_ends=False), capfd)["tail"]
+        tail = tflm_arena(export_random(graph, rng)[1], capfd)["tail"]
         assert 0.8 * tail <= est.arena_persistent <= tail
 
 
@@ -94,8 +81,8 @@ def test_float_ends_of_a_tflite_are_planned_like_tflm(capfd, rng, tmp_path):
 
     options = {"name": "plain", "layer_types": ["dwsep", "pool"], "kernels": [3]}
     grew = []
-    for graph in sample(options, (16, 16, 3), rng, 4):
-        data = write_int8_tflite(graph, rng, float_ends=True)
+    for graph in sample_graphs(options, (16, 16, 3), rng, 4):
+        data = export_random(graph, rng, float_io=True)[1]
         (tmp_path / "m.tflite").write_bytes(data)
         est = estimate_target(tmp_path / "m.tflite", PROFILE, budget_for(PROFILE))
         assert est.arena_planned == tflm_head(data, capfd)
@@ -128,7 +115,7 @@ def test_non_persistent_area_is_what_tflm_needs_beyond_its_tail(capfd, rng, monk
     for _ in range(layers):
         t = b.fully_connected(t, units)
     graph = b.finish()
-    data = write_int8_tflite(graph, rng, float_ends=False)
+    data = export_random(graph, rng)[1]
     arena = tflm_arena(data, capfd)
     needed = smallest_working_arena(data, arena["tail"], arena["head"] + arena["tail"] + 65536)
     capfd.readouterr()

@@ -126,6 +126,35 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 # ---- export -----------------------------------------------------------------------------------------
 
 
+@cli.command("export")
+@click.argument("target", type=click.Path())
+@click.argument("overrides", nargs=-1)
+@click.option("--weights", type=click.Path(), help="weights.pt of an ARCH.yaml target.")
+@click.option("--data", "dataset", help="Dataset to calibrate and verify on, as data.name "
+              "(default: the run's).")
+@click.option("--rank", type=int, help="Export the candidate of this rank (1: the best).")
+@click.option("--top", type=int, help="Export the K best candidates.")
+@click.option("--out", type=click.Path(), help="Export folder (must not exist or be empty).")
+@output_options
+def export_command(target: str, overrides: tuple[str, ...], weights: str | None, dataset: str | None,
+                   rank: int | None, top: int | None, out: str | None, ui: Ui, as_json: bool) -> None:
+    """Quantize to int8, write .tflite and C sources, verify in LiteRT and TFLM.
+
+    TARGET is a search run directory (its candidates, best first) or an ARCH.yaml with --weights.
+    Overrides such as export.qat_epochs=3 or export.calibration_samples=200 follow it.
+    """
+    from .export.command import run_export
+
+    out_dir, results = run_export(target, list(overrides), ui, weights=weights, dataset=dataset,
+                                  rank=rank, top=top, out=out, argv=sys.argv)
+    exports = [{"dir": r.out_dir, "files": r.files, "quantization": r.quantization, "verify": r.verify}
+               for r in results]
+    if as_json:
+        emit_json({"out_dir": out_dir, "exports": exports})
+    else:
+        ui.info(f"export written to {out_dir}")
+
+
 # ---- simulate-drift and adapt ----------------------------------------------------------------------
 
 def _drift_config(config: str | None, overrides: tuple[str, ...], mcu: str | None, seed: int | None) -> dict:

@@ -13,8 +13,9 @@ import re
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -128,6 +129,23 @@ def finish_manifest(run_dir: Path, status: str, **extra: Any) -> None:
     manifest = open_run_dir(run_dir)
     manifest.update(finished=_now(), status=status, **extra)
     write_json(run_dir / MANIFEST, manifest)
+
+
+@contextmanager
+def record_outcome(run_dir: Path) -> Iterator[dict]:
+    """Finish the manifest with how the block ends: ``ok`` (with the keys the block puts in the
+    yielded dict), ``interrupted`` on KeyboardInterrupt, ``failed`` on any other exception (which
+    goes on)."""
+    extra: dict = {}
+    try:
+        yield extra
+    except KeyboardInterrupt:
+        finish_manifest(run_dir, "interrupted")
+        raise
+    except BaseException:
+        finish_manifest(run_dir, "failed")
+        raise
+    finish_manifest(run_dir, "ok", **extra)
 
 
 def _now() -> str:

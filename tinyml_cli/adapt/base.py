@@ -138,6 +138,10 @@ class LinearHead:
         w = self.w / self.std
         return w.astype(np.float32), (self.b - w @ self.mean).astype(np.float32)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """Weights and biases on standardised features, and the standardisation (what to save)."""
+        return {"weight": self.w, "bias": self.b, "mean": self.mean, "std": self.std}
+
     def grow(self, classes: int) -> None:
         """Add zero-initialised outputs up to ``classes`` (TinyOL's new class on request)."""
         extra = classes - self.classes

@@ -3,34 +3,33 @@
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ..console import Ui
 from ..errors import ConfigError, DoesNotFitError
 from ..report.drift_report import write_report
-from ..runs import atomic_write_bytes, create_run_dir, finish_manifest, start_manifest, write_yaml
+from ..runs import atomic_write_bytes, create_run_dir, record_outcome, start_manifest, write_yaml
 from ..train.checkpoint import save_candidate
 from . import METHODS
 from .experiment import Experiment, adapted_candidate, run_experiment
 
 
-def _run(command: str, cfg: dict, out: str | None, ui: Ui, **kwargs) -> tuple[Path, Experiment, dict]:
+@contextmanager
+def _run(command: str, cfg: dict, out: str | None, ui: Ui,
+         **kwargs) -> Iterator[tuple[Path, Experiment, dict]]:
+    """A new run directory with the experiment run and reported; the manifest records how the block
+    that saves the rest ends."""
     run_dir = create_run_dir(command, cfg["name"], out)
     ui.attach_log(run_dir / "log.txt")
     start_manifest(run_dir, command, cfg["seed"])
     write_yaml(run_dir / "config.yaml", cfg)
-    try:
+    with record_outcome(run_dir):
         exp = run_experiment(cfg, progress=ui.info, **kwargs)
-        data = write_report(exp, run_dir)
-    except KeyboardInterrupt:
-        finish_manifest(run_dir, "interrupted")
-        raise
-    except BaseException:
-        finish_manifest(run_dir, "failed")
-        raise
-    return run_dir, exp, data
+        yield run_dir, exp, write_report(exp, run_dir)
 
 
 def _check_fit(data: dict, check: bool, ui: Ui) -> None:
@@ -43,9 +42,8 @@ def _check_fit(data: dict, check: bool, ui: Ui) -> None:
 
 def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check: bool = False) -> dict:
     """Run every configured method on one stream; write the stream and the report in a run directory."""
-    run_dir, exp, data = _run("simulate-drift", cfg, out, ui, model_path=model)
-    exp.stream.save(run_dir / "stream.npz")
-    finish_manifest(run_dir, "ok")
+    with _run("simulate-drift", cfg, out, ui, model_path=model) as (run_dir, exp, data):
+        exp.stream.save(run_dir / "stream.npz")
     ui.info(f"report: {run_dir / 'report.md'}")
     _check_fit(data, check, ui)
     return {"run_dir": str(run_dir), **data}
@@ -57,20 +55,20 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
     folder (``adapted/``, exportable) when the method changes weights, and the report."""
     if method not in METHODS:
         raise ConfigError(f"--method: unknown method {method!r}; known: {', '.join(METHODS)}")
-    run_dir, exp, data = _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file, only=method)
-    run = exp.runs[0]
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **run.method.state())
-    atomic_write_bytes(run_dir / "state.npz", buffer.getvalue())
-    adapted = adapted_candidate(run.method, exp.deployed)
-    if adapted is not None:
-        arch, module = adapted
-        save_candidate(run_dir / "adapted", arch, module,
-                       {"method": run.key, "stream_accuracy": run.metrics["accuracy"],
-                        "final_accuracy": run.metrics["final"], "from": exp.deployed.origin})
-        data["adapted"] = str(run_dir / "adapted")
-        ui.info(f"adapted model: {run_dir / 'adapted'}")
-    finish_manifest(run_dir, "ok")
+    with _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file,
+              only=method) as (run_dir, exp, data):
+        run = exp.runs[0]
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **run.method.state())
+        atomic_write_bytes(run_dir / "state.npz", buffer.getvalue())
+        adapted = adapted_candidate(run.method, exp.deployed)
+        if adapted is not None:
+            arch, module = adapted
+            save_candidate(run_dir / "adapted", arch, module,
+                           {"method": run.key, "stream_accuracy": run.metrics["accuracy"],
+                            "final_accuracy": run.metrics["final"], "from": exp.deployed.origin})
+            data["adapted"] = str(run_dir / "adapted")
+            ui.info(f"adapted model: {run_dir / 'adapted'}")
     ui.info(f"report: {run_dir / 'report.md'}")
     _check_fit(data, check, ui)
     return {"run_dir": str(run_dir), **data}

@@ -3,7 +3,6 @@ search run directory, or a small default network trained on the stream's pre-dri
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +10,11 @@ import numpy as np
 import torch
 
 from ..arch import Arch, build_graph
+from ..config import read_yaml
 from ..data import Dataset
 from ..errors import ConfigError, InputFileError
 from ..train.builder import GraphModule, build_module
-from ..train.checkpoint import load_candidate
+from ..train.checkpoint import load_candidate, ranked_candidates
 from ..train.loop import accuracy, fit
 
 
@@ -41,25 +41,27 @@ def default_arch(input_shape: tuple[int, int, int], num_classes: int) -> Arch:
 
 
 def candidate_folder(path: str | Path) -> Path:
-    """A candidate folder itself, or the best candidate of a search run directory: the folder named
-    by the first leaderboard row that has one (``leaderboard.json``), else ``candidates/001``."""
+    """A candidate folder itself, or the best candidate of a search run directory (the first of
+    ``ranked_candidates``: by its leaderboard, else ``candidates/001``)."""
     path = Path(path)
     if (path / "arch.yaml").is_file():
         return path
-    board = path / "leaderboard.json"
-    if board.is_file():
-        try:
-            rows = json.loads(board.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{board}: unreadable leaderboard: {exc}") from None
-        rows = rows.get("leaderboard", []) if isinstance(rows, dict) else []
-        named = [r["candidate"] for r in rows if isinstance(r, dict) and r.get("candidate")]
-        if named and (path / str(named[0]) / "arch.yaml").is_file():
-            return path / str(named[0])
-    folders = sorted(p.parent for p in path.glob("candidates/*/arch.yaml"))
-    if folders:
-        return folders[0]
-    raise InputFileError(f"{path}: neither a candidate folder (arch.yaml) nor a search run with candidates/")
+    if not any(path.glob("candidates/*/arch.yaml")):
+        raise InputFileError(f"{path}: neither a candidate folder (arch.yaml) nor a search run with candidates/")
+    return ranked_candidates(path)[0]
+
+
+def training_data_config(path: str | Path) -> tuple[dict, int] | None:
+    """The ``data`` section and seed of the search run a model comes from (its ``config.yaml`` next to
+    the candidate or two folders up), so a stream can be drawn from data the model never saw."""
+    folder = candidate_folder(path)
+    for run in (folder, folder.parent, folder.parent.parent):
+        config = run / "config.yaml"
+        if config.is_file():
+            data = read_yaml(config)
+            if isinstance(data, dict) and isinstance(data.get("data"), dict):
+                return data["data"], int(data.get("seed", 0))
+    return None
 
 
 def load_deployed(path: str | Path | None, reference: Dataset, num_labels: int, train_cfg: dict,

@@ -10,6 +10,7 @@ import torch
 
 from ..arch import Arch, build_graph
 from ..config import COMMON_SCHEMA, Field, choice, integer, load_config, mapping, number, optional, string, validate
+from ..data import DATA_SCHEMA
 from ..drift.detectors import DETECTORS, make_detector
 from ..drift.stream import STREAM_DATA_SCHEMA, STREAM_SCHEMA, Stream, build_stream, load_stream
 from ..estimate import estimate
@@ -18,7 +19,7 @@ from ..report.drift_metrics import drift_metrics
 from ..train.builder import GraphModule
 from ..train.loop import TRAIN_SCHEMA
 from . import METHODS, Context, Method, make_method
-from .deployed import Deployed, candidate_folder, features, load_deployed
+from .deployed import Deployed, candidate_folder, features, load_deployed, training_data_config
 from .simulate import Trace, simulate
 
 
@@ -101,7 +102,11 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
         torch.set_num_threads(cfg["model"]["train"]["threads"])
     model_path = model_path or cfg["model"]["path"]
     shape = Arch.load(candidate_folder(model_path) / "arch.yaml").input_shape if model_path else None
-    stream = load_stream(stream_file) if stream_file else build_stream(cfg["stream"], cfg["data"], seed, shape)
+    if stream_file:
+        stream = load_stream(stream_file)
+    else:
+        data_cfg, data_seed = _stream_data(cfg, model_path)
+        stream = build_stream(cfg["stream"], data_cfg, seed, shape, data_seed=data_seed)
     deployed = load_deployed(model_path, stream.reference, stream.num_labels, cfg["model"]["train"], seed)
     z = features(deployed.module, stream.x)
     ctx = make_context(deployed, stream, seed)
@@ -125,6 +130,17 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
         if progress:
             progress(f"{key}: accuracy {metrics['accuracy']:.3f}, {trace.samples_per_second:,.0f} samples/s")
     return exp
+
+
+def _stream_data(cfg: dict, model_path: str | None) -> tuple[dict, int]:
+    """The dataset section and its split seed: a searched model's own (so the stream comes from its
+    held-out test split, never from samples it was trained on), else the drift config's."""
+    if model_path and cfg["stream"]["source"] == "data":
+        found = training_data_config(model_path)
+        if found is not None:
+            data, data_seed = found
+            return validate(data, DATA_SCHEMA, f"{model_path} (its run's config.yaml)", "data"), data_seed
+    return cfg["data"], cfg["seed"]
 
 
 def adapted_candidate(method: Method, deployed: Deployed) -> tuple[Arch, GraphModule] | None:

@@ -8,6 +8,7 @@ import numpy as np
 from ..config import Field, integer, number
 from ..train.builder import GraphModule
 from .base import FLOAT, LABEL, STAMP, Cost, Method, with_head
+from .replay import BlockPredictions, ReplayBuffer
 
 
 class FinetuneLast(Method):
@@ -36,39 +37,31 @@ class FinetuneLast(Method):
 
     def bind(self, x: np.ndarray, z: np.ndarray) -> None:
         self.z = self.head.standardize(z)
-        self.kept: list[tuple[int, int]] = []  # (stream index, label), oldest first
-        self.since_update = 0
+        self.buffer = ReplayBuffer(self.options["buffer"], self.options["every"])
         self.rng = np.random.default_rng(self.ctx.seed)
-        self._valid_from, self._pred = 0, np.zeros(0, np.int64)
+        self.blocks = BlockPredictions(self.options["every"], self._predict_block)
+
+    def _predict_block(self, start: int, stop: int) -> np.ndarray:
+        return np.argmax(self.head.logits(self.z[start:stop]), axis=1)
 
     def predict(self, t: int) -> int:
-        # the weights only change every `every` labels: predict a block at once while they hold still
-        if not self._valid_from <= t < self._valid_from + len(self._pred):
-            self._valid_from = t
-            self._pred = np.argmax(self.head.logits(self.z[t:t + self.options["every"]]), axis=1)
-        return int(self._pred[t - self._valid_from])
+        return self.blocks(t)
 
     def learn(self, t: int, y: int) -> None:
-        self.kept.append((t, y))
-        if len(self.kept) > self.options["buffer"]:
-            self.kept.pop(0)
-        self.since_update += 1
-        if self.since_update >= self.options["every"]:
-            self.since_update = 0
+        if self.buffer.add(t, y):
             self._update()
 
     def _update(self) -> None:
-        idx, labels = (np.array(column) for column in zip(*self.kept))
+        idx, labels = (np.array(column) for column in self.buffer.columns())
         for _ in range(self.options["epochs"]):
             order = self.rng.permutation(len(idx))
             for i in range(0, len(order), self.options["batch"]):
                 pick = order[i:i + self.options["batch"]]
                 self.head.sgd(self.z[idx[pick]], labels[pick], self.options["lr"])
-        self._pred = self._pred[:0]
+        self.blocks.clear()
 
     def on_drift(self, t: int, since: int | None) -> None:
-        start = since if since is not None else t - self.options["every"]
-        self.kept = [(i, y) for i, y in self.kept if i >= start]
+        self.buffer.on_drift(t, since)
 
     def cost(self) -> Cost:
         o = self.options
@@ -78,7 +71,7 @@ class FinetuneLast(Method):
                     ops_per_update=o["epochs"] * o["buffer"] * 3 * c * (f + 1))
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"weight": self.head.w, "bias": self.head.b, "mean": self.head.mean, "std": self.head.std}
+        return self.head.state()
 
     def adapted(self) -> GraphModule:
         """The deployed network with the adapted last layer."""

@@ -49,7 +49,7 @@ class TinyOL(Method):
                     flash=2 * f * FLOAT, ops_per_update=2 * c * (f + 1))
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"weight": self.head.w, "bias": self.head.b, "mean": self.head.mean, "std": self.head.std}
+        return self.head.state()
 
     def adapted(self) -> GraphModule:
         """The deployed network with the adapted last layer."""

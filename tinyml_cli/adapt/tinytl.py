@@ -15,6 +15,7 @@ import torch
 from ..config import Field, integer, number
 from ..train.builder import GraphModule
 from .base import FLOAT, LABEL, STAMP, Cost, Method
+from .replay import BlockPredictions, ReplayBuffer
 
 
 def cut_index(module: GraphModule, layers: int) -> int:
@@ -93,38 +94,32 @@ class TinyTL(Method):
             t = torch.from_numpy(x[i:i + 1024]).permute(0, 3, 1, 2)
             parts.append(_run(self.module, t, 0, self.start))
         self.h = torch.cat(parts) if parts else torch.zeros(0)
-        self.kept: list[tuple[int, int]] = []
-        self.since_update = 0
+        self.buffer = ReplayBuffer(self.options["buffer"], self.options["every"])
         self.gen = torch.Generator().manual_seed(self.ctx.seed)
-        self._valid_from, self._pred = 0, np.zeros(0, np.int64)
+        self.blocks = BlockPredictions(self.options["every"], self._predict_block)
+
+    @torch.no_grad()
+    def _predict_block(self, start: int, stop: int) -> np.ndarray:
+        return _run(self.module, self.h[start:stop], self.start, self.stop).argmax(1).numpy()
 
     def predict(self, t: int) -> int:
-        if not self._valid_from <= t < self._valid_from + len(self._pred):
-            with torch.no_grad():
-                out = _run(self.module, self.h[t:t + self.options["every"]], self.start, self.stop)
-            self._valid_from, self._pred = t, out.argmax(1).numpy()
-        return int(self._pred[t - self._valid_from])
+        return self.blocks(t)
 
     def learn(self, t: int, y: int) -> None:
         if y >= self.module.classifier.out_features:
             self._grow(y + 1)
-        self.kept.append((t, y))
-        if len(self.kept) > self.options["buffer"]:
-            self.kept.pop(0)
-        self.since_update += 1
-        if self.since_update >= self.options["every"]:
-            self.since_update = 0
+        if self.buffer.add(t, y):
             self._update()
 
     def _update(self) -> None:
-        idx, labels = (torch.tensor(column) for column in zip(*self.kept))
+        idx, labels = (torch.tensor(column) for column in self.buffer.columns())
         loss_fn = torch.nn.CrossEntropyLoss()
         for _ in range(self.options["steps"]):
             pick = torch.randint(len(idx), (min(self.options["batch"], len(idx)),), generator=self.gen)
             self.opt.zero_grad(set_to_none=True)
             loss_fn(_run(self.module, self.h[idx[pick]], self.start, self.stop), labels[pick]).backward()
             self.opt.step()
-        self._pred = self._pred[:0]
+        self.blocks.clear()
 
     def _grow(self, classes: int) -> None:
         """A new output for a class never seen (zero weights), as TinyOL does."""
@@ -139,8 +134,7 @@ class TinyTL(Method):
         self.opt = torch.optim.SGD(self.params, lr=self.options["lr"])
 
     def on_drift(self, t: int, since: int | None) -> None:
-        start = since if since is not None else t - self.options["every"]
-        self.kept = [(i, y) for i, y in self.kept if i >= start]
+        self.buffer.on_drift(t, since)
 
     def cost(self) -> Cost:
         o, graph = self.options, self.module.graph

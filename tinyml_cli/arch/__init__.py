@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..errors import ConfigError
+import numpy as np
+
+from ..errors import ArchError, ConfigError
 from .arch import Arch
 from .graph import GraphBuilder, Layer, LayerGraph
 from .mbnet import MbnetSpace
@@ -32,5 +34,25 @@ def make_space(options: Mapping[str, Any], input_shape: tuple[int, int, int], nu
     return _space_class(name)(options, input_shape, num_classes, source)
 
 
+def sample_buildable(space: SearchSpace, rng: np.random.Generator, n: int) -> list[Arch]:
+    """``n`` random architectures of ``space`` whose layer graphs build: a draw whose shapes
+    collapse (ArchError) is drawn again.
+
+    >>> space = make_space({"name": "plain"}, (1, 40, 1), 10)
+    >>> archs = sample_buildable(space, np.random.default_rng(0), 3)
+    >>> len(archs), all(build_graph(a).output_shape == (10,) for a in archs)
+    (3, True)
+    """
+    archs: list[Arch] = []
+    while len(archs) < n:
+        arch = space.sample(rng)
+        try:
+            build_graph(arch)
+        except ArchError:
+            continue
+        archs.append(arch)
+    return archs
+
+
 __all__ = ["Arch", "Genome", "GraphBuilder", "Layer", "LayerGraph", "SPACES", "SearchSpace",
-           "build_graph", "make_space"]
+           "build_graph", "make_space", "sample_buildable"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import ceil, prod
+from operator import attrgetter
 
 from ..errors import ArchError
 
@@ -55,6 +56,9 @@ class Layer:
         return self.output_shape[-1] if self.bias else 0
 
 
+_output_shape = attrgetter("output_shape")
+
+
 @dataclass(frozen=True)
 class LayerGraph:
     """A network as an ordered list of layers; tensor ``i + 1`` is the output of ``layers[i]``."""
@@ -65,7 +69,7 @@ class LayerGraph:
     _shapes: tuple[Shape, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_shapes", (self.input_shape, *(l.output_shape for l in self.layers)))
+        object.__setattr__(self, "_shapes", (self.input_shape, *map(_output_shape, self.layers)))
 
     @property
     def tensor_shapes(self) -> tuple[Shape, ...]:
@@ -119,6 +123,17 @@ def _new_layer(name: str, op: str, inputs: tuple[int, ...], output_shape: Shape,
     return layer
 
 
+# Layers built so far, by their fields: a search builds the same layers over and over, and layers
+# are immutable, so graphs share them (and the estimator computes each one's cost once).
+_LAYERS: dict[tuple, Layer] = {}
+_LAYERS_MAX = 50_000
+
+
+def clear_layer_memo() -> None:
+    """Forget the shared layers (benchmarks and tests start from an empty memo)."""
+    _LAYERS.clear()
+
+
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     """TFLite SAME padding along one axis: (before, after); extra padding goes after.
 
@@ -155,8 +170,15 @@ class GraphBuilder:
         index = len(self.layers)
         if min(shape) <= 0:
             raise ArchError(f"layer {index} ({op}) collapses its output to shape {shape}")
-        self.layers.append(_new_layer(f"{op}_{index}", op, inputs, shape, kernel, stride, padding,
-                                      activation, weight_shape, bias, batch_norm))
+        key = (op, index, inputs, shape, kernel, stride, padding, activation, weight_shape, bias,
+               batch_norm)
+        layer = _LAYERS.get(key)
+        if layer is None:
+            if len(_LAYERS) >= _LAYERS_MAX:
+                _LAYERS.clear()
+            layer = _LAYERS[key] = _new_layer(f"{op}_{index}", op, inputs, shape, kernel, stride,
+                                              padding, activation, weight_shape, bias, batch_norm)
+        self.layers.append(layer)
         self.shapes.append(shape)
         return index + 1
 
@@ -237,6 +259,13 @@ class GraphBuilder:
     def softmax(self, tensor: int) -> int:
         """SOFTMAX over the last axis."""
         return self._add("softmax", (tensor,), self.shapes[tensor])
+
+    def extend(self, layers: tuple[Layer, ...]) -> int:
+        """Append layers built earlier at this same position (a memoized block: layers are
+        immutable, so graphs can share them); returns the last one's tensor."""
+        self.layers += layers
+        self.shapes += map(_output_shape, layers)
+        return len(self.layers)
 
     def finish(self) -> LayerGraph:
         """The finished graph; its output is the last layer's tensor."""

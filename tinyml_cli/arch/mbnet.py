@@ -12,13 +12,13 @@ width, rounded as in MobileNetV2, so the standard network is expressible exactly
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..config import Field, boolean, integer, list_of, number, optional, validate
 from ..errors import ConfigError
 from .arch import Arch
 from .choices import get, positive_int
-from .graph import GraphBuilder, LayerGraph
+from .graph import GraphBuilder, Layer, LayerGraph
 from .space import SearchSpace
 
 KERNELS = (3, 5, 7)
@@ -125,8 +125,8 @@ class MbnetSpace(SearchSpace):
         stem = get(ch, "stem", "", dict)
         b = GraphBuilder(arch.input_shape, "mbnet")
         c_in = make_divisible(positive_int(stem, "channels", "stem") * width, divisor)
-        t = b.conv(b.input, c_in, positive_int(stem, "kernel", "stem"),
-                   positive_int(stem, "stride", "stem"), "relu6")
+        t = _stem(b, b.input, c_in, positive_int(stem, "kernel", "stem"),
+                  positive_int(stem, "stride", "stem"))
         for i, stage in enumerate(get(ch, "stages", "", list)):
             where = f"stages[{i}]"
             c_out = make_divisible(positive_int(stage, "channels", where) * width, divisor)
@@ -135,18 +135,58 @@ class MbnetSpace(SearchSpace):
             if not blocks:
                 raise ConfigError(f"arch choices: {where}.blocks: a stage needs at least one block")
             for j, block in enumerate(blocks):
-                t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1,
-                                       positive_int(block, "kernel", f"{where}.blocks[{j}]"),
-                                       positive_int(block, "expand", f"{where}.blocks[{j}]"))
+                kernel, expand = _block_choices(block, f"{where}.blocks", j)
+                t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1, kernel, expand)
                 c_in = c_out
         head = make_divisible(positive_int(ch, "head_channels", "") * max(1.0, width), divisor)
-        t = b.conv(t, head, 1, 1, "relu6")
-        t = b.mean(t)
-        t = b.fully_connected(t, arch.num_classes)
-        b.softmax(t)
+        _head(b, t, head, arch.num_classes)
         return b.finish()
 
 
+def _block_choices(block: Any, where: str, j: int) -> tuple[int, int]:
+    """A block's kernel and expand ratio, positive ints (the key path is only built for an error)."""
+    if type(block) is dict:                            # fast path: graph building is a hot loop
+        kernel, expand = block.get("kernel"), block.get("expand")
+        if type(kernel) is int and type(expand) is int and kernel > 0 and expand > 0:
+            return kernel, expand
+    at = f"{where}[{j}]"
+    return positive_int(block, "kernel", at), positive_int(block, "expand", at)
+
+
+# Blocks built so far, by everything their layers depend on: a search builds the same few thousand
+# blocks over and over, and layers are immutable, so graphs share them. Cleared when full.
+_BLOCKS: dict[tuple, tuple[Layer, ...]] = {}
+_BLOCKS_MAX = 20_000
+
+
+def clear_block_memo() -> None:
+    """Forget the memoized blocks (benchmarks and tests start from an empty memo)."""
+    _BLOCKS.clear()
+
+
+def _memoized(build_block: Callable[..., int]) -> Callable[..., int]:
+    """Memoize ``build_block(b, t, *args)``, which appends layers reading tensor ``t`` (and what
+    they write) and returns the last tensor, by its arguments, the shape of ``t`` and the position."""
+    def build(b: GraphBuilder, t: int, *args: Any) -> int:
+        start = len(b.layers)
+        key = (build_block, start, t, b.shapes[t], *args)
+        block = _BLOCKS.get(key)
+        if block is not None:
+            return b.extend(block)
+        out = build_block(b, t, *args)
+        if len(_BLOCKS) >= _BLOCKS_MAX:
+            _BLOCKS.clear()
+        _BLOCKS[key] = tuple(b.layers[start:])
+        return out
+    return build
+
+
+@_memoized
+def _stem(b: GraphBuilder, t: int, channels: int, kernel: int, stride: int) -> int:
+    return b.conv(t, channels, kernel, stride, "relu6")
+
+
+@_memoized
 def _inverted_residual(b: GraphBuilder, t: int, c_in: int, c_out: int, stride: int, kernel: int,
                        expand: int) -> int:
     x = t
@@ -157,6 +197,14 @@ def _inverted_residual(b: GraphBuilder, t: int, c_in: int, c_out: int, stride: i
     if stride == 1 and c_in == c_out:
         x = b.add(t, x)
     return x
+
+
+@_memoized
+def _head(b: GraphBuilder, t: int, channels: int, num_classes: int) -> int:
+    t = b.conv(t, channels, 1, 1, "relu6")
+    t = b.mean(t)
+    t = b.fully_connected(t, num_classes)
+    return b.softmax(t)
 
 
 def mobilenet_v2(width: float = 1.0, resolution: int = 224, num_classes: int = 1000) -> Arch:

@@ -56,17 +56,24 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
-def read_npz(path: Path, options: dict) -> Arrays:
-    """``x_train, y_train`` and optionally ``x_test, y_test`` from one .npz file."""
-    _require(path, "npz file")
+def load_npz(path: Path, what: str, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Every array of an .npz file; a missing or unreadable file, or one without the ``required``
+    arrays, is an InputFileError (``what`` names the file in the not-found message)."""
+    _require(path, what)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, EOFError) as exc:
         raise InputFileError(f"{path}: not a readable .npz file: {exc}") from None
-    for key in ("x_train", "y_train"):
+    for key in required:
         if key not in arrays:
             raise InputFileError(f"{path}: missing array {key!r} (found {', '.join(sorted(arrays)) or 'none'})")
+    return arrays
+
+
+def read_npz(path: Path, options: dict) -> Arrays:
+    """``x_train, y_train`` and optionally ``x_test, y_test`` from one .npz file."""
+    arrays = load_npz(path, "npz file", ("x_train", "y_train"))
     has_test = "x_test" in arrays and "y_test" in arrays
     x_tr, y_tr = to_nhwc(arrays["x_train"], str(path)), _labels(arrays["y_train"], f"{path}: y_train")
     _check_pair(x_tr, y_tr, f"{path}: x_train/y_train")

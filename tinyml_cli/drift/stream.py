@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import Field, choice, integer, list_of, mapping, number, validate
 from ..data import DATA_SCHEMA, Dataset, load_dataset, resize_dataset, split_dataset
+from ..data.files import load_npz
 from ..errors import ConfigError, InputFileError
 from .kinds import KINDS, DriftKind, make_kind
 from .labels import REGIMES, label_times
@@ -91,15 +92,7 @@ def load_stream(path: str | Path) -> Stream:
     ``label_time``, ``level`` and the reference arrays (``ref_x_train``...) are optional; without a
     reference, the samples before the first drift position stand in for it."""
     path = Path(path)
-    try:
-        data = dict(np.load(path, allow_pickle=False))
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: stream file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputFileError(f"{path}: not a readable .npz stream: {exc}") from None
-    for key in ("x", "y"):
-        if key not in data:
-            raise InputFileError(f"{path}: missing array {key!r} (a stream needs x and y)")
+    data = load_npz(path, "stream file", ("x", "y"))
     x, y = data["x"].astype(np.float32), data["y"].astype(np.int64)
     if x.ndim == 2:
         x = x[:, None, :, None]
@@ -123,15 +116,16 @@ def load_stream(path: str | Path) -> Stream:
                   level.astype(np.float64), positions, label_time, num_labels, ref)
 
 
-def build_stream(cfg: dict, data_cfg: dict, seed: int, input_shape: tuple[int, int, int] | None = None) -> Stream:
+def build_stream(cfg: dict, data_cfg: dict, seed: int, input_shape: tuple[int, int, int] | None = None,
+                 data_seed: int | None = None) -> Stream:
     """Build the stream a validated ``STREAM_SCHEMA`` section describes, from the dataset of the
-    ``STREAM_DATA_SCHEMA`` section ``data_cfg`` (resized to ``input_shape`` if given) or a
-    generator; every draw comes from ``seed``."""
+    ``STREAM_DATA_SCHEMA`` section ``data_cfg`` split with ``data_seed`` (default ``seed``; resized to ``input_shape``
+    if given) or a generator; every draw of the stream comes from ``seed``."""
     if cfg["source"] in GENERATORS:
         rng = np.random.default_rng(seed)
         d = cfg["drift"]
         return _synthetic_stream(cfg, levels(d["schedule"], cfg["length"], d["positions"], d["width"], rng), rng, seed)
-    data = load_dataset(data_cfg, seed)
+    data = load_dataset(data_cfg, seed if data_seed is None else data_seed)
     if input_shape is not None and tuple(input_shape) != data.input_shape:
         if input_shape[-1] != data.input_shape[-1]:
             raise ConfigError(f"data: the model takes {input_shape[-1]} channel(s), the dataset has "

@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import accumulate
 from math import prod
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..arch.graph import LayerGraph
+from ..arch.graph import Layer, LayerGraph
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
-from .planner import plan_offsets
+from .planner import planned_size
 
 @dataclass(slots=True)
 class Estimate:
@@ -101,9 +101,21 @@ _RATES = {(family, is_float): _rates(family, is_float)
           for family in K.CYCLES_PER_MAC for is_float in (False, True)}
 
 
+def _arena_constants(runtime: str) -> dict[str, Any]:
+    """The arena constants of a runtime build: the module's (a 32-bit MCU) or the host's overrides."""
+    if runtime not in ("mcu", "host"):
+        raise ValueError(f"runtime must be 'mcu' or 'host', got {runtime!r}")
+    overrides = K.HOST_ARENA if runtime == "host" else {}
+    return {name: overrides.get(name, getattr(K, name)) for name in K.HOST_ARENA}
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return shape[0] * shape[1] * shape[2] if len(shape) == 3 else prod(shape)
+
+
 def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activation_bytes: int = 1,
              weight_bytes: int = 1, model_bytes: int | None = None,
-             io_bytes: tuple[int, int] | None = None) -> Estimate:
+             io_bytes: tuple[int, int] | None = None, runtime: str = "mcu") -> Estimate:
     """Estimate ``graph`` deployed with TFLite Micro on ``profile`` and judge it against ``budget``.
 
     The defaults describe a full-integer int8 model. A float32 .tflite passes ``activation_bytes=4,
@@ -112,18 +124,23 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     the model's input and output where they differ from the activations: a QUANTIZE before the first
     layer and a DEQUANTIZE after the last convert them (a converter-made int8 model with float32
     input and output has ``io_bytes=(4, 4)``); their tensors, steps and costs are counted in the
-    totals, not in the per-layer rows.
+    totals, not in the per-layer rows. ``runtime`` picks the arena's struct sizes and kernel scratch:
+    ``"mcu"``, a 32-bit MCU with CMSIS-NN kernels, or ``"host"``, the 64-bit host build with reference
+    kernels that tflite-micro's Python interpreter runs (what ``tinyml export`` measures).
 
-    One pass over the layers with plain ints and tuples, then TFLM's planner: a search screens
-    millions of candidates through here (``scripts/bench_estimate.py`` measures it).
+    One pass over the layers with plain ints and tuples, each layer's own costs memoized (graphs
+    built by the arch package share equal layers), then TFLM's planner: a search screens millions
+    of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
+    arena = _arena_constants(runtime)
     cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
-    quant_bytes = K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0
-    op_bytes_of, op_bytes_default = K.ARENA_OP_BYTES, K.ARENA_OP_BYTES_DEFAULT
-    per_channel = K.ARENA_PER_CHANNEL_BYTES
-    scratch_element, scratch_columns = K.SCRATCH_ELEMENT_BYTES, K.SCRATCH_CONV_COLUMNS
-    bias_bytes, op_flash = K.BIAS_BYTES, K.FLASH_OPERATOR_BYTES
-    mask, rnd = _MASK, _ROUND
+    setting = _Setting(cpm, cpe, per_op, K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0,
+                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"],
+                       arena["SCRATCH_ELEMENT_BYTES"], weight_bytes, activation_bytes)
+    memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, runtime))
+    if memo is None or len(memo) >= _LAYER_MEMO_MAX:
+        memo = _LAYER_MEMO[memo_key] = {}
+    op_flash, mask, rnd = K.FLASH_OPERATOR_BYTES, _MASK, _ROUND
 
     shapes = graph.tensor_shapes
     layers = graph.layers
@@ -131,86 +148,54 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     quantize = io_bytes is not None and io_bytes[0] != activation_bytes
     dequantize = io_bytes is not None and io_bytes[1] != activation_bytes
     s0 = 1 if quantize else 0                          # layer i runs at step i + s0
+    numels = [_numel(shapes[0])]                       # of every tensor, appended layer by layer
     # lifetimes in operator steps: tensor t is written by layer t - 1 (the input exists from step 0)
     # and read until its last reader (the output until the last step)
     last_use = list(range(-1, n))
     last_use[0] = 0
-    for i, layer in enumerate(layers):
-        for t in layer.inputs:
-            last_use[t] = i
-    last_use[n] = n if dequantize else n - 1
-    numels = [s[0] * s[1] * s[2] if len(s) == 3 else prod(s) for s in shapes]
-    buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0) for t, (numel, last)
-               in enumerate(zip(numels, last_use))]
-    buffers[0] = (buffers[0][0], 0, last_use[0] + s0)
+    scratch: list[tuple[int, int, int]] = []           # buffers beyond the tensors, in TFLM's order
 
     total_macs = total_params = 0
     total_cycles = 0.0
     flash = K.FLASH_MODEL_BYTES + (n + 1) * _TENSOR_FLASH
-    persistent = K.ARENA_FIXED_BYTES
+    persistent = arena["ARENA_FIXED_BYTES"]
     tensor_count = n + 1                               # every tensor gets a TfLiteEvalTensor
     if io_bytes is not None:                           # the float ends and their QUANTIZE/DEQUANTIZE
-        ends = ((quantize, numels[0], io_bytes[0], 0), (dequantize, numels[n], io_bytes[1], n + s0))
+        ends = ((quantize, numels[0], io_bytes[0], 0),
+                (dequantize, _numel(shapes[n]), io_bytes[1], n + s0))
         for converted, numel, element_bytes, step in ends:
             if converted:
-                buffers.append(((numel * element_bytes + rnd) & mask, step, step))
+                scratch.append(((numel * element_bytes + rnd) & mask, step, step))
                 total_cycles += per_op + numel * cpe["quantize"]
                 flash += op_flash + _TENSOR_FLASH
-                persistent += op_bytes_default
+                persistent += setting.op_bytes_default
                 tensor_count += 1
     costs: list[tuple[int, int, int, float]] = []
     for i, layer in enumerate(layers):
-        op = layer.op
-        wshape = layer.weight_shape
-        if wshape is None:                             # element-wise, pooling, reshape, softmax
-            cycles = per_op + numels[layer.inputs[0]] * len(layer.inputs) * cpe[op]
-            if op == "mean":                           # MEAN's own scratch buffers
-                sums = numels[i + 1] * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
-                buffers += [((size + rnd) & mask, i + s0, i + s0)
-                            for size in (sums, *K.MEAN_SCRATCH_BYTES) if size]
-            layer_flash = op_flash
-            persistent += op_bytes_of.get(op, op_bytes_default)
-            costs.append((0, 0, layer_flash, cycles))
-            flash += layer_flash
-            total_cycles += cycles
-            continue
-        out = layer.output_shape
-        channels = out[-1]
-        biases = channels if layer.bias else 0
-        tensors = 2 if biases else 1
-        if op == "fully_connected":
-            macs = weights = wshape[0] * wshape[1]
-            cycles = per_op + macs * cpm["fully_connected"]
-            quant = tensors * quant_bytes
-            persistent += op_bytes_of[op]
-        else:
-            weights = wshape[0] * wshape[1] * wshape[2] * wshape[3]
-            macs = out[0] * out[1] * weights
-            kh, kw = layer.kernel
-            window = kh * kw * shapes[layer.inputs[0]][-1]
-            if op == "depthwise_conv2d":
-                cycles = per_op + macs * cpm["depthwise"]
-                scratch = 0 if kh == 3 and kw == 3 else window * scratch_element
-            elif kh == 1 and kw == 1:
-                cycles = per_op + macs * cpm["pointwise"]
-                scratch = 0 if layer.stride == (1, 1) else scratch_columns * window * scratch_element
-            else:
-                cycles = per_op + macs * cpm["conv"]
-                scratch = scratch_columns * window * scratch_element
-            if scratch:                                # a kernel scratch buffer, alive for this op
-                buffers.append(((scratch + rnd) & mask, i + s0, i + s0))
-            quant = tensors * channels * quant_bytes
-            persistent += op_bytes_of[op] + ((per_channel * channels + rnd) & mask)
-        params = weights + biases
-        layer_flash = (op_flash + weights * weight_bytes + biases * bias_bytes + quant
-                       + tensors * _CONST_TENSOR_FLASH)
+        inputs = layer.inputs
+        for t in inputs:
+            last_use[t] = i
+        in_shape = shapes[inputs[0]]
+        known = memo.get(id(layer))
+        if known is None or known[0] is not layer or known[1] != in_shape:
+            known = memo[id(layer)] = (layer, in_shape, *_layer_cost(layer, in_shape, setting))
+        _, _, numel, cost, layer_persistent, tensors, scratch_sizes = known
+        numels.append(numel)
+        costs.append(cost)
+        total_macs += cost[0]
+        total_params += cost[1]
+        flash += cost[2]
+        total_cycles += cost[3]
+        persistent += layer_persistent
         tensor_count += tensors
-        costs.append((macs, params, layer_flash, cycles))
-        total_macs += macs
-        total_params += params
-        flash += layer_flash
-        total_cycles += cycles
+        if scratch_sizes:
+            scratch += [(size, i + s0, i + s0) for size in scratch_sizes]
 
+    last_use[n] = n if dequantize else n - 1
+    buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0)
+               for t, (numel, last) in enumerate(zip(numels, last_use))]
+    buffers[0] = (buffers[0][0], 0, last_use[0] + s0)
+    buffers += scratch
     # bytes alive at each step (a difference array over lifetimes) and the largest such live set
     steps = n + s0 + dequantize
     live = [0] * (steps + 1)
@@ -221,13 +206,14 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     live_peak = max(live_steps)
     if steps != n:
         live_steps = live_steps[s0:s0 + n]             # the rows: the layers' own steps
-    offsets = plan_offsets(buffers)
-    planned = max([offset + b[0] for offset, b in zip(offsets, buffers)])
-    persistent += tensor_count * K.ARENA_EVAL_TENSOR_BYTES
-    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer and the planner's
-    # own records per planned buffer where the plan will go: the area must hold the larger
+    planned = planned_size(buffers)
+    persistent += tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
+    # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer, a request per scratch
+    # buffer and the planner's own records per planned buffer where the plan will go: the area must
+    # hold the larger
     scratch_count = len(buffers) - (n + 1 + quantize + dequantize)
-    planning = ((tensor_count + scratch_count) * K.ALLOCATION_INFO_BYTES
+    planning = ((tensor_count + scratch_count) * arena["ALLOCATION_INFO_BYTES"]
+                + scratch_count * arena["SCRATCH_REQUEST_BYTES"]
                 + len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
     non_persistent = max(planned, planning)
 
@@ -240,6 +226,86 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
                     flash_model + profile.reserve_flash, peak, live_peak + persistent, planned,
                     persistent, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
                     costs, live_steps, cycles_to_ms)
+
+
+class _Setting(NamedTuple):
+    """What a layer's cost depends on besides the layer and its input shape."""
+
+    cpm: dict[str, float]                              # cycles per MAC by kernel kind
+    cpe: dict[str, float]                              # cycles per element by op
+    per_op: float                                      # cycles per operator
+    quant_bytes: int                                   # quantization parameters per channel
+    op_bytes_of: dict[str, int]                        # persistent arena bytes per operator
+    op_bytes_default: int
+    scratch_element: int                               # bytes per element of kernel scratch
+    weight_bytes: int
+    activation_bytes: int
+
+
+# Per-layer costs by layer identity, one table per (core family, weight bytes, activation bytes,
+# runtime). The graph builder shares equal layers between graphs, so a search computes each layer's
+# cost once. An entry holds its layer, so no other object can take its id while the entry lives; a
+# full table is dropped. The constants are read when a layer is first seen.
+_LAYER_MEMO: dict[tuple, dict[int, tuple]] = {}
+_LAYER_MEMO_MAX = 50_000
+
+
+def clear_cost_memo() -> None:
+    """Forget the memoized layer costs (benchmarks and tests start from an empty memo)."""
+    _LAYER_MEMO.clear()
+
+
+def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> tuple:
+    """One layer's output elements, (MACs, parameters, flash, cycles), persistent arena bytes,
+    tensors it adds beyond its output, and the sizes of its scratch buffers."""
+    (cpm, cpe, per_op, quant_bytes, op_bytes_of, op_bytes_default, scratch_element, weight_bytes,
+     activation_bytes) = setting
+    op = layer.op
+    out = layer.output_shape
+    numel = _numel(out)
+    wshape = layer.weight_shape
+    if wshape is None:                                 # element-wise, pooling, reshape, softmax
+        cycles = per_op + _numel(in_shape) * len(layer.inputs) * cpe[op]
+        scratch: tuple[int, ...] = ()
+        tensors = 0
+        if op == "mean":                               # MEAN's own scratch buffers
+            tensors = 1                                # and its int32 axes constant
+            sums = numel * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
+            scratch = tuple((size + _ROUND) & _MASK for size in (sums, *K.MEAN_SCRATCH_BYTES) if size)
+        elif op == "reshape":
+            tensors = 1                                # its new-shape constant
+        return (numel, (0, 0, K.FLASH_OPERATOR_BYTES, cycles), op_bytes_of.get(op, op_bytes_default),
+                tensors, scratch)
+    channels = out[-1]
+    biases = channels if layer.bias else 0
+    tensors = 2 if biases else 1
+    scratch_bytes = 0
+    if op == "fully_connected":
+        macs = weights = wshape[0] * wshape[1]
+        cycles = per_op + macs * cpm["fully_connected"]
+        quant = tensors * quant_bytes
+        persistent = op_bytes_of[op]
+    else:
+        weights = wshape[0] * wshape[1] * wshape[2] * wshape[3]
+        macs = out[0] * out[1] * weights
+        kh, kw = layer.kernel
+        window = kh * kw * in_shape[-1]
+        columns = K.SCRATCH_CONV_COLUMNS
+        if op == "depthwise_conv2d":
+            cycles = per_op + macs * cpm["depthwise"]
+            scratch_bytes = 0 if kh == 3 and kw == 3 else window * scratch_element
+        elif kh == 1 and kw == 1:
+            cycles = per_op + macs * cpm["pointwise"]
+            scratch_bytes = 0 if layer.stride == (1, 1) else columns * window * scratch_element
+        else:
+            cycles = per_op + macs * cpm["conv"]
+            scratch_bytes = columns * window * scratch_element
+        quant = tensors * channels * quant_bytes
+        persistent = op_bytes_of[op] + ((K.ARENA_PER_CHANNEL_BYTES * channels + _ROUND) & _MASK)
+    layer_flash = (K.FLASH_OPERATOR_BYTES + weights * weight_bytes + biases * K.BIAS_BYTES + quant
+                   + tensors * _CONST_TENSOR_FLASH)
+    scratch = ((scratch_bytes + _ROUND) & _MASK,) if scratch_bytes else ()   # alive for this op
+    return numel, (macs, weights + biases, layer_flash, cycles), persistent, tensors, scratch
 
 
 def _verdict(budget: Budget, sram: int, flash: int, macs: int,

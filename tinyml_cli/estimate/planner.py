@@ -19,27 +19,40 @@ Buffer = tuple[int, int, int]
 
 
 def plan_offsets(buffers: Sequence[Buffer]) -> list[int]:
-    """Offsets TFLM's greedy first-fit planner gives ``buffers`` (in the order given).
+    """Offsets TFLM's greedy first-fit planner gives ``buffers`` (in the order given)."""
+    return _place(buffers)[0]
+
+
+def planned_size(buffers: Sequence[Buffer]) -> int:
+    """Bytes the greedy plan needs: the highest ``offset + size``."""
+    return _place(buffers)[1]
+
+
+def _place(buffers: Sequence[Buffer]) -> tuple[list[int], int]:
+    """The greedy plan: every buffer's offset, and the highest ``offset + size``.
 
     TFLM walks all placed buffers in offset order and skips those not alive at the same time; here
     each operator step keeps the placed buffers alive during it, so only those are gathered and
     sorted. The walk, and so every offset, is the same (buffers at equal offsets give the same gaps
-    in any order).
+    in any order). Fast paths for the two lifetimes that make up most of a network: a tensor written
+    at one step and read at the next, and a kernel's scratch buffer alive at one step.
     """
     if not buffers:
-        return []
+        return [], 0
+    sizes = [b[0] for b in buffers]
     placed_at: list[list[tuple[int, int]]] = [[] for _ in range(max([b[2] for b in buffers]) + 1)]
     offsets = [0] * len(buffers)
-    order = [(b[0], i, b[1], b[2]) for i, b in enumerate(buffers)]
-    order.sort(reverse=True)                           # largest first; ties: the later buffer first
-    for size, i, first, last in order:
+    top = 0
+    # largest first; ties: the later buffer first (a stable sort of the reversed indices)
+    for i in sorted(range(len(buffers) - 1, -1, -1), key=sizes.__getitem__, reverse=True):
+        size, first, last = buffers[i]
         if first + 1 == last:                          # most tensors: written, then read once
             here, there = placed_at[first], placed_at[last]
             neighbours = here + there
             neighbours.sort()
         elif first == last:                            # a kernel's scratch buffer
             here = there = placed_at[first]
-            neighbours = sorted(here)
+            neighbours = sorted(here) if len(here) > 1 else here
         else:
             here = there = None
             neighbours = sorted([e for t in range(first, last + 1) for e in placed_at[t]])
@@ -50,7 +63,10 @@ def plan_offsets(buffers: Sequence[Buffer]) -> list[int]:
             if end > candidate:
                 candidate = end
         offsets[i] = candidate
-        entry = (candidate, candidate + size)
+        end = candidate + size
+        if end > top:
+            top = end
+        entry = (candidate, end)
         if here is None:
             for t in range(first, last + 1):
                 placed_at[t].append(entry)
@@ -58,13 +74,7 @@ def plan_offsets(buffers: Sequence[Buffer]) -> list[int]:
             here.append(entry)
             if there is not here:
                 there.append(entry)
-    return offsets
-
-
-def planned_size(buffers: Sequence[Buffer]) -> int:
-    """Bytes the greedy plan needs: the highest ``offset + size``."""
-    offsets = plan_offsets(buffers)
-    return max((o + b[0] for o, b in zip(offsets, buffers)), default=0)
+    return offsets, top
 
 
 def live_lower_bound(buffers: Sequence[Buffer]) -> int:

@@ -14,17 +14,14 @@ from typing import Any, Callable
 from ..config import load_config
 from ..console import Ui
 from ..errors import ConfigError, TinymlError
-from ..runs import MANIFEST, create_run_dir, finish_manifest, open_run_dir, start_manifest, write_json, write_yaml
+from ..runs import MANIFEST, create_run_dir, open_run_dir, record_outcome, start_manifest, write_json, write_yaml
 from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
 from .context import SearchContext, make_context
 from .final import screened, train_top_k
 from .leaderboard import leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
-from .study import counts, fail_stale_trials, open_study, screen, storage_url, wait_for_running
-
-HIDDEN = "***"
-
+from .study import HIDDEN, counts, fail_stale_trials, open_study, redact, screen, storage_url, wait_for_running
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
@@ -45,18 +42,10 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     extra += [f"seed={seed}"] if seed is not None else []
     cfg = load_config(config, SEARCH_SCHEMA, [*overrides, *extra])
     BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], config or "config")
+    storage_url(storage, Path("."))  # a malformed --storage fails before any run directory is made
     run_dir = create_run_dir("search", cfg["name"], out)
     write_yaml(run_dir / "config.yaml", cfg)
     return cfg, run_dir, storage_url(storage, run_dir)
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    if "://" not in url or "@" not in url:
-        return url
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _best_status(study: Any) -> str:
@@ -76,7 +65,9 @@ def _worker_main(cfg: dict, url: str, index: int, threads: int) -> None:
     torch.set_num_threads(threads)
     try:
         ctx = make_context(cfg)
-        screen(ctx, open_study(ctx, url, worker=index))
+        study = open_study(ctx, url, worker=index)
+        ctx.backend.prepare(ctx)
+        screen(ctx, study)
     except TinymlError as exc:
         print(f"error: worker {index}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -115,20 +106,16 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
     """Run (or resume) the search into ``run_dir``; return the leaderboard summary."""
     ui = ui or Ui(verbosity=-1)
     ui.attach_log(run_dir / "log.txt")
+    argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
     manifest = start_manifest(run_dir, "search", cfg["seed"], argv)
     write_json(run_dir / MANIFEST, {**manifest, "storage": redact(url)})
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        summary = _search(cfg, run_dir, url, workers, ui)
-    except KeyboardInterrupt:
-        finish_manifest(run_dir, "interrupted")
-        raise
-    except BaseException:
-        finish_manifest(run_dir, "failed")
-        raise
+        with record_outcome(run_dir) as outcome:
+            summary = _search(cfg, run_dir, url, workers, ui)
+            outcome["best"] = summary["best"]
     finally:
         signal.signal(signal.SIGTERM, previous)
-    finish_manifest(run_dir, "ok", best=summary["best"])
     return summary
 
 
@@ -136,6 +123,7 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     ui.info(f"search: preparing data {cfg['data']['name']!r} and the {cfg['search']['backend']} backend")
     ctx = make_context(cfg, str(run_dir / "config.yaml"))
     study = open_study(ctx, url)
+    ctx.backend.prepare(ctx)
     stale_after = cfg["search"]["stale_after_s"]
     if fail_stale_trials(study, stale_after):
         ui.info("search: trials of a stopped run marked failed; finished trials are kept")

@@ -12,9 +12,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..arch import Arch
+from ..export.quantize import int8_accuracies
 from ..runs import write_json
 from ..train.checkpoint import save_candidate
-from ..train.quant import int8_accuracy
 from .context import SearchContext
 from .trial import assess
 
@@ -50,9 +50,9 @@ def _train_one(ctx: SearchContext, arch: Arch, trial_number: int, folder: Path, 
     data = ctx.data_for(arch)
     calib = data.x_train[:ctx.cfg["search"]["calibration_samples"]]
     verdict = assess(ctx, arch)
+    int8_val, int8_test = int8_accuracies(module, calib, (data.x_val, data.y_val), (data.x_test, data.y_test))
     metrics.update(
-        int8_val_accuracy=int8_accuracy(module, calib, data.x_val, data.y_val),
-        int8_test_accuracy=int8_accuracy(module, calib, data.x_test, data.y_test),
+        int8_val_accuracy=int8_val, int8_test_accuracy=int8_test,
         trial=trial_number, arch_key=arch.key(), candidate=str(folder.relative_to(run_dir)),
         **verdict["costs"])
     save_candidate(folder, arch, module, metrics)

@@ -4,6 +4,7 @@ machines sharing one database) and any resumed run cooperate without further coo
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import zlib
@@ -13,7 +14,7 @@ from typing import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import ConfigError, RunDirError
+from ..errors import ConfigError, RunDirError, TinymlError
 from .context import SearchContext
 from .trial import is_stale, run_trial
 
@@ -21,30 +22,42 @@ JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 # Config keys that must agree between every worker of one study (the seed fixes the data split).
 SHARED_SECTIONS = ("seed", "data", "space", "constraints", "mcu", "fidelity")
 LOCAL_TRAIN_KEYS = ("device", "threads")
+HIDDEN = "***"
+MAX_FAILURES_IN_A_ROW = 3
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@host`` URL replaced by ``***``.
+
+    >>> redact("--storage=postgresql://me:s3cret@db:5432/tinyml")
+    '--storage=postgresql://me:***@db:5432/tinyml'
+    """
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1" + HIDDEN + "@", text)
 
 
 def storage_url(storage: str | None, run_dir: Path) -> str:
     """``None``: ``sqlite:///RUN_DIR/study.db``; a URL (``scheme://``) as is; else a journal file path."""
     if storage is None:
         return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+    if "://" not in storage and not storage.endswith(JOURNAL_SUFFIXES):
+        raise ConfigError(f"--storage {storage!r}: expected a database URL (sqlite:///..., "
+                          f"postgresql://...) or a journal file ending in {', '.join(JOURNAL_SUFFIXES)}")
     return storage
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for a SQLAlchemy URL or a journal file path."""
     if "://" not in url:
-        if not url.endswith(JOURNAL_SUFFIXES):
-            raise ConfigError(f"--storage {url!r}: expected a database URL (sqlite:///..., "
-                              f"postgresql://...) or a journal file ending in {', '.join(JOURNAL_SUFFIXES)}")
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url))
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    shown = redact(url)
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except (ImportError, ModuleNotFoundError) as exc:
-        raise ConfigError(f"--storage {url!r}: the database driver is not installed: {exc}") from None
+        raise ConfigError(f"--storage {shown!r}: the database driver is not installed: {exc}") from None
     except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
-        raise ConfigError(f"--storage {url!r}: cannot open: {type(exc).__name__}: "
+        raise ConfigError(f"--storage {shown!r}: cannot open: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0]}") from None
 
 
@@ -67,7 +80,7 @@ def open_study(ctx: SearchContext, url: str, worker: int = 0) -> optuna.Study:
         probe.set_user_attr("config", shared)
     elif known != shared:
         diff = sorted(k for k in shared if known.get(k) != shared[k])
-        raise RunDirError(f"study {study_name(ctx.cfg)!r} in {url} was created with a different "
+        raise RunDirError(f"study {study_name(ctx.cfg)!r} in {redact(url)} was created with a different "
                           f"{', '.join(diff)}; use another name or storage")
     if [d.name.lower() for d in probe.directions] != directions:
         raise RunDirError(f"study {study_name(ctx.cfg)!r} has objectives {probe.directions}, "
@@ -101,9 +114,13 @@ def counts(study: optuna.Study) -> dict[str, int]:
 
 def screen(ctx: SearchContext, study: optuna.Study,
            on_trial: Callable[[FrozenTrial], None] | None = None) -> None:
-    """Run trials until ``search.trials`` are complete (counting those other workers are running)."""
+    """Run trials until ``search.trials`` are complete (counting those other workers are running).
+
+    A candidate whose training fails inside torch (out of GPU memory, for example) is recorded as a
+    FAIL trial with its ``error`` and the search goes on; ``MAX_FAILURES_IN_A_ROW`` such failures in a
+    row stop it."""
     target, stale_after = ctx.cfg["search"]["trials"], ctx.cfg["search"]["stale_after_s"]
-    ctx.backend.prepare(ctx)
+    failures = 0
     while True:
         fail_stale_trials(study, stale_after)
         n = counts(study)
@@ -112,9 +129,18 @@ def screen(ctx: SearchContext, study: optuna.Study,
         trial = study.ask()
         try:
             values = run_trial(ctx, study, trial)
+        except RuntimeError as exc:
+            message = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+            trial.set_user_attr("error", message)
+            study.tell(trial, state=TrialState.FAIL)
+            failures += 1
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                raise TinymlError(f"{failures} trials in a row failed to train; last: {message}") from None
+            continue
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
             raise
+        failures = 0
         frozen = study.tell(trial, values)
         if on_trial is not None:
             on_trial(frozen)

@@ -55,3 +55,25 @@ def load_candidate(folder: str | Path) -> tuple[Arch, GraphModule, dict]:
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     return arch, module, metrics
+
+
+def ranked_candidates(run_dir: Path) -> list[Path]:
+    """Candidate folders of a search run, best first: in the order of the leaderboard rows that name
+    one (``leaderboard.json``), then any others by folder name (``candidates/NNN``)."""
+    folder = run_dir / "candidates"
+    if not folder.is_dir():
+        raise InputFileError(f"{run_dir}: no candidates/ folder (is it a search run directory?)")
+    candidates = sorted(p for p in folder.iterdir() if (p / "arch.yaml").is_file())
+    if not candidates:
+        raise InputFileError(f"{folder}: no candidate folders with an arch.yaml")
+    board = run_dir / "leaderboard.json"
+    ranked: list[Path] = []
+    if board.is_file():
+        try:
+            summary = json.loads(board.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{board}: unreadable leaderboard: {exc}") from None
+        rows = summary.get("leaderboard", []) if isinstance(summary, dict) else []
+        named = [run_dir / str(r["candidate"]) for r in rows if isinstance(r, dict) and r.get("candidate")]
+        ranked = [p for p in dict.fromkeys(named) if p in candidates]
+    return ranked + [p for p in candidates if p not in ranked]

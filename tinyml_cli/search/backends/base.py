@@ -11,8 +11,8 @@ duplicate detection, multi-fidelity, outputs), so a backend is a small class:
   ``Trial.set_constraint`` (feasible when every value is <= 0), set by the driver on every trial.
 
 Weight-sharing backends can add a supernet step by overriding ``prepare(context)``, which the driver
-calls once before the trials of each worker, and change how a trial is scored (``evaluate``) and how
-the top-k are trained (``train_final``).
+calls once per process (each worker and the coordinator) before its trials, and change how a trial is
+scored (``evaluate``) and how the top-k are trained (``train_final``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,109 @@
+"""What `tinyml export` does, apart from parsing: pick the candidates (a search run's ranks, or one
+ARCH.yaml with its weights), load the dataset, export each into a fresh folder, record the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..arch import Arch, build_graph
+from ..config import COMMON_SCHEMA, apply_overrides, read_yaml, validate
+from ..console import Ui
+from ..data import DATA_SCHEMA, load_dataset, resize_dataset
+from ..errors import ConfigError, InputFileError
+from ..estimate import estimate
+from ..mcu import budget_for, load_profile
+from ..runs import create_run_dir, record_outcome, start_manifest, write_yaml
+from ..train.builder import GraphModule, build_module
+from ..train.checkpoint import load_candidate, load_weights, ranked_candidates
+from .pipeline import EXPORT_SCHEMA, ExportResult, check_inputs, export_candidate
+from .verify import verify_rows
+
+SCHEMA = {**COMMON_SCHEMA, "data": DATA_SCHEMA, "export": EXPORT_SCHEMA}
+# What an export takes over from the search run it reads.
+_FROM_RUN = (*COMMON_SCHEMA, "data")
+
+
+@dataclass
+class Candidate:
+    """One trained model to export, and the label it is reported under."""
+
+    label: str
+    arch: Arch
+    module: GraphModule
+
+
+def _run_candidates(run_dir: Path, rank: int | None, top: int | None) -> list[Candidate]:
+    folders = ranked_candidates(run_dir)
+    ranks = [rank] if rank is not None else list(range(1, (top or 1) + 1))
+    if max(ranks) > len(folders):
+        raise ConfigError(f"{run_dir}: asked for rank {max(ranks)} but the run has {len(folders)} "
+                          "candidate(s)")
+    out = []
+    for r in ranks:
+        arch, module, _ = load_candidate(folders[r - 1])
+        out.append(Candidate(f"{run_dir.name}/candidates/{folders[r - 1].name}", arch, module))
+    return out
+
+
+def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = None,
+               dataset: str | None = None, rank: int | None = None, top: int | None = None,
+               out: str | None = None, argv: list[str] | None = None) -> tuple[Path, list[ExportResult]]:
+    """Export a search run's best candidate(s) or one ARCH.yaml with its weights; returns the export
+    folder and one result per candidate."""
+    path = Path(target)
+    if rank is not None and top is not None:
+        raise ConfigError("--rank and --top are exclusive: export one rank or the K best")
+    if (rank is not None and rank < 1) or (top is not None and top < 1):
+        raise ConfigError("--rank and --top count from 1")
+    if dataset is not None:
+        overrides = [f"data.name={dataset}", *overrides]
+    run_cfg: dict = {}
+    if path.is_dir():
+        if weights:
+            raise ConfigError(f"{path}: --weights is for an ARCH.yaml; a run's candidates carry theirs")
+        if (path / "config.yaml").is_file():
+            run_cfg = read_yaml(path / "config.yaml") or {}
+        base = {k: run_cfg[k] for k in _FROM_RUN if k in run_cfg}
+        cfg = validate(apply_overrides(base, overrides), SCHEMA, "export")
+        candidates = _run_candidates(path, rank, top)
+        out = out if out is not None else path / "export"
+    elif path.is_file():
+        if rank is not None or top is not None:
+            raise ConfigError(f"{path}: --rank and --top pick candidates of a run directory")
+        if not weights:
+            raise InputFileError(f"{path}: an architecture without weights cannot be exported; "
+                                 "pass --weights W.pt")
+        cfg = validate(apply_overrides({"name": path.stem}, overrides), SCHEMA, "export")
+        arch = Arch.load(path)
+        candidates = [Candidate(path.stem, arch, load_weights(build_module(build_graph(arch)), weights))]
+    else:
+        raise InputFileError(f"{path}: no such run directory or architecture file")
+
+    data = load_dataset(cfg["data"], cfg["seed"])
+    inputs = [resize_dataset(data, c.arch.input_shape) for c in candidates]
+    for c, d in zip(candidates, inputs):
+        check_inputs(c.arch, d, c.label)
+    profile = load_profile(cfg["mcu"])
+    budget = budget_for(profile, cfg["constraints"])
+    out_dir = create_run_dir("export", cfg["name"], out)
+    ui.attach_log(out_dir / "log.txt")
+    start_manifest(out_dir, "export", cfg["seed"], argv)
+    write_yaml(out_dir / "config.yaml", cfg)
+    results = []
+    with record_outcome(out_dir):
+        for i, (c, d) in enumerate(zip(candidates, inputs), start=1):
+            folder = out_dir if len(candidates) == 1 else out_dir / f"rank{i:03d}"
+            ui.info(f"exporting {c.label} -> {folder}")
+            name = cfg["name"] if len(candidates) == 1 else f"{cfg['name']}_{i}"
+            graph = build_graph(c.arch)
+            host, mcu = (estimate(graph, profile, budget, runtime=r) for r in ("host", "mcu"))
+            result = export_candidate(c.arch, c.module, d, cfg["export"], folder, name,
+                                      {"peak_sram": host.peak_sram, "model_flash": host.flash_model,
+                                       "mcu_peak_sram": mcu.peak_sram},
+                                      seed=cfg["seed"], log=ui.detail)
+            if result.verify is not None:
+                ui.table(f"verification of {c.label} ({d.name} test set)", ["measure", "value"],
+                         verify_rows(result.verify))
+            results.append(result)
+    return out_dir, results

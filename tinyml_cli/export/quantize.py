@@ -1,0 +1,330 @@
+"""Post-training int8 quantization following the TFLite int8 spec, and optional QAT fine-tuning.
+
+Batch norm is folded into the convolutions; weights become per-channel symmetric int8 (per-tensor for
+FULLY_CONNECTED, as the TFLite converter does), biases int32 with scale = input scale x weight scale,
+and activations per-tensor asymmetric int8 calibrated (min/max) on training samples. Fused ReLU/ReLU6
+need no extra op: the calibrated range of a post-activation tensor already starts at 0.
+
+>>> import torch
+>>> from tinyml_cli.arch.graph import GraphBuilder
+>>> from tinyml_cli.train.builder import build_module
+>>> b = GraphBuilder((6, 6, 1)); t = b.conv(b.input, 4, 3, activation="relu")
+>>> t = b.mean(t); t = b.fully_connected(t, 3); _ = b.softmax(t)
+>>> g = b.finish(); _ = torch.manual_seed(0)
+>>> q = quantize(FoldedModule.from_module(build_module(g).eval()), np.ones((4, 6, 6, 1), np.float32))
+>>> q.layers[0].weight.dtype, q.layers[0].bias.dtype, q.tensors[-1]
+(dtype('int8'), dtype('int32'), QParams(scale=0.00390625, zero_point=-128))
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..arch.graph import Layer, LayerGraph, same_padding
+from ..data import Dataset
+from ..train.builder import ConvUnit, GraphModule
+
+QMIN, QMAX = -128, 127
+SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
+# Ops whose int8 kernels keep the input's scale and zero point (no requantization).
+SAME_AS_INPUT = ("avg_pool", "max_pool", "mean", "reshape")
+WEIGHT_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
+
+
+@dataclass(frozen=True)
+class QParams:
+    """Per-tensor affine quantization: real = scale * (q - zero_point)."""
+
+    scale: float
+    zero_point: int
+
+
+@dataclass
+class QuantLayer:
+    """Int8 weights (TFLite layout) with their scales, and the int32 bias."""
+
+    weight: np.ndarray
+    weight_scale: np.ndarray
+    bias: np.ndarray
+    quantized_dimension: int
+
+
+@dataclass
+class QuantizedModel:
+    """Everything the TFLite writer needs: the graph, each tensor's QParams, each layer's weights."""
+
+    graph: LayerGraph
+    tensors: list[QParams]
+    layers: list[QuantLayer | None]
+
+
+def activation_qparams(lo: float, hi: float) -> QParams:
+    """Asymmetric int8 parameters for a real range (widened to contain 0, as TFLite requires).
+
+    >>> activation_qparams(0.0, 6.0)
+    QParams(scale=0.023529411764705882, zero_point=-128)
+    """
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = (hi - lo) / (QMAX - QMIN)
+    zero_point = int(np.clip(round(QMIN - lo / scale), QMIN, QMAX))
+    return QParams(scale, zero_point)
+
+
+def weight_axis(op: str) -> int:
+    """The quantized dimension: output channels (0) for CONV_2D, channels (3) for DEPTHWISE_CONV_2D."""
+    return 3 if op == "depthwise_conv2d" else 0
+
+
+def weight_scales(weight: np.ndarray, op: str) -> np.ndarray:
+    """Symmetric scales: max |w| / 127 per output channel (one scale for FULLY_CONNECTED)."""
+    if op == "fully_connected":
+        peak = np.abs(weight).max(keepdims=True).reshape(1)
+    else:
+        axis = weight_axis(op)
+        peak = np.abs(np.moveaxis(weight, axis, 0)).reshape(weight.shape[axis], -1).max(axis=1)
+    return np.where(peak > 0, peak / QMAX, 1.0).astype(np.float64)
+
+
+def fold_batch_norm(unit: ConvUnit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of a convolution unit with its batch norm (eval statistics) folded in."""
+    conv, bn = unit.conv, unit.bn
+    weight = conv.weight.detach()
+    bias = torch.zeros(conv.out_channels, device=weight.device) if conv.bias is None else conv.bias.detach()
+    if bn is None:
+        return weight, bias
+    factor = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    return weight * factor.view(-1, 1, 1, 1), (bias - bn.running_mean) * factor + bn.bias.detach()
+
+
+def _channel_shape(op: str, ndim: int) -> tuple[int, ...]:
+    shape = [1] * ndim
+    if op != "fully_connected":
+        shape[weight_axis(op)] = -1
+    return tuple(shape)
+
+
+class FoldedModule(nn.Module):
+    """The deployed network in float: batch norm folded, TFLite weight layouts, NHWC tensors.
+
+    With ``qparams`` set (one QParams per tensor) it runs fake-quantized: weights, biases and every
+    tensor are rounded to their int8 grid, with straight-through gradients for QAT.
+    """
+
+    def __init__(self, graph: LayerGraph, weights: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+        super().__init__()
+        self.graph = graph
+        self.weight = nn.ParameterDict({str(i): nn.Parameter(torch.tensor(w, dtype=torch.float32))
+                                        for i, (w, _) in weights.items()})
+        self.bias = nn.ParameterDict({str(i): nn.Parameter(torch.tensor(b, dtype=torch.float32))
+                                      for i, (_, b) in weights.items()})
+        self.qparams: list[QParams] | None = None
+
+    @classmethod
+    def from_module(cls, module: GraphModule) -> "FoldedModule":
+        """Fold each convolution's batch norm (eval statistics) into its weights and bias, and take
+        the weights into TFLite layouts (on the CPU, wherever ``module`` lives)."""
+        weights = {}
+        for i, (layer, unit) in enumerate(zip(module.graph.layers, module.layers)):
+            if layer.op in ("conv2d", "depthwise_conv2d"):
+                w, b = fold_batch_norm(unit)
+                w = w.permute(0, 2, 3, 1)  # (out, kh, kw, in)
+                if layer.op == "depthwise_conv2d":
+                    w = w.permute(3, 1, 2, 0)  # (1, kh, kw, channels)
+                weights[i] = (w.cpu().numpy(), b.cpu().numpy())
+            elif layer.op == "fully_connected":
+                weights[i] = (unit.fc.weight.detach().cpu().numpy(), unit.fc.bias.detach().cpu().numpy())
+        return cls(module.graph, weights)
+
+    def _fake(self, x: torch.Tensor, tensor: int) -> torch.Tensor:
+        if self.qparams is None:
+            return x
+        q = self.qparams[tensor]
+        return _fake_quant(x, q.scale, q.zero_point, QMIN, QMAX)
+
+    def _layer_params(self, i: int, layer: Layer) -> tuple[torch.Tensor, torch.Tensor]:
+        w, b = self.weight[str(i)], self.bias[str(i)]
+        if self.qparams is None:
+            return w, b
+        scale = torch.tensor(weight_scales(w.detach().double().numpy(), layer.op), dtype=torch.float32)
+        w = _fake_quant(w, scale.reshape(_channel_shape(layer.op, w.dim())), 0, -QMAX, QMAX)
+        bias_scale = scale * self.qparams[layer.inputs[0]].scale
+        return w, _fake_quant(b, bias_scale, 0, -2**31, 2**31 - 1)
+
+    def _apply(self, i: int, layer: Layer, inputs: list[torch.Tensor]) -> torch.Tensor:
+        x = inputs[0]
+        if layer.op in ("conv2d", "depthwise_conv2d"):
+            w, b = self._layer_params(i, layer)
+            return _conv_nhwc(x, w, b, layer)
+        if layer.op == "fully_connected":
+            w, b = self._layer_params(i, layer)
+            return _activate(F.linear(x, w, b), layer.activation)
+        if layer.op == "add":
+            return _activate(inputs[0] + inputs[1], layer.activation)
+        if layer.op in ("avg_pool", "max_pool"):
+            pool = F.avg_pool2d if layer.op == "avg_pool" else F.max_pool2d
+            return pool(x.permute(0, 3, 1, 2), layer.kernel, layer.stride).permute(0, 2, 3, 1)
+        if layer.op == "mean":
+            return x.mean(dim=(1, 2))
+        if layer.op == "reshape":
+            return x.reshape(x.shape[0], -1)
+        if layer.op == "softmax":
+            return torch.softmax(x, dim=-1)
+        raise ValueError(f"no folded implementation for op {layer.op!r}")
+
+    def _run(self, x: torch.Tensor, stop: int) -> list[torch.Tensor]:
+        out = [self._fake(x, 0)]
+        for i, layer in enumerate(self.graph.layers[:stop]):
+            out.append(self._fake(self._apply(i, layer, [out[t] for t in layer.inputs]), i + 1))
+        return out
+
+    def tensors(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every tensor of the graph (NHWC), the input first."""
+        return self._run(x, len(self.graph.layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits: the input of the final SOFTMAX (the last tensor when there is none)."""
+        stop = len(self.graph.layers) - (self.graph.layers[-1].op == "softmax")
+        return self._run(x, stop)[stop]
+
+
+def _fake_quant(x: torch.Tensor, scale: torch.Tensor | float, zero_point: int, lo: int,
+                hi: int) -> torch.Tensor:
+    """Round to the quantization grid, with straight-through gradients."""
+    q = (torch.clamp(torch.round(x / scale) + zero_point, lo, hi) - zero_point) * scale
+    return x + (q - x).detach()
+
+
+def _activate(x: torch.Tensor, activation: str) -> torch.Tensor:
+    if activation == "relu":
+        return F.relu(x)
+    if activation == "relu6":
+        return torch.clamp(x, 0.0, 6.0)
+    return x
+
+
+def _conv_nhwc(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, layer: Layer) -> torch.Tensor:
+    """CONV_2D / DEPTHWISE_CONV_2D on NHWC input with TFLite weight layouts and SAME padding."""
+    x = x.permute(0, 3, 1, 2)
+    if layer.padding == "same":
+        top, bottom = same_padding(x.shape[2], layer.kernel[0], layer.stride[0])
+        left, right = same_padding(x.shape[3], layer.kernel[1], layer.stride[1])
+        x = F.pad(x, (left, right, top, bottom))
+    if layer.op == "depthwise_conv2d":
+        y = F.conv2d(x, w.permute(3, 0, 1, 2), b, layer.stride, groups=x.shape[1])
+    else:
+        y = F.conv2d(x, w.permute(0, 3, 1, 2), b, layer.stride)
+    return _activate(y, layer.activation).permute(0, 2, 3, 1)
+
+
+@torch.no_grad()
+def calibrate(folded: FoldedModule, samples: np.ndarray, batch_size: int = 256) -> list[QParams]:
+    """Per-tensor QParams from the min/max each tensor reaches on ``samples`` (float, unquantized)."""
+    saved, folded.qparams = folded.qparams, None
+    graph = folded.graph
+    lo = np.full(len(graph.tensor_shapes), np.inf)
+    hi = np.full(len(graph.tensor_shapes), -np.inf)
+    for start in range(0, len(samples), batch_size):
+        for t, value in enumerate(folded.tensors(torch.from_numpy(samples[start:start + batch_size]))):
+            lo[t] = min(lo[t], float(value.min()))
+            hi[t] = max(hi[t], float(value.max()))
+    folded.qparams = saved
+    params = [activation_qparams(lo[0], hi[0])]
+    for i, layer in enumerate(graph.layers):
+        if layer.op == "softmax":
+            params.append(QParams(*SOFTMAX_OUTPUT))
+        elif layer.op in SAME_AS_INPUT:
+            params.append(params[layer.inputs[0]])
+        else:
+            params.append(activation_qparams(lo[i + 1], hi[i + 1]))
+    return params
+
+
+def quantize(folded: FoldedModule, samples: np.ndarray) -> QuantizedModel:
+    """Calibrate on ``samples`` (sets ``folded.qparams``), then quantize every weight and bias."""
+    folded.qparams = calibrate(folded, samples)
+    return quantize_layers(folded)
+
+
+def quantize_layers(folded: FoldedModule) -> QuantizedModel:
+    """Int8 weights and int32 biases of a calibrated folded module (after QAT, say)."""
+    if folded.qparams is None:
+        raise ValueError("calibrate the folded module before quantizing its layers")
+    layers: list[QuantLayer | None] = []
+    for i, layer in enumerate(folded.graph.layers):
+        if layer.op not in WEIGHT_OPS:
+            layers.append(None)
+            continue
+        w = folded.weight[str(i)].detach().double().numpy()
+        b = folded.bias[str(i)].detach().double().numpy()
+        scale = weight_scales(w, layer.op)
+        q = np.clip(np.round(w / scale.reshape(_channel_shape(layer.op, w.ndim))), -QMAX, QMAX)
+        bias_scale = scale * folded.qparams[layer.inputs[0]].scale
+        qb = np.clip(np.round(b / bias_scale), -2**31, 2**31 - 1)
+        layers.append(QuantLayer(q.astype(np.int8), scale, qb.astype(np.int32), weight_axis(layer.op)))
+    return QuantizedModel(folded.graph, list(folded.qparams), layers)
+
+
+@torch.no_grad()
+def folded_logits(folded: FoldedModule, x: np.ndarray, quantized: bool = True,
+                  batch_size: int = 256) -> np.ndarray:
+    """Logits of the folded module: fake-quantized when it is calibrated and ``quantized``, else float."""
+    folded.eval()
+    saved = folded.qparams
+    if not quantized:
+        folded.qparams = None
+    try:
+        outs = [folded(torch.from_numpy(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    finally:
+        folded.qparams = saved
+    return torch.cat(outs).numpy()
+
+
+def folded_accuracy(folded: FoldedModule, x: np.ndarray, y: np.ndarray, quantized: bool = True) -> float:
+    """Top-1 accuracy of :func:`folded_logits` on ``(x, y)`` (nan for no samples)."""
+    if not len(x):
+        return float("nan")
+    return float((folded_logits(folded, x, quantized).argmax(1) == y).mean())
+
+
+def int8_accuracies(module: GraphModule, x_calib: np.ndarray,
+                    *splits: tuple[np.ndarray, np.ndarray]) -> list[float]:
+    """Top-1 accuracy on each ``(x, y)`` split of the int8 model export writes for ``module``:
+    batch norm folded, calibrated on ``x_calib``, run fake-quantized."""
+    folded = FoldedModule.from_module(module)
+    quantize(folded, x_calib)
+    return [folded_accuracy(folded, x, y) for x, y in splits]
+
+
+def qat_finetune(folded: FoldedModule, data: Dataset, epochs: int, lr: float = 1e-4,
+                 batch_size: int = 64, seed: int = 0) -> FoldedModule:
+    """Quantization-aware fine-tuning: train the folded weights through fake quantization (ranges
+    fixed from calibration, straight-through gradients); keeps the best validation epoch."""
+    if folded.qparams is None:
+        raise ValueError("calibrate (quantize) before QAT fine-tuning")
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(folded.parameters(), lr=lr)
+    x_all, y_all = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+
+    best, best_state = folded_accuracy(folded, data.x_val, data.y_val), copy.deepcopy(folded.state_dict())
+    for _ in range(epochs):
+        folded.train()
+        order = torch.randperm(len(x_all), generator=generator)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(folded(x_all[idx]), y_all[idx]).backward()
+            opt.step()
+        acc = folded_accuracy(folded, data.x_val, data.y_val)
+        if acc > best:
+            best, best_state = acc, copy.deepcopy(folded.state_dict())
+    folded.load_state_dict(best_state)
+    return folded.eval()
