@@ -16,7 +16,7 @@ from ..export.quantize import int8_accuracies
 from ..runs import write_json
 from ..train.checkpoint import save_candidate
 from .context import SearchContext
-from .trial import assess, train_candidate
+from .trial import assess
 
 FINAL = "final:"
 
@@ -46,7 +46,7 @@ def train_top_k(ctx: SearchContext, study: optuna.Study, run_dir: Path,
 
 
 def _train_one(ctx: SearchContext, arch: Arch, trial_number: int, folder: Path, run_dir: Path) -> dict:
-    module, metrics = train_candidate(ctx, arch, None)
+    module, metrics = ctx.backend.train_final(ctx, arch)
     data = ctx.data_for(arch)
     calib = data.x_train[:ctx.cfg["search"]["calibration_samples"]]
     verdict = assess(ctx, arch)

@@ -123,8 +123,8 @@ def run_trial(ctx: SearchContext, study: optuna.Study, trial: optuna.Trial) -> l
         trial.set_user_attr("duplicate_of", twin.user_attrs.get("duplicate_of", twin.number))
         trial.set_user_attr("metrics", twin.user_attrs.get("metrics"))
         return list(twin.values)
-    _, metrics = train_candidate(ctx, arch, ctx.cfg["fidelity"]["epochs"],
-                                 lambda _record: trial.set_user_attr("heartbeat", time.time()))
+    _, metrics = ctx.backend.evaluate(ctx, arch, ctx.cfg["fidelity"]["epochs"],
+                                      lambda _record: trial.set_user_attr("heartbeat", time.time()))
     trial.set_user_attr("metrics", metrics)
     trial.set_user_attr("status", "trained")
     return objective_values(ctx, metrics, costs)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from .base import COSTS, Backend, GenomeSampler
 from .bayesian import BayesianBackend
+from .differentiable import DifferentiableBackend
 from .evolution import EvolutionBackend
 from .nsga2 import Nsga2Backend
+from .oneshot import OneshotBackend
 from .random_search import RandomBackend
 
 BACKENDS: dict[str, type[Backend]] = {}
@@ -13,5 +15,7 @@ BACKENDS["random"] = RandomBackend
 BACKENDS["evolution"] = EvolutionBackend
 BACKENDS["bayesian"] = BayesianBackend
 BACKENDS["nsga2"] = Nsga2Backend
+BACKENDS["oneshot"] = OneshotBackend
+BACKENDS["differentiable"] = DifferentiableBackend
 
 __all__ = ["BACKENDS", "COSTS", "Backend", "GenomeSampler"]

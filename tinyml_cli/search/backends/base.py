@@ -11,12 +11,13 @@ duplicate detection, multi-fidelity, outputs), so a backend is a small class:
   ``Trial.set_constraint`` (feasible when every value is <= 0), set by the driver on every trial.
 
 Weight-sharing backends can add a supernet step by overriding ``prepare(context)``, which the driver
-calls once per process (each worker and the coordinator) before its trials.
+calls once per process (each worker and the coordinator) before its trials, and change how a trial is
+scored (``evaluate``) and how the top-k are trained (``train_final``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import optuna
@@ -47,6 +48,21 @@ class Backend:
 
     def prepare(self, context: Any) -> None:
         """Hook run once per worker before its trials (nothing to do for multi-trial backends)."""
+
+    def evaluate(self, context: Any, arch: Any, epochs: int | None,
+                 on_epoch: Callable[[dict], None] | None = None) -> tuple[Any, dict]:
+        """Screen one feasible architecture: ``(module, metrics)`` with at least val_accuracy,
+        test_accuracy, epochs_run and train_time_s. Multi-trial backends train it from scratch for
+        ``epochs``; weight-sharing backends score it with inherited weights."""
+        from ..trial import train_candidate
+
+        return train_candidate(context, arch, epochs, on_epoch)
+
+    def train_final(self, context: Any, arch: Any) -> tuple[Any, dict]:
+        """Train one of the top-k in full (``train.epochs``): ``(module, metrics)`` as ``evaluate``."""
+        from ..trial import train_candidate
+
+        return train_candidate(context, arch, None)
 
 
 class GenomeSampler(optuna.samplers.BaseSampler):

@@ -1,0 +1,57 @@
+"""What the weight-sharing backends (``oneshot``, ``differentiable``) share: an mbnet supernet made
+in ``prepare``, trials scored with inherited weights, and the top-k fine-tuned from them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ...arch import Arch, SearchSpace
+from ...arch.mbnet import MbnetSpace
+from ...errors import ConfigError
+from ...train.loop import accuracy
+from ..supernet import Supernet
+from ..weight_sharing import finetune, inherited_accuracy
+from .base import Backend
+
+
+def check_mbnet(space: SearchSpace, backend: str) -> MbnetSpace:
+    """``space`` when it is an mbnet space; a ConfigError naming the key otherwise."""
+    if not isinstance(space, MbnetSpace):
+        raise ConfigError(f"space.name: the {backend} backend needs the mbnet space (a supernet), "
+                          f"got {space.name!r}")
+    return space
+
+
+class WeightSharingBackend(Backend):
+    """Base class: subclasses build ``self.net`` in ``build(context)``; options include ``bn_batches``."""
+
+    def __init__(self, options: Any = None, source: str = "config") -> None:
+        super().__init__(options, source)
+        self.net: Supernet | None = None
+
+    def build(self, context: Any) -> Supernet:
+        """Make and train the supernet."""
+        raise NotImplementedError
+
+    def prepare(self, context: Any) -> None:
+        """Make the supernet once per worker."""
+        if self.net is None:
+            check_mbnet(context.space, self.name)
+            self.net = self.build(context)
+
+    def evaluate(self, context: Any, arch: Arch, epochs: int | None, on_epoch: Any = None) -> tuple[Any, dict]:
+        """Validation accuracy with inherited weights after batch-norm recalibration: no training."""
+        start = time.perf_counter()
+        data = context.data_for(arch)
+        module, val = inherited_accuracy(self.net, arch, data, self.options["bn_batches"],
+                                         context.cfg["train"]["batch_size"], context.seed)
+        return module, {"val_accuracy": val, "test_accuracy": accuracy(module, data.x_test, data.y_test),
+                        "epochs_run": 0, "train_time_s": time.perf_counter() - start}
+
+    def train_final(self, context: Any, arch: Arch) -> tuple[Any, dict]:
+        """Fine-tune from the inherited weights for ``train.epochs``."""
+        self.prepare(context)
+        train = context.cfg["train"]
+        return finetune(self.net, arch, context.data_for(arch), train, train["epochs"],
+                        self.options["bn_batches"], context.seed)
