@@ -72,10 +72,10 @@ def main() -> None:
                         "top-5 screen val": sum(screen[:5]) / len(screen[:5]) if screen else None,
                         "final val": best.get("val_accuracy"), "final test": best.get("test_accuracy"),
                         "int8 test": best.get("int8_test_accuracy"), "SRAM": best.get("peak_sram"),
-                        "flash": best.get("flash"), "evaluated": n["trained"], "infeasible": n["infeasible"],
+                        "flash": best.get("flash"), "evaluated": n["trained"] + n["scored"], "infeasible": n["infeasible"],
                         "dupes": n["duplicate"], "search s": searched, "wall s": wall,
-                        "evaluated/min search": 60 * n["trained"] / searched,
-                        "evaluated/min wall": 60 * n["trained"] / wall})
+                        "evaluated/min search": 60 * (n["trained"] + n["scored"]) / searched,
+                        "evaluated/min wall": 60 * (n["trained"] + n["scored"]) / wall})
         print(f"{backend}: done in {wall:.0f} s ({run_dir})", flush=True)
 
     cfg = load_config(args.config, SEARCH_SCHEMA, args.overrides)

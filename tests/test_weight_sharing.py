@@ -103,7 +103,7 @@ def test_backend_writes_the_leaderboard_and_fitting_candidates(tmp_path, backend
     run_search(cfg, run_dir, url)
     assert not train_calls  # trials are scored with inherited weights, never trained
     study = optuna.load_study(study_name="tinyml-search-tiny", storage=open_storage(url))
-    scored = [t for t in study.trials if t.user_attrs.get("status") == "trained"]
+    scored = [t for t in study.trials if t.user_attrs.get("status") == "scored"]
     assert scored and all(t.user_attrs["metrics"]["epochs_run"] == 0 for t in scored)
     budget = budget_for(PROFILE, {"sram": SRAM})
     for t in scored:  # every scored architecture fits, by the estimator

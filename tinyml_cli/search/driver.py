@@ -19,7 +19,7 @@ from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
 from .context import SearchContext, make_context
 from .final import screened, train_top_k
-from .leaderboard import leaderboard_rows, table, trial_counts, write_leaderboard
+from .leaderboard import describe_counts, leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
 from .study import (HIDDEN, counts, fail_stale_trials, open_study, redact, require_study, screen, storage_url,
                     wait_for_running)
@@ -168,9 +168,7 @@ def _outputs(ctx: SearchContext, study: Any, run_dir: Path, url: str, ui: Ui) ->
     plot_pareto(study, rows, b, run_dir / "pareto.png")
     columns, cells = table(rows, limit=10)
     ui.table(f"Leaderboard ({ctx.backend.name}, {ctx.profile.name})", columns, cells)
-    n = summary["trials"]
-    ui.info(f"{n['complete']} trials: {n['trained']} trained, {n['infeasible']} infeasible (never trained), "
-            f"{n['duplicate']} duplicates. Outputs in {run_dir}")
+    ui.info(f"{describe_counts(summary['trials'])}. Outputs in {run_dir}")
     if not rows:
         ui.warn("no architecture fits the budget: loosen the constraints or shrink the search space")
     return summary

@@ -21,10 +21,13 @@ from .trial import assess
 FINAL = "final:"
 
 
+EVALUATED = ("trained", "scored")   # trial statuses that carry screening metrics
+
+
 def screened(study: optuna.Study) -> list[FrozenTrial]:
     """Trained (non-duplicate) trials, best screening validation accuracy first."""
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.user_attrs.get("status") == "trained"]
+              if t.user_attrs.get("status") in EVALUATED]
     return sorted(trials, key=lambda t: (-t.user_attrs["metrics"]["val_accuracy"], t.number))
 
 

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from ..runs import atomic_write_text, write_json
 from ..units import format_bytes, format_count
-from .final import FINAL
+from .final import EVALUATED, FINAL
 
 COLUMNS = ["rank", "trial", "stage", "candidate", "val_accuracy", "test_accuracy", "int8_test_accuracy",
            "screen_val_accuracy", "macs", "params", "flash", "peak_sram", "latency_ms", "train_time_s",
@@ -41,8 +41,8 @@ def pareto_front(rows: list[dict], costs: tuple[str, ...] = COSTS) -> list[int]:
 
 
 def trial_counts(study: optuna.Study) -> dict[str, int]:
-    """How many trials were trained, infeasible, duplicates, failed."""
-    out = {"complete": 0, "trained": 0, "infeasible": 0, "duplicate": 0, "failed": 0}
+    """How many trials were trained, scored with shared weights, infeasible, duplicates, failed."""
+    out = {"complete": 0, "trained": 0, "scored": 0, "infeasible": 0, "duplicate": 0, "failed": 0}
     for t in study.get_trials(deepcopy=False):
         if t.state == TrialState.COMPLETE:
             out["complete"] += 1
@@ -52,11 +52,22 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     return out
 
 
+def describe_counts(n: dict[str, int]) -> str:
+    """One line of what happened to the trials.
+
+    >>> describe_counts({"complete": 5, "trained": 3, "scored": 0, "infeasible": 1, "duplicate": 1, "failed": 0})
+    '5 trials: 3 trained, 1 infeasible (never trained), 1 duplicate(s)'
+    """
+    evaluated = f"{n['scored']} scored with shared weights" if n["scored"] else f"{n['trained']} trained"
+    return (f"{n['complete']} trials: {evaluated}, {n['infeasible']} infeasible (never trained), "
+            f"{n['duplicate']} duplicate(s)")
+
+
 def leaderboard_rows(study: optuna.Study) -> list[dict]:
     """One row per feasible trained architecture, ranked."""
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("status") != "trained":
+        if t.user_attrs.get("status") not in EVALUATED:
             continue
         screen = t.user_attrs["metrics"]
         final = study.user_attrs.get(FINAL + t.user_attrs["arch_key"])
@@ -112,8 +123,7 @@ def write_leaderboard(run_dir: Path, summary: dict) -> None:
     lines = [f"# Search leaderboard: {summary['name']}", "",
              f"Backend `{summary['backend']}` on {summary['mcu']} (budget: SRAM "
              f"{format_bytes(summary['budget']['sram'])}, flash {format_bytes(summary['budget']['flash'])}). "
-             f"{counts['complete']} trials: {counts['trained']} trained, {counts['infeasible']} infeasible "
-             f"(never trained), {counts['duplicate']} duplicates.", "",
+             f"{describe_counts(counts)}.", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     atomic_write_text(run_dir / "leaderboard.md", "\n".join(lines) + "\n")

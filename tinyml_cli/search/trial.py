@@ -5,7 +5,8 @@ or parallel run never redoes finished work:
 
 - ``arch``, ``arch_key``: the architecture and its stable hash;
 - ``worker``, ``claim``, ``heartbeat``: who evaluates it, since when, last sign of life;
-- ``status``: ``trained``, ``infeasible`` (the estimator says it does not fit, or its shapes
+- ``status``: ``trained`` (trained from scratch), ``scored`` (a weight-sharing backend scored it with
+  inherited weights, no training), ``infeasible`` (the estimator says it does not fit, or its shapes
   collapse: never trained) or ``duplicate`` (an earlier trial's result is reused);
 - ``feasible``, ``violations``, ``costs`` (estimate summary), ``metrics`` (accuracy, training time).
 
@@ -126,7 +127,7 @@ def run_trial(ctx: SearchContext, study: optuna.Study, trial: optuna.Trial) -> l
     _, metrics = ctx.backend.evaluate(ctx, arch, ctx.cfg["fidelity"]["epochs"],
                                       lambda _record: trial.set_user_attr("heartbeat", time.time()))
     trial.set_user_attr("metrics", metrics)
-    trial.set_user_attr("status", "trained")
+    trial.set_user_attr("status", ctx.backend.evaluated_status)
     return objective_values(ctx, metrics, costs)
 
 

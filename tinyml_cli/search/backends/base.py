@@ -33,6 +33,7 @@ class Backend:
     """Base class: single objective (validation accuracy), options validated against ``OPTIONS``."""
 
     name = "base"
+    evaluated_status = "trained"   # a trial's status once ``evaluate`` has given its metrics
     OPTIONS: Schema = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None, source: str = "config") -> None:

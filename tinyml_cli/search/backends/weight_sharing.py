@@ -26,6 +26,8 @@ def check_mbnet(space: SearchSpace, backend: str) -> MbnetSpace:
 class WeightSharingBackend(Backend):
     """Base class: subclasses build ``self.net`` in ``build(context)``; options include ``bn_batches``."""
 
+    evaluated_status = "scored"
+
     def __init__(self, options: Any = None, source: str = "config") -> None:
         super().__init__(options, source)
         self.net: Supernet | None = None
