@@ -26,3 +26,19 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def train_calls(monkeypatch):
+    """Every graph a search trains from scratch, in order (the real training still runs)."""
+    from tinyml_cli.search import trial as trial_module
+
+    calls = []
+    real = trial_module.train_and_evaluate
+
+    def counting(graph, *args, **kwargs):
+        calls.append(graph)
+        return real(graph, *args, **kwargs)
+
+    monkeypatch.setattr(trial_module, "train_and_evaluate", counting)
+    return calls

@@ -6,11 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from tinyml_cli.arch import build_graph, make_space
+from tinyml_cli.arch import build_graph, make_space, sample_buildable
 from tinyml_cli.arch import graph as graph_module
 from tinyml_cli.arch import mbnet as mbnet_module
 from tinyml_cli.arch.graph import Layer, LayerGraph
-from tinyml_cli.errors import ArchError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.estimate import model as model_module
 from tinyml_cli.mcu import budget_for, load_profile
@@ -27,16 +26,7 @@ def clear_memos():
 
 
 def sample_archs(name, shape, n, seed):
-    space = make_space({"name": name}, shape, 5)
-    rng, archs = np.random.default_rng(seed), []
-    while len(archs) < n:
-        arch = space.sample(rng)
-        try:
-            build_graph(arch)
-        except ArchError:
-            continue
-        archs.append(arch)
-    return archs
+    return sample_buildable(make_space({"name": name}, shape, 5), np.random.default_rng(seed), n)
 
 
 def fingerprint(graph):

@@ -56,19 +56,6 @@ def load_study(run_dir):
     return optuna.load_study(study_name="tinyml-search-tiny", storage=f"sqlite:///{run_dir}/study.db")
 
 
-@pytest.fixture
-def train_calls(monkeypatch):
-    calls = []
-    real = trial_module.train_and_evaluate
-
-    def counting(graph, *args, **kwargs):
-        calls.append(graph)
-        return real(graph, *args, **kwargs)
-
-    monkeypatch.setattr(trial_module, "train_and_evaluate", counting)
-    return calls
-
-
 @pytest.mark.parametrize("backend, options", [
     ("random", {}), ("evolution", {"population": 2, "sample_size": 2}),
     ("bayesian", {"startup_trials": 2}), ("nsga2", {"population": 2})])

@@ -17,7 +17,6 @@ from tinyml_cli.data import load_dataset, resize_dataset
 from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
 from tinyml_cli.search.context import make_context
 from tinyml_cli.search.study import open_storage
-from tinyml_cli.search import trial as trial_module
 from tinyml_cli.search.costs import CostModel
 from tinyml_cli.search.weight_sharing import sample_fitting, shrink_space
 from tinyml_cli.train.checkpoint import load_candidate
@@ -79,19 +78,6 @@ def _config(tmp_path, backend, options, trials):
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)
-
-
-@pytest.fixture
-def train_calls(monkeypatch):
-    calls = []
-    real = trial_module.train_and_evaluate
-
-    def counting(graph, *args, **kwargs):
-        calls.append(graph)
-        return real(graph, *args, **kwargs)
-
-    monkeypatch.setattr(trial_module, "train_and_evaluate", counting)
-    return calls
 
 
 @pytest.mark.parametrize("backend, options, trials", [
