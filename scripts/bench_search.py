@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--storage", choices=("sqlite", "journal"), default="sqlite",
                         help="study storage: an SQLite database or a journal file (less overhead per trial)")
     parser.add_argument("--ws-trials", type=int, default=400, help="trials of the weight-sharing backends")
+    parser.add_argument("--supernet-epochs", type=int, default=8,
+                        help="supernet training epochs of the weight-sharing backends")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every backend")
     args = parser.parse_args()
     base = create_run_dir("bench", "search", args.out)
@@ -55,7 +57,9 @@ def main() -> None:
         cfg = load_config(args.config, SEARCH_SCHEMA, [*args.overrides, f"search.backend={backend}",
                                                        f"search.trials={trials}", f"search.top_k={args.top_k}",
                                                        f"seed={args.seed}", f"name=bench-{backend}"])
-        cfg["search"]["options"] = OPTIONS[backend]
+        cfg["search"]["options"] = dict(OPTIONS[backend])
+        if backend in WEIGHT_SHARING:
+            cfg["search"]["options"]["supernet_epochs" if backend == "oneshot" else "epochs"] = args.supernet_epochs
         run_dir = base / backend
         run_dir.mkdir()
         write_yaml(run_dir / "config.yaml", cfg)
