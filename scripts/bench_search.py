@@ -30,8 +30,8 @@ from tinyml_cli.search.study import open_storage
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "mnist1d_stm32f412.yaml"
 OPTIONS = {"random": {}, "evolution": {"population": 8, "sample_size": 3},
            "bayesian": {"sampler": "tpe", "startup_trials": 8},
-           "oneshot": {"supernet_epochs": 8, "population": 30, "sample_size": 5},
-           "differentiable": {"epochs": 8, "warmup_epochs": 2}}
+           "oneshot": {"population": 30, "sample_size": 5},
+           "differentiable": {"warmup_epochs": 2}}     # their supernet epochs: --supernet-epochs
 WEIGHT_SHARING = ("oneshot", "differentiable")
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--storage", choices=("sqlite", "journal"), default="sqlite",
                         help="study storage: an SQLite database or a journal file (less overhead per trial)")
     parser.add_argument("--ws-trials", type=int, default=400, help="trials of the weight-sharing backends")
-    parser.add_argument("--supernet-epochs", type=int, default=8,
+    parser.add_argument("--supernet-epochs", type=int, default=12,
                         help="supernet training epochs of the weight-sharing backends")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides for every backend")
     args = parser.parse_args()
