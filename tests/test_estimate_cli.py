@@ -1,7 +1,6 @@
 """`tinyml estimate` end to end, in-process through the real entry point (exit codes included)."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -111,7 +110,6 @@ def test_subprocess_exit_codes_and_no_traceback(tmp_path):
     import subprocess
     import sys
 
-    shutil.copy(SINE, tmp_path / "m.tflite")
     (tmp_path / "m.tflite").write_bytes(SINE.read_bytes()[:900])
     result = subprocess.run([sys.executable, "-m", "tinyml_cli", "estimate", str(tmp_path / "m.tflite"),
                              "--mcu", "rp2040"], capture_output=True, text=True)
