@@ -94,7 +94,6 @@ def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, c
         raise DoesNotFitError(f"{target}: does not fit {est.mcu}: {'; '.join(est.violations)}")
 
 
-
 # ---- search -----------------------------------------------------------------------------------------
 
 @cli.command("search")
@@ -219,7 +218,6 @@ def adapt_command(config: str | None, overrides: tuple[str, ...], model: str | N
 
     cfg = _drift_config(config, overrides, mcu, seed)
     _drift_render(ui, adapt(cfg, method, model, stream_file, out, ui, check), as_json)
-
 
 
 def main(argv: list[str] | None = None) -> None:

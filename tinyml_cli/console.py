@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -103,7 +102,7 @@ class Ui:
 
 def emit_json(data: Any) -> None:
     """Print one JSON document on stdout, nothing else."""
-    from .runs import _jsonable
+    from .runs import to_json
 
-    sys.stdout.write(json.dumps(data, indent=2, default=_jsonable) + "\n")
+    sys.stdout.write(to_json(data))
     sys.stdout.flush()

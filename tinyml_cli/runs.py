@@ -49,12 +49,23 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, data: Any) -> Path:
     """Write JSON atomically (indented, keys in insertion order)."""
-    return atomic_write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+    return atomic_write_text(path, to_json(data))
 
 
 def write_yaml(path: str | Path, data: Any) -> Path:
     """Write YAML atomically."""
     return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def to_json(data: Any) -> str:
+    """The JSON text every file and ``--json`` output uses: indented, numpy scalars and arrays and
+    paths converted, a final newline.
+
+    >>> import numpy as np
+    >>> to_json({"n": np.int64(3), "p": Path("a/b")})
+    '{\\n  "n": 3,\\n  "p": "a/b"\\n}\\n'
+    """
+    return json.dumps(data, indent=2, default=_jsonable) + "\n"
 
 
 def _jsonable(value: Any) -> Any:
