@@ -9,7 +9,12 @@ import numpy as np
 
 @dataclass
 class Dataset:
-    """Splits of NHWC float32 inputs and int64 labels. 1-D signals have height 1."""
+    """Splits of NHWC float32 inputs and int64 labels. 1-D signals have height 1.
+
+    ``train_groups`` and ``val_groups`` (optional, int64 per sample) tie samples together: windows
+    cut from one stretch of a recording share a group, so cross-validation never puts one group's
+    samples on both sides of a fold (overlapping windows would leak). None: every sample stands alone.
+    """
 
     name: str
     x_train: np.ndarray
@@ -19,6 +24,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: list[str] = field(default_factory=list)
+    train_groups: np.ndarray | None = None
+    val_groups: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

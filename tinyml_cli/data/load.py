@@ -95,4 +95,5 @@ def resize_dataset(data: Dataset, input_shape: tuple[int, int, int]) -> Dataset:
         return out.permute(0, 2, 3, 1).contiguous().numpy().astype(np.float32)
 
     return Dataset(data.name, resize(data.x_train), data.y_train, resize(data.x_val), data.y_val,
-                   resize(data.x_test), data.y_test, list(data.class_names))
+                   resize(data.x_test), data.y_test, list(data.class_names), data.train_groups,
+                   data.val_groups)
