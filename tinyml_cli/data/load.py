@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import Field, choice, integer, number, optional, string, validate
+from ..config import Field, choice, integer, list_of, number, optional, string, validate
 from ..errors import ConfigError, InputFileError
 from .builtin import BUILTIN_DATASETS
 from .dataset import Dataset, split_dataset, split_validation
 from .files import READERS, read_files
+from .recording import LABEL_RULES, load_recording
 
-FORMATS = (*BUILTIN_DATASETS, *READERS)
+FORMATS = (*BUILTIN_DATASETS, *READERS, "recording")
 
 DATA_SCHEMA = {
     "name": Field(choice(*FORMATS), "mnist1d", "a built-in dataset or a local file format"),
@@ -28,7 +29,21 @@ DATA_SCHEMA = {
                            "used when the files hold no test split"),
     "image_size": Field(optional(integer(min_value=1)), None, "imagefolder: resize every image to this"),
     "channels": Field(integer(min_value=1), 1, "imagefolder: 1 (grey) or 3 (RGB); csv: interleaved channels"),
-    "label_column": Field(string, "label", "csv: the column holding the class"),
+    "label_column": Field(string, "label", "csv, recording: the column holding the class"),
+    "window": {  # recording: how a continuous recording is cut into windows (unused by other formats)
+        "size": Field(optional(integer(min_value=1)), None, "samples per window (required for recordings)"),
+        "stride": Field(optional(integer(min_value=1)), None, "samples between window starts (default: size)"),
+        "label": Field(choice(*LABEL_RULES), "majority",
+                       "a window's label from its rows: majority (ties: smaller), center, last or max"),
+        "columns": Field(optional(list_of(string, 1)), None,
+                         "CSV channel columns (default: all but the timestamp and label columns)"),
+        "timestamp_column": Field(optional(string), None,
+                                  "CSV column to sort rows by; a gap over max_gap starts a new segment"),
+        "max_gap": Field(optional(number(min_value=0.0)), None,
+                         "largest timestamp step inside a segment (default: 5x the median step)"),
+        "blocks": Field(optional(integer(min_value=1)), None,
+                        "contiguous blocks per recording dealt to the splits (default 10)"),
+    },
 }
 
 
@@ -39,6 +54,8 @@ def load_dataset(cfg: dict, seed: int) -> Dataset:
         return BUILTIN_DATASETS[name](seed, cfg["val_fraction"], cfg["test_fraction"], cfg["samples"])
     if not cfg["path"]:
         raise ConfigError(f"data.path: the {name!r} format reads local files; give their path")
+    if name == "recording":
+        return load_recording(cfg, seed)
     if name == "imagefolder" and cfg["channels"] not in (1, 3):
         raise ConfigError(f"data.channels: imagefolder images are read with 1 or 3 channels, got {cfg['channels']}")
     x_tr, y_tr, x_te, y_te, names = read_files(name, cfg["path"], cfg)
