@@ -3,7 +3,7 @@ method with its own change detector on the same stream, score it and check its m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -151,7 +151,7 @@ def adapted_candidate(method: Method, deployed: Deployed) -> tuple[Arch, GraphMo
     classes = module.classifier.out_features
     arch = deployed.arch
     if classes != arch.num_classes:
-        arch = Arch(arch.space, arch.input_shape, classes, arch.choices)
+        arch = replace(arch, num_classes=classes)
     return arch, module
 
 

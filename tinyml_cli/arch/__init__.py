@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -23,15 +24,19 @@ def _space_class(name: str) -> type[SearchSpace]:
 
 
 def build_graph(arch: Arch) -> LayerGraph:
-    """The LayerGraph of any Arch, by its space."""
-    return _space_class(arch.space).build(arch)
+    """The LayerGraph of any Arch, by its space (with the arch's input normalization)."""
+    graph = _space_class(arch.space).build(arch)
+    return replace(graph, normalize=arch.normalize) if arch.normalize != "none" else graph
 
 
 def make_space(options: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int,
-               source: str = "space") -> SearchSpace:
-    """A search space from its config section (``name`` picks the space)."""
+               source: str = "space", normalize: str = "none") -> SearchSpace:
+    """A search space from its config section (``name`` picks the space); every architecture it
+    decodes deploys with the input normalization ``normalize``."""
     name = options.get("name", "mbnet")
-    return _space_class(name)(options, input_shape, num_classes, source)
+    space = _space_class(name)(options, input_shape, num_classes, source)
+    space.normalize = normalize
+    return space
 
 
 def sample_buildable(space: SearchSpace, rng: np.random.Generator, n: int) -> list[Arch]:

@@ -12,6 +12,7 @@ import yaml
 
 from ..config import read_yaml
 from ..errors import ArchError, ConfigError
+from .normalization import NORMALIZATIONS
 
 
 @dataclass(frozen=True)
@@ -19,27 +20,32 @@ class Arch:
     """A network described by its search space's choices, with the task it is built for.
 
     ``input_shape`` is ``(H, W, C)`` as the network sees it (height 1 for 1-D signals).
+    ``normalize`` is the input normalization the deployed model applies to raw inputs.
     """
 
     space: str
     input_shape: tuple[int, int, int]
     num_classes: int
     choices: dict[str, Any] = field(default_factory=dict)
+    normalize: str = "none"
 
     def to_dict(self) -> dict:
-        """Plain data for YAML/JSON."""
-        return {"space": self.space, "input_shape": list(self.input_shape),
+        """Plain data for YAML/JSON (``normalize`` only when set, so older archs keep their keys)."""
+        data = {"space": self.space, "input_shape": list(self.input_shape),
                 "num_classes": self.num_classes, "choices": self.choices}
+        if self.normalize != "none":
+            data["normalize"] = self.normalize
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "arch") -> "Arch":
         """Read an Arch from plain data, with errors naming ``source``."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping with space, input_shape, num_classes, choices")
-        unknown = set(data) - {"space", "input_shape", "num_classes", "choices"}
+        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize"}
         if unknown:
             raise ConfigError(f"{source}: unknown key {sorted(unknown)[0]!r} "
-                              "(an arch has space, input_shape, num_classes, choices)")
+                              "(an arch has space, input_shape, num_classes, choices, normalize)")
         for key in ("space", "input_shape", "num_classes"):
             if key not in data:
                 raise ConfigError(f"{source}: missing required key {key!r}")
@@ -55,7 +61,11 @@ class Arch:
         choices = data.get("choices") or {}
         if not isinstance(choices, dict):
             raise ConfigError(f"{source}: choices: expected a mapping, got {choices!r}")
-        return cls(str(data["space"]), tuple(shape), classes, choices)
+        normalize = data.get("normalize", "none")
+        if normalize not in NORMALIZATIONS:
+            raise ConfigError(f"{source}: normalize: expected one of {', '.join(NORMALIZATIONS)}, "
+                              f"got {normalize!r}")
+        return cls(str(data["space"]), tuple(shape), classes, choices, normalize)
 
     def key(self) -> str:
         """A short stable hash: equal choices give equal keys (for duplicate detection)."""

@@ -61,11 +61,14 @@ _output_shape = attrgetter("output_shape")
 
 @dataclass(frozen=True)
 class LayerGraph:
-    """A network as an ordered list of layers; tensor ``i + 1`` is the output of ``layers[i]``."""
+    """A network as an ordered list of layers; tensor ``i + 1`` is the output of ``layers[i]``.
+    With a ``normalize`` other than ``none`` the deployed model takes raw float32 inputs and
+    normalizes them into tensor 0 (see :mod:`tinyml_cli.arch.normalization`)."""
 
     input_shape: Shape
     layers: tuple[Layer, ...]
     name: str = "model"
+    normalize: str = "none"            # the float front before tensor 0 (arch/normalization.py)
     _shapes: tuple[Shape, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

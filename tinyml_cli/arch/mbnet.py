@@ -112,7 +112,7 @@ class MbnetSpace(SearchSpace):
             stages.append({"channels": stage["channels"], "stride": stage["stride"], "blocks": blocks})
         choices = {"width": genome["width"], "stem": dict(self.options["stem"]), "stages": stages,
                    "head_channels": self.options["head_channels"], "divisor": self.options["divisor"]}
-        return Arch(self.name, shape, self.num_classes, choices)
+        return Arch(self.name, shape, self.num_classes, choices, self.normalize)
 
     @staticmethod
     def build(arch: Arch) -> LayerGraph:

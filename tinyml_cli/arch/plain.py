@@ -78,7 +78,7 @@ class PlainSpace(SearchSpace):
                                "kernel": genome[f"l{i}_kernel"], "stride": genome[f"l{i}_stride"]})
         dense = [genome[f"d{j}_units"] for j in range(self.options["max_dense"]) if genome[f"d{j}_units"]]
         return Arch(self.name, self.input_shape, self.num_classes,
-                    {"layers": layers, "reduce": genome["reduce"], "dense": dense})
+                    {"layers": layers, "reduce": genome["reduce"], "dense": dense}, self.normalize)
 
     @staticmethod
     def build(arch: Arch) -> LayerGraph:

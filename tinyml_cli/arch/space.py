@@ -24,6 +24,7 @@ class SearchSpace:
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.genes: dict[str, tuple] = {}
+        self.normalize = "none"        # the input normalization of every decoded Arch
 
     def decode(self, genome: Mapping[str, Any]) -> Arch:
         """Turn a genome into an Arch."""

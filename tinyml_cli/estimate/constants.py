@@ -30,6 +30,13 @@ FLASH_TENSOR_NAME_BYTES = 16
 # Tensor table and name, its Buffer table and the 16-byte alignment padding of the data.
 FLASH_BUFFER_BYTES = 43
 FLASH_OPERATOR_BYTES = 52
+# The float front of an input normalization (arch/normalization.py): per operator 120 bytes (its
+# Operator, its float32 output Tensor without quantization, its share of the operator codes), per
+# float32 / int32 constant 85 bytes beyond its data. Fitted on the file-size differences with and
+# without each front on three networks (standardize: +560 to +592 bytes, z-norm: +1,136; residual
+# <= 10 bytes).
+FLASH_FRONT_OPERATOR_BYTES = 120
+FLASH_FRONT_CONSTANT_BYTES = 85
 # Model header, version, operator codes, subgraph table, description, the input tensor's share, and
 # the one small int32 constant every network of our spaces has (MEAN's axes or RESHAPE's new shape).
 FLASH_MODEL_BYTES = 618
@@ -58,7 +65,11 @@ ARENA_EVAL_TENSOR_BYTES = 12
 # Per operator: NodeAndRegistration (TfLiteNode = 6 pointers + an int, plus the registration pointer:
 # 32 bytes here, 64 on the host), the parsed builtin options and the kernel's OpData (the host
 # records ~76 bytes for conv and depthwise, ~30-50 for the others), each 16-byte aligned.
-ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96}
+# The float front of an input normalization (``front_<TFLite op>``): the host's measured bytes (below)
+# less the 32 bytes its 8-byte pointers add to NodeAndRegistration, rounded up to 16.
+ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96,
+                  "front_SUB": 96, "front_MUL": 96, "front_ADD": 112, "front_MEAN": 96,
+                  "front_RSQRT": 96, "front_QUANTIZE": 32}
 ARENA_OP_BYTES_DEFAULT = 80
 # Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel
 # (on the host a 32-channel conv's persistent data is exactly 128 bytes more than a 16-channel one's).
@@ -93,7 +104,13 @@ HOST_ARENA = {
     "SCRATCH_REQUEST_BYTES": 16,
     "ARENA_EVAL_TENSOR_BYTES": 24,
     "ARENA_OP_BYTES": {"conv2d": 168, "depthwise_conv2d": 184, "fully_connected": 176, "add": 136,
-                       "avg_pool": 152, "max_pool": 128, "mean": 121, "reshape": 92, "softmax": 180},
+                       "avg_pool": 152, "max_pool": 128, "mean": 121, "reshape": 92, "softmax": 180,
+                       # normalization fronts: the tail a front adds, less 24 bytes per tensor, on
+                       # one network with and without each front and with float ends: QUANTIZE and
+                       # DEQUANTIZE 64 each; SUB + MUL 248 (split evenly); the z-norm front's two
+                       # MEANs, ADD and RSQRT 492 (MEAN and ADD as their int8 kernels', RSQRT the rest)
+                       "front_SUB": 124, "front_MUL": 124, "front_ADD": 136, "front_MEAN": 121,
+                       "front_RSQRT": 114, "front_QUANTIZE": 64},
     "ARENA_OP_BYTES_DEFAULT": 160,
     "ARENA_FIXED_BYTES": 714,
     "SCRATCH_ELEMENT_BYTES": 0,
@@ -122,15 +139,26 @@ CYCLES_PER_MAC = {
 # requantizing ADD ~ 10 cycles on M4 (CMSIS-NN arm_elementwise_add_s8), pools/mean a load and add per
 # input element, SOFTMAX an exp lookup per element, RESHAPE a memcpy, QUANTIZE / DEQUANTIZE at a float
 # model end a float multiply, round and clamp (soft-float on M0+).
+# The float front of an input normalization (arch/normalization.py) runs TFLM's reference float
+# kernels: SUB and MUL against a per-channel constant take the broadcasting path, which recomputes a
+# 4-D index per element (tens of cycles with an FPU), RSQRT a square root and a division, MEAN a load
+# and add; without an FPU (M0+) each float operation is a soft-float call, ~5-10x slower. Estimates
+# from the kernels' code, not measured on boards; they matter little (the front touches each input
+# element a few times, the network tens to thousands of times).
 CYCLES_PER_ELEMENT = {
     "m0plus": {"add": 24.0, "avg_pool": 6.0, "max_pool": 6.0, "mean": 6.0, "reshape": 1.0,
-               "softmax": 120.0, "quantize": 60.0},
+               "softmax": 120.0, "quantize": 60.0,
+               "front_SUB": 150.0, "front_MUL": 150.0, "front_ADD": 150.0, "front_MEAN": 60.0,
+               "front_RSQRT": 600.0},
     "m4": {"add": 10.0, "avg_pool": 3.0, "max_pool": 3.0, "mean": 3.0, "reshape": 0.5,
-           "softmax": 60.0, "quantize": 6.0},
+           "softmax": 60.0, "quantize": 6.0,
+           "front_SUB": 30.0, "front_MUL": 30.0, "front_ADD": 30.0, "front_MEAN": 8.0, "front_RSQRT": 60.0},
     "m7": {"add": 6.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3,
-           "softmax": 40.0, "quantize": 4.0},
+           "softmax": 40.0, "quantize": 4.0,
+           "front_SUB": 20.0, "front_MUL": 20.0, "front_ADD": 20.0, "front_MEAN": 5.0, "front_RSQRT": 40.0},
     "lx7": {"add": 5.0, "avg_pool": 2.0, "max_pool": 2.0, "mean": 2.0, "reshape": 0.3,
-            "softmax": 40.0, "quantize": 4.0},
+            "softmax": 40.0, "quantize": 4.0,
+            "front_SUB": 20.0, "front_MUL": 20.0, "front_ADD": 20.0, "front_MEAN": 5.0, "front_RSQRT": 40.0},
 }
 # Fixed cost of invoking one operator in TFLM (node dispatch, parameter setup, requantization tables).
 CYCLES_PER_OP = {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "lx7": 1500.0}

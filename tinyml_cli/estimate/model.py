@@ -20,6 +20,7 @@ from math import prod
 from typing import Any, NamedTuple
 
 from ..arch.graph import Layer, LayerGraph
+from ..arch.normalization import OUTPUT, RAW, FrontOp, front_ops
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
@@ -147,29 +148,32 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     n = len(layers)
     quantize = io_bytes is not None and io_bytes[0] != activation_bytes
     dequantize = io_bytes is not None and io_bytes[1] != activation_bytes
-    s0 = 1 if quantize else 0                          # layer i runs at step i + s0
+    front = front_ops(graph.normalize) or (_QUANTIZE_FRONT if quantize else ())
+    s0 = len(front)                                    # layer i runs at step i + s0
     numels = [_numel(shapes[0])]                       # of every tensor, appended layer by layer
-    # lifetimes in operator steps: tensor t is written by layer t - 1 (the input exists from step 0)
-    # and read until its last reader (the output until the last step)
+    # lifetimes in operator steps: tensor t is written by layer t - 1 (the input exists from step 0,
+    # or from the front's last step) and read until its last reader (the output until the last step)
     last_use = list(range(-1, n))
     last_use[0] = 0
     scratch: list[tuple[int, int, int]] = []           # buffers beyond the tensors, in TFLM's order
 
     total_macs = total_params = 0
-    total_cycles = 0.0
     flash = K.FLASH_MODEL_BYTES + (n + 1) * _TENSOR_FLASH
     persistent = arena["ARENA_FIXED_BYTES"]
     tensor_count = n + 1                               # every tensor gets a TfLiteEvalTensor
-    if io_bytes is not None:                           # the float ends and their QUANTIZE/DEQUANTIZE
-        ends = ((quantize, numels[0], io_bytes[0], 0),
-                (dequantize, _numel(shapes[n]), io_bytes[1], n + s0))
-        for converted, numel, element_bytes, step in ends:
-            if converted:
-                scratch.append(((numel * element_bytes + rnd) & mask, step, step))
-                total_cycles += per_op + numel * cpe["quantize"]
-                flash += op_flash + _TENSOR_FLASH
-                persistent += setting.op_bytes_default
-                tensor_count += 1
+    extra, front_scratch, total_cycles, front_flash, front_persistent, front_count = _front_costs(
+        front, shapes[0], io_bytes[0] if quantize else 4, setting, arena)
+    flash += front_flash
+    persistent += front_persistent
+    tensor_count += front_count
+    if dequantize:                                     # the float output and its DEQUANTIZE
+        numel = _numel(shapes[n])
+        extra.append(((numel * io_bytes[1] + rnd) & mask, n + s0, n + s0))
+        total_cycles += per_op + numel * cpe["quantize"]
+        flash += op_flash + _TENSOR_FLASH
+        persistent += setting.op_bytes_default
+        tensor_count += 1
+    scratch += extra + front_scratch
     costs: list[tuple[int, int, int, float]] = []
     for i, layer in enumerate(layers):
         inputs = layer.inputs
@@ -194,7 +198,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     last_use[n] = n if dequantize else n - 1
     buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0)
                for t, (numel, last) in enumerate(zip(numels, last_use))]
-    buffers[0] = (buffers[0][0], 0, last_use[0] + s0)
+    buffers[0] = (buffers[0][0], max(s0 - 1, 0), last_use[0] + s0)
     buffers += scratch
     # bytes alive at each step (a difference array over lifetimes) and the largest such live set
     steps = n + s0 + dequantize
@@ -211,7 +215,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     # while planning, TFLM holds an AllocationInfo per tensor and scratch buffer, a request per scratch
     # buffer and the planner's own records per planned buffer where the plan will go: the area must
     # hold the larger
-    scratch_count = len(buffers) - (n + 1 + quantize + dequantize)
+    scratch_count = len(buffers) - (n + 1 + len(extra))
     planning = ((tensor_count + scratch_count) * arena["ALLOCATION_INFO_BYTES"]
                 + scratch_count * arena["SCRATCH_REQUEST_BYTES"]
                 + len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
@@ -306,6 +310,49 @@ def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> t
                    + tensors * _CONST_TENSOR_FLASH)
     scratch = ((scratch_bytes + _ROUND) & _MASK,) if scratch_bytes else ()   # alive for this op
     return numel, (macs, weights + biases, layer_flash, cycles), persistent, tensors, scratch
+
+
+# A converter-made model's float32 input: one QUANTIZE before the int8 network.
+_QUANTIZE_FRONT = (FrontOp("QUANTIZE", (RAW,), OUTPUT),)
+_FRONT_CONSTANT_BYTES = {"mean": 4, "inv_std": 4, "axes": 4, "eps": 4}   # per element (float32, int32)
+
+
+def _front_costs(front: tuple[FrontOp, ...], input_shape: tuple[int, ...], input_bytes: int,
+                 setting: _Setting, arena: dict[str, Any]) -> tuple[list[tuple[int, int, int]],
+                                                                   list[tuple[int, int, int]],
+                                                                   float, int, int, int]:
+    """The float front before the int8 network (an input normalization, or a QUANTIZE of a float
+    input): its tensors' buffers in file order (the float input first) and its scratch buffers,
+    each ``(size, first step, last step)``, and its cycles, flash bytes, persistent arena bytes and
+    tensor count (float tensors and constants)."""
+    if not front:
+        return [], [], 0.0, 0, 0, 0
+    numel, channels = _numel(input_shape), input_shape[-1]
+    sizes = {RAW: numel * input_bytes}
+    first, last = {RAW: 0}, {RAW: 0}
+    scratch: list[tuple[int, int, int]] = []
+    cycles = 0.0
+    flash = persistent = 0
+    constants: set[str] = set()
+    for step, op in enumerate(front):
+        for name in op.inputs:
+            if name in _FRONT_CONSTANT_BYTES:
+                constants.add(name)
+            else:
+                last[name] = step
+        first[op.output] = step
+        sizes[op.output] = (channels if op.per_channel else numel) * 4
+        read = channels if sizes[op.inputs[0]] == channels * 4 and op.inputs[0] != RAW else numel
+        cycles += setting.per_op + read * setting.cpe["quantize" if op.op == "QUANTIZE" else f"front_{op.op}"]
+        flash += K.FLASH_FRONT_OPERATOR_BYTES
+        persistent += setting.op_bytes_of.get(f"front_{op.op}", setting.op_bytes_default)
+        if op.op == "MEAN":
+            scratch += [((size + _ROUND) & _MASK, step, step) for size in K.MEAN_SCRATCH_BYTES]
+    widths = {"mean": channels, "inv_std": channels, "axes": 2, "eps": 1}
+    flash += sum(K.FLASH_FRONT_CONSTANT_BYTES + widths[c] * _FRONT_CONSTANT_BYTES[c] for c in constants)
+    names = [RAW, *(op.output for op in front[:-1])]   # the last output is the IR's tensor 0
+    buffers = [((sizes[t] + _ROUND) & _MASK, first[t], last[t]) for t in names]
+    return buffers, scratch, cycles, flash, persistent, len(names) + len(constants)
 
 
 def _verdict(budget: Budget, sram: int, flash: int, macs: int,

@@ -19,7 +19,7 @@ need no extra op: the calibrated range of a post-activation tensor already start
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from torch import nn
 
 from ..arch.graph import Layer, LayerGraph, same_padding
 from ..data import Dataset
-from ..train.builder import ConvUnit, GraphModule
+from ..train.builder import ConvUnit, GraphModule, normalize_input
 
 QMIN, QMAX = -128, 127
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
@@ -57,11 +57,13 @@ class QuantLayer:
 
 @dataclass
 class QuantizedModel:
-    """Everything the TFLite writer needs: the graph, each tensor's QParams, each layer's weights."""
+    """Everything the TFLite writer needs: the graph, each tensor's QParams, each layer's weights,
+    and the float constants of the input normalization's front (``mean``, ``inv_std``)."""
 
     graph: LayerGraph
     tensors: list[QParams]
     layers: list[QuantLayer | None]
+    front: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def activation_qparams(lo: float, hi: float) -> QParams:
@@ -118,9 +120,12 @@ class FoldedModule(nn.Module):
     tensor are rounded to their int8 grid, with straight-through gradients for QAT.
     """
 
-    def __init__(self, graph: LayerGraph, weights: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, graph: LayerGraph, weights: dict[int, tuple[np.ndarray, np.ndarray]],
+                 front: dict[str, np.ndarray] | None = None) -> None:
         super().__init__()
         self.graph = graph
+        for name, value in (front or {}).items():   # the input normalization's statistics
+            self.register_buffer(name, torch.tensor(value, dtype=torch.float32))
         self.weight = nn.ParameterDict({str(i): nn.Parameter(torch.tensor(w, dtype=torch.float32))
                                         for i, (w, _) in weights.items()})
         self.bias = nn.ParameterDict({str(i): nn.Parameter(torch.tensor(b, dtype=torch.float32))
@@ -141,7 +146,14 @@ class FoldedModule(nn.Module):
                 weights[i] = (w.cpu().numpy(), b.cpu().numpy())
             elif layer.op == "fully_connected":
                 weights[i] = (unit.fc.weight.detach().cpu().numpy(), unit.fc.bias.detach().cpu().numpy())
-        return cls(module.graph, weights)
+        front = ({name: buffer.detach().cpu().numpy() for name, buffer in module.input_norm.named_buffers()}
+                 if module.input_norm is not None else {})
+        return cls(module.graph, weights, front)
+
+    def front_constants(self) -> dict[str, np.ndarray]:
+        """The input normalization's statistics (float32), for the .tflite front."""
+        return {name: getattr(self, name).detach().cpu().numpy() for name in ("mean", "inv_std")
+                if hasattr(self, name)}
 
     def _fake(self, x: torch.Tensor, tensor: int) -> torch.Tensor:
         if self.qparams is None:
@@ -180,6 +192,8 @@ class FoldedModule(nn.Module):
         raise ValueError(f"no folded implementation for op {layer.op!r}")
 
     def _run(self, x: torch.Tensor, stop: int) -> list[torch.Tensor]:
+        """Every tensor up to ``stop`` for raw input ``x`` (tensor 0: the normalized input)."""
+        x = normalize_input(x, self.graph.normalize, getattr(self, "mean", None), getattr(self, "inv_std", None))
         out = [self._fake(x, 0)]
         for i, layer in enumerate(self.graph.layers[:stop]):
             out.append(self._fake(self._apply(i, layer, [out[t] for t in layer.inputs]), i + 1))
@@ -269,7 +283,7 @@ def quantize_layers(folded: FoldedModule) -> QuantizedModel:
         bias_scale = scale * folded.qparams[layer.inputs[0]].scale
         qb = np.clip(np.round(b / bias_scale), -2**31, 2**31 - 1)
         layers.append(QuantLayer(q.astype(np.int8), scale, qb.astype(np.int32), weight_axis(layer.op)))
-    return QuantizedModel(folded.graph, list(folded.qparams), layers)
+    return QuantizedModel(folded.graph, list(folded.qparams), layers, folded.front_constants())
 
 
 @torch.no_grad()

@@ -4,8 +4,9 @@ Parsed with the ``tflite`` flatbuffer schema bindings. CONV_2D, DEPTHWISE_CONV_2
 ADD, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE and SOFTMAX map to IR layers with their fused
 activations (none, RELU, RELU6); QUANTIZE and DEQUANTIZE are accepted at the model's ends: the IR
 starts and ends at the quantized tensors and ``TfliteModel.io_bytes`` keeps the element sizes of the
-model's own (float) input and output, which the estimator plans like TFLM. Anything else is a
-one-line InputFileError naming the file and the problem.
+model's own (float) input and output, which the estimator plans like TFLM. A model that starts
+with one of our input normalization fronts (arch/normalization.py) reads back with its
+``normalize``. Anything else is a one-line InputFileError naming the file and the problem.
 
 >>> import tflite_micro, pathlib
 >>> sine = pathlib.Path(tflite_micro.__file__).parent / "python/tflite_micro/sine_float.tflite"
@@ -25,6 +26,7 @@ import tflite
 from tflite.BuiltinOperator import BuiltinOperator as OP
 
 from ..arch.graph import Layer, LayerGraph, Shape
+from ..arch.normalization import NORMALIZATIONS, RAW, front_ops
 from ..errors import InputFileError
 
 IDENTIFIER = b"TFL3"
@@ -107,7 +109,11 @@ class _Reader:
         n_ops = sg.OperatorsLength()
         if n_ops == 0:
             self.fail("the model has no operators")
-        for i in range(n_ops):
+        normalize, start = self.front(input_index)
+        if start:
+            input_index = int(sg.Operators(start - 1).OutputsAsNumpy()[0])
+            self.ids = {input_index: 0}
+        for i in range(start, n_ops):
             op = sg.Operators(i)
             code = self.opcode(op)
             ins = [int(t) for t in op.InputsAsNumpy() if t >= 0]
@@ -137,8 +143,28 @@ class _Reader:
             self.fail("the model output is not the last operator's output")
         input_tensor = sg.Tensors(input_index)
         activation_bytes = self.element_bytes(input_tensor, "input")
-        graph = LayerGraph(self.shape(input_tensor), tuple(self.layers), self.path.stem)
+        graph = LayerGraph(self.shape(input_tensor), tuple(self.layers), self.path.stem, normalize)
         return TfliteModel(graph, activation_bytes, self.weight_bytes, len(self.data), io_bytes)
+
+    def front(self, input_index: int) -> tuple[str, int]:
+        """The input normalization whose float front (arch/normalization.py) the model starts with,
+        read from its float32 input, and the index of the first operator after it (0: none)."""
+        for mode in NORMALIZATIONS[1:]:
+            ops = front_ops(mode)
+            if self.sg.OperatorsLength() <= len(ops):
+                continue
+            tensors = {RAW: input_index}
+            for i, expected in enumerate(ops):
+                op = self.sg.Operators(i)
+                ins = [int(t) for t in op.InputsAsNumpy()]
+                if (self.opcode(op) != getattr(OP, expected.op) or len(ins) != len(expected.inputs)
+                        or any(tensors.get(name, t) != t for name, t in zip(expected.inputs, ins))):
+                    break
+                tensors.update(zip(expected.inputs, ins))
+                tensors[expected.output] = int(op.OutputsAsNumpy()[0])
+            else:
+                return mode, len(ops)
+        return "none", 0
 
     def opcode(self, op: tflite.Operator) -> int:
         oc = self.model_fb.OperatorCodes(op.OpcodeIndex())

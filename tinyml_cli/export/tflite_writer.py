@@ -2,7 +2,9 @@
 bindings (no TensorFlow).
 
 Tensor ``i`` of the file is tensor ``i`` of the IR (the input is 0, layer ``i`` writes ``i + 1``);
-weights, biases and shape constants follow (then, with ``float_io``, the float32 input and output).
+weights, biases and shape constants follow, then the float tensors and constants of an input
+normalization's front (the model's float32 input first; see arch/normalization.py), then, with
+``float_io``, the float32 input (unless a front has one) and output.
 Feature maps are ``(1, H, W, C)``, vectors ``(1, N)``. Constant buffers are 16-byte aligned, as
 TensorFlow Lite Micro prefers.
 
@@ -30,6 +32,7 @@ import tflite
 
 from .. import __version__
 from ..arch.graph import Layer, LayerGraph
+from ..arch.normalization import OUTPUT, RAW, ZNORM_EPS, FrontOp, front_constants, front_ops, front_tensors
 from ..errors import ArchError
 from .quantize import QuantizedModel
 
@@ -50,6 +53,9 @@ OPERATORS: dict[str, tuple[str, int]] = {
 }
 # Float32 ends (``float_io``): operator versions for float -> int8 and int8 -> float.
 _QUANTIZE, _DEQUANTIZE = ("QUANTIZE", 1), ("DEQUANTIZE", 2)
+# The float operators of a normalization front (version 1: float kernels) and their options tables.
+_FRONT_VERSIONS = {"SUB": 1, "MUL": 1, "ADD": 1, "MEAN": 1, "RSQRT": 1, "QUANTIZE": 1}
+_FRONT_OPTIONS = {"SUB": "SubOptions", "MUL": "MulOptions", "ADD": "AddOptions", "MEAN": "ReducerOptions"}
 _ACTIVATION = {"none": tflite.ActivationFunctionType.NONE, "relu": tflite.ActivationFunctionType.RELU,
                "relu6": tflite.ActivationFunctionType.RELU6}
 _FUSES_ACTIVATION = ("conv2d", "depthwise_conv2d", "fully_connected", "add")
@@ -71,9 +77,11 @@ def check_writable(graph: LayerGraph) -> None:
 
 
 def operator_names(graph: LayerGraph) -> list[str]:
-    """The distinct TFLite builtin operators of a graph, in first-use order."""
+    """The distinct TFLite builtin operators of a graph (its normalization front first), in
+    first-use order."""
     check_writable(graph)
-    return list(dict.fromkeys(OPERATORS[layer.op][0] for layer in graph.layers))
+    front = [op.op for op in front_ops(graph.normalize)]
+    return list(dict.fromkeys([*front, *(OPERATORS[layer.op][0] for layer in graph.layers)]))
 
 
 @dataclass
@@ -124,21 +132,54 @@ def _tensors(q: QuantizedModel) -> tuple[list[_Tensor], list[list[int]]]:
     return tensors, op_inputs
 
 
+Operator = tuple[str, list[int], list[int], "Layer | FrontOp | None"]
+
+
+def _front(q: QuantizedModel, tensors: list[_Tensor]) -> list[Operator]:
+    """The input normalization's float operators (their tensors and constants appended to
+    ``tensors``); the first tensor appended is the model's float32 input."""
+    graph = q.graph
+    channels = graph.input_shape[-1]
+    ids = {OUTPUT: 0}
+    for name in front_tensors(graph.normalize):
+        per_channel = any(op.per_channel and op.output == name for op in front_ops(graph.normalize))
+        shape = (1, 1, 1, channels) if per_channel else _tflite_shape(graph.input_shape)
+        ids[name] = len(tensors)
+        tensors.append(_Tensor(RAW + "_float" if name == RAW else name, shape, tflite.TensorType.FLOAT32))
+    values = {"axes": np.array([1, 2], "<i4"), "eps": np.array([ZNORM_EPS], "<f4"),
+              **{k: np.asarray(v, "<f4") for k, v in q.front.items()}}
+    for name in front_constants(graph.normalize):
+        if name not in values:
+            raise ArchError(f"the {graph.normalize} normalization needs its fitted {name!r}; the model has none")
+        kind = tflite.TensorType.INT32 if name == "axes" else tflite.TensorType.FLOAT32
+        ids[name] = len(tensors)
+        tensors.append(_Tensor(f"normalize/{name}", values[name].shape, kind, values[name].tobytes()))
+    return [(op.op, [ids[t] for t in op.inputs], [ids[op.output]], op) for op in front_ops(graph.normalize)]
+
+
 def _operators(q: QuantizedModel, tensors: list[_Tensor], layer_inputs: list[list[int]],
-               float_io: bool) -> tuple[list[tuple[str, list[int], list[int], Layer | None]], int, int]:
-    """Every operator as (builtin name, input ids, output ids, layer), and the model's input and
-    output tensor ids; ``float_io`` adds float32 ends (appended to ``tensors``) converted by a
-    QUANTIZE before the first layer and a DEQUANTIZE after the last."""
+               float_io: bool) -> tuple[list[Operator], int, int]:
+    """Every operator as (builtin name, input ids, output ids, layer or front op), and the model's
+    input and output tensor ids. A normalization front (float32 input) comes first; ``float_io``
+    adds float32 ends (appended to ``tensors``): a QUANTIZE before the first layer (unless a front
+    has one) and a DEQUANTIZE after the last."""
     graph = q.graph
     last = len(graph.layers)
-    ops = [(OPERATORS[layer.op][0], layer_inputs[i], [i + 1], layer) for i, layer in enumerate(graph.layers)]
+    ops: list[Operator] = [(OPERATORS[layer.op][0], layer_inputs[i], [i + 1], layer)
+                           for i, layer in enumerate(graph.layers)]
+    model_in = 0
+    if graph.normalize != "none":
+        model_in = len(tensors)
+        ops = _front(q, tensors) + ops
+    elif float_io:
+        tensors.append(_Tensor("input_float", _tflite_shape(graph.input_shape), tflite.TensorType.FLOAT32))
+        model_in = len(tensors) - 1
+        ops.insert(0, (_QUANTIZE[0], [model_in], [0], None))
     if not float_io:
-        return ops, 0, last
-    for name, shape in (("input_float", graph.input_shape), ("output_float", graph.output_shape)):
-        tensors.append(_Tensor(name, _tflite_shape(shape), tflite.TensorType.FLOAT32))
-    model_in, model_out = len(tensors) - 2, len(tensors) - 1
-    ops = [(_QUANTIZE[0], [model_in], [0], None), *ops, (_DEQUANTIZE[0], [last], [model_out], None)]
-    return ops, model_in, model_out
+        return ops, model_in, last
+    tensors.append(_Tensor("output_float", _tflite_shape(graph.output_shape), tflite.TensorType.FLOAT32))
+    ops.append((_DEQUANTIZE[0], [last], [len(tensors) - 1], None))
+    return ops, model_in, len(tensors) - 1
 
 
 def _vector(b: flatbuffers.Builder, values: np.ndarray) -> int:
@@ -194,9 +235,17 @@ def _table(b: flatbuffers.Builder, table: str, fields: dict[str, Any]) -> int:
     return getattr(tflite, f"{table}End")(b)
 
 
-def _options(b: flatbuffers.Builder, layer: Layer) -> tuple[int, int]:
-    """(builtin options type, options table offset) of one layer."""
-    table, fields = _option_fields(b, layer)
+def _options(b: flatbuffers.Builder, op: Layer | FrontOp) -> tuple[int, int] | None:
+    """(builtin options type, options table offset) of one layer or front operator (None: the
+    operator has no options)."""
+    if isinstance(op, FrontOp):
+        if op.op not in _FRONT_OPTIONS:
+            return None
+        table = _FRONT_OPTIONS[op.op]
+        fields = {"KeepDims": True} if op.op == "MEAN" else {
+            "FusedActivationFunction": tflite.ActivationFunctionType.NONE}
+    else:
+        table, fields = _option_fields(b, op)
     return getattr(tflite.BuiltinOptions, table), _table(b, table, fields)
 
 
@@ -213,9 +262,10 @@ def _write_tensor(b: flatbuffers.Builder, tensor: _Tensor, buffer: int) -> int:
 
 
 def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bool = False) -> bytes:
-    """The .tflite flatbuffer of a quantized model, one subgraph with int8 input and output; with
-    ``float_io``, float32 ones behind QUANTIZE / DEQUANTIZE, as the TFLite converter writes a model
-    whose inference input and output types stay float."""
+    """The .tflite flatbuffer of a quantized model, one subgraph with int8 input and output (a float32
+    input when the graph normalizes its input); with ``float_io``, float32 ones behind QUANTIZE /
+    DEQUANTIZE, as the TFLite converter writes a model whose inference input and output types stay
+    float."""
     graph = q.graph
     check_writable(graph)
     b = flatbuffers.Builder(1024)
@@ -235,7 +285,7 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
 
     tensor_offsets = [_write_tensor(b, tensor, buf) for tensor, buf in zip(tensors, buffer_of)]
 
-    versions = {**dict(OPERATORS.values()), **dict([_QUANTIZE, _DEQUANTIZE])}
+    versions = {**_FRONT_VERSIONS, **dict(OPERATORS.values()), **dict([_QUANTIZE, _DEQUANTIZE])}
     codes = list(dict.fromkeys(name for name, *_ in ops))
     code_offsets = []
     for name in codes:
@@ -247,9 +297,9 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
     for name, op_inputs, op_outputs, layer in ops:
         fields = {"OpcodeIndex": codes.index(name), "Inputs": _vector(b, np.array(op_inputs, np.int32)),
                   "Outputs": _vector(b, np.array(op_outputs, np.int32))}
-        if layer is not None:
-            options_type, options = _options(b, layer)
-            fields.update(BuiltinOptionsType=options_type, BuiltinOptions=options)
+        options = _options(b, layer) if layer is not None else None
+        if options is not None:
+            fields.update(BuiltinOptionsType=options[0], BuiltinOptions=options[1])
         operators.append(_table(b, "Operator", fields))
 
     subgraph = _table(b, "SubGraph", {

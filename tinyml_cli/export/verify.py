@@ -14,6 +14,7 @@ from math import prod
 import numpy as np
 
 from ..arch.graph import LayerGraph
+from ..arch.normalization import front_tensors
 from .quantize import FoldedModule, QParams, QuantizedModel, folded_logits
 from .tflm_runner import TflmResult, required_arena, run_tflm
 
@@ -21,6 +22,14 @@ from .tflm_runner import TflmResult, required_arena, run_tflm
 def quantize_input(x: np.ndarray, params: QParams) -> np.ndarray:
     """Float inputs to the model's int8 input grid."""
     return np.clip(np.round(x / params.scale) + params.zero_point, -128, 127).astype(np.int8)
+
+
+def model_inputs(q: QuantizedModel, x: np.ndarray) -> np.ndarray:
+    """What the .tflite takes for raw inputs ``x``: float32 as they are when the model normalizes
+    its input itself, else quantized to its int8 input grid."""
+    if q.graph.normalize != "none":
+        return np.ascontiguousarray(x, np.float32)
+    return quantize_input(x, q.tensors[0])
 
 
 def _litert():
@@ -32,7 +41,7 @@ def _litert():
 
 
 def run_litert(model: bytes, inputs: np.ndarray) -> np.ndarray:
-    """Outputs of LiteRT's reference kernels, one invocation per input (int8, with batch axis)."""
+    """Outputs of LiteRT's reference kernels, one invocation per input (with batch axis)."""
     interpreter_cls, resolver = _litert()
     interpreter = interpreter_cls(model_content=model,
                                   experimental_op_resolver_type=resolver.BUILTIN_REF)
@@ -50,11 +59,12 @@ def run_litert(model: bytes, inputs: np.ndarray) -> np.ndarray:
 def arena_upper_bound(graph: LayerGraph) -> int:
     """An arena surely large enough for TFLM to plan in: every activation at once, plus overhead."""
     activations = sum(prod(shape) for shape in graph.tensor_shapes)
-    return 4 * activations + 8192 * (len(graph.layers) + 8)
+    front = 4 * len(front_tensors(graph.normalize)) * prod(graph.input_shape)   # float32 tensors
+    return 4 * activations + front + 8192 * (len(graph.layers) + 8)
 
 
 def run_tflm_model(q: QuantizedModel, model: bytes, inputs: np.ndarray) -> TflmResult:
-    """TFLM outputs and real arena use for int8 inputs."""
+    """TFLM outputs and real arena use for the model's inputs (:func:`model_inputs`)."""
     return run_tflm(model, inputs, arena_upper_bound(q.graph))
 
 
@@ -66,9 +76,9 @@ def verify(q: QuantizedModel, model: bytes, folded: FoldedModule, x: np.ndarray,
     if given."""
     float_pred = folded_logits(folded, x, quantized=False).argmax(1)
     fake_pred = folded_logits(folded, x).argmax(1)
-    x_int8 = quantize_input(x, q.tensors[0])
-    lite = run_litert(model, x_int8)
-    tflm = run_tflm_model(q, model, x_int8)
+    inputs = model_inputs(q, x)
+    lite = run_litert(model, inputs)
+    tflm = run_tflm_model(q, model, inputs)
     required = required_arena(model, tflm.arena_total)
     lite_pred, tflm_pred = lite.argmax(1), tflm.outputs.argmax(1)
     steps = np.abs(lite.astype(np.int32) - tflm.outputs.astype(np.int32))

@@ -13,13 +13,67 @@ H, W, C order, so exported weights need no reordering.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..arch.graph import Layer, LayerGraph, same_padding
+from ..arch.normalization import ZNORM_EPS
 
 _ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "relu6": nn.ReLU6}
+
+
+def normalize_input(x: torch.Tensor, kind: str, mean: torch.Tensor | None = None,
+                    inv_std: torch.Tensor | None = None) -> torch.Tensor:
+    """Raw NHWC inputs normalized as the deployed model's float front does (same operations, same
+    order: see :mod:`tinyml_cli.arch.normalization`).
+
+    >>> x = torch.tensor([[[[1.0], [3.0]]]])
+    >>> normalize_input(x, "znorm").flatten().tolist(), normalize_input(x, "none") is x
+    ([-1.0, 1.0], True)
+    """
+    if kind == "standardize":
+        return (x - mean) * inv_std
+    if kind == "znorm":
+        centered = x - x.mean(dim=(1, 2), keepdim=True)
+        variance = (centered * centered).mean(dim=(1, 2), keepdim=True)
+        return centered * torch.rsqrt(variance + ZNORM_EPS)
+    return x
+
+
+def channel_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and inverse standard deviation of NHWC inputs (1 for a constant channel).
+
+    >>> channel_statistics(np.array([[[[0.0, 5.0]], [[2.0, 5.0]]]], np.float32))
+    (array([1., 5.], dtype=float32), array([1., 1.], dtype=float32))
+    """
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    std = flat.std(axis=0)
+    inv_std = np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 1.0)
+    return flat.mean(axis=0).astype(np.float32), inv_std.astype(np.float32)
+
+
+class InputNorm(nn.Module):
+    """The model's input normalization; ``standardize`` keeps its fitted statistics as buffers (saved
+    with the weights)."""
+
+    def __init__(self, kind: str, channels: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "standardize":
+            self.register_buffer("mean", torch.zeros(channels))
+            self.register_buffer("inv_std", torch.ones(channels))
+
+    def fit(self, x: np.ndarray) -> None:
+        """Fit the statistics on training inputs (nothing to fit for per-window z-normalization)."""
+        if self.kind == "standardize":
+            mean, inv_std = channel_statistics(x)
+            self.mean.copy_(torch.from_numpy(mean))
+            self.inv_std.copy_(torch.from_numpy(inv_std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize_input(x, self.kind, getattr(self, "mean", None), getattr(self, "inv_std", None))
 
 
 class ConvUnit(nn.Module):
@@ -123,18 +177,27 @@ class GraphModule(nn.Module):
     def __init__(self, graph: LayerGraph) -> None:
         super().__init__()
         self.graph = graph
+        self.input_norm = (InputNorm(graph.normalize, graph.input_shape[-1])
+                           if graph.normalize != "none" else None)
         self.layers = nn.ModuleList(_module_for(l, graph.input_shapes(l)[0]) for l in graph.layers)
         classifiers = [i for i, l in enumerate(graph.layers) if l.op == "fully_connected"]
         self.classifier_index = classifiers[-1]
 
     def _run(self, x: torch.Tensor, stop: int) -> torch.Tensor:
-        """Tensor ``stop`` for NHWC input ``x`` (tensors in NCHW while inside)."""
+        """Tensor ``stop`` for raw NHWC input ``x`` (tensors in NCHW while inside)."""
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         if x.dim() == 4:
             x = x.permute(0, 3, 1, 2)
         tensors = [x]
         for layer, module in zip(self.graph.layers[:stop], self.layers):
             tensors.append(module(*(tensors[t] for t in layer.inputs)))
         return tensors[stop]
+
+    def fit_normalization(self, x_train: np.ndarray) -> None:
+        """Fit the input normalization's statistics on raw training inputs (if it has any)."""
+        if self.input_norm is not None:
+            self.input_norm.fit(x_train)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for NHWC input (the SOFTMAX layer is left to the loss or to predict_proba)."""
