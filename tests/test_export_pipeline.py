@@ -41,7 +41,10 @@ def digits():
 def trained(digits):
     torch.manual_seed(0)
     module = build_module(build_graph(ARCH))
-    fit(module, digits, validate({"epochs": 6, "device": "cpu"}, TRAIN_SCHEMA, "test"), seed=0)
+    # the recipe these tolerances were measured with (plain Adam, no label smoothing): softmax
+    # outputs of sharper logits, where LiteRT's and TFLM's one-step logit rounding shows least
+    recipe = {"epochs": 6, "device": "cpu", "optimizer": "adam", "weight_decay": 0.0, "label_smoothing": 0.0}
+    fit(module, digits, validate(recipe, TRAIN_SCHEMA, "test"), seed=0)
     return module.eval()
 
 

@@ -19,7 +19,7 @@ from tinyml_cli.export.tflite_writer import operator_names, write_tflite
 from tinyml_cli.export.tflm_runner import required_arena
 from tinyml_cli.export.verify import model_inputs, run_litert, run_tflm_model
 from tinyml_cli.mcu import budget_for, load_profile
-from tinyml_cli.train.builder import build_module, channel_statistics, normalize_input
+from tinyml_cli.train.builder import InputNorm, build_module, normalize_input
 
 PROFILE = load_profile("STM32F412")
 # Three sensor channels no int8 input could hold together: a large offset, a wide range, a tiny one.
@@ -55,11 +55,11 @@ def exported(normalize, rng, shape=(1, 32, 3)):
 
 def test_normalize_input_matches_numpy(rng):
     x = raw_windows(rng, 5)
-    mean, inv_std = channel_statistics(x)
-    np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2)), rtol=1e-5)
-    np.testing.assert_allclose(inv_std, 1 / x.std(axis=(0, 1, 2)), rtol=1e-4)
-    standardized = normalize_input(torch.from_numpy(x), "standardize", torch.from_numpy(mean),
-                                   torch.from_numpy(inv_std)).numpy()
+    norm = InputNorm("standardize", 3)
+    norm.fit(x)
+    np.testing.assert_allclose(norm.mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(norm.inv_std.numpy(), 1 / x.std(axis=(0, 1, 2)), rtol=1e-4)
+    standardized = norm(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(standardized, (x - x.mean(axis=(0, 1, 2))) / x.std(axis=(0, 1, 2)),
                                atol=1e-3)
     znorm = normalize_input(torch.from_numpy(x), "znorm").numpy()

@@ -31,7 +31,7 @@ TINY = {
               "strides": [1, 2], "units": [16], "max_dense": 1},
     "train": {"epochs": 2, "batch_size": 64, "threads": 1, "device": "cpu", "lr": 0.01},
     "fidelity": {"epochs": 1},
-    "search": {"backend": "random", "trials": 5, "top_k": 1},
+    "search": {"backend": "random", "trials": 5, "top_k": 1, "cv_folds": 0, "baseline": False},
 }
 
 
@@ -65,8 +65,11 @@ def test_backend_runs_end_to_end(tmp_path, backend, options, train_calls):
     summary = run_search(cfg, run_dir, url)
     study = load_study(run_dir)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == 5 == summary["trials"]["complete"]
+    assert len(complete) == summary["trials"]["complete"]
     trained = [t for t in complete if t.user_attrs["status"] == "trained"]
+    # the trial budget counts trained candidates only: rejected and repeated ones come on top
+    assert len(trained) == 5 == summary["trials"]["trained"]
+    assert len(complete) == 5 + summary["trials"]["infeasible"] + summary["trials"]["duplicate"]
     assert len(train_calls) == len(trained) + 1  # screening + one full training (top_k=1)
     lb = json.loads((run_dir / "leaderboard.json").read_text())
     assert [r["trial"] for r in lb["leaderboard"]] == [r["trial"] for r in summary["leaderboard"]]
@@ -92,7 +95,9 @@ def test_backend_runs_end_to_end(tmp_path, backend, options, train_calls):
 
 
 def test_infeasible_architectures_are_never_trained(tmp_path, train_calls):
-    cfg = validate(tiny(constraints={"sram": "1200B"}, search__trials=8, search__top_k=0), SEARCH_SCHEMA, "t")
+    # about one random architecture in five fits 1,900 bytes
+    cfg = validate(tiny(constraints={"sram": "1900B"}, search__trials=4, search__top_k=0,
+                        train__normalize="none"), SEARCH_SCHEMA, "t")
     cfg_path = write_config(tmp_path, cfg)
     cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
     summary = run_search(cfg, run_dir, url)
@@ -108,17 +113,19 @@ def test_infeasible_architectures_are_never_trained(tmp_path, train_calls):
             pass
         assert t.user_attrs["violations"] and "metrics" not in t.user_attrs
         assert t.system_attrs and any(v > 0 for k, v in t.system_attrs.items() if k.startswith("constraints"))
-    # every network handed to training fits
-    assert len(train_calls) == summary["trials"]["trained"]
+    # every network handed to training fits, and the rejected ones did not use up the budget
+    assert len(train_calls) == summary["trials"]["trained"] == 4
     assert all(estimate(g, profile, budget).fits for g in train_calls)
 
 
 def test_duplicates_are_trained_once(tmp_path, train_calls):
     one_arch = {"name": "plain", "max_layers": 1, "layer_types": ["conv"], "channels": [4], "kernels": [3],
                 "strides": [1], "reduce": ["avg"], "max_dense": 0}
-    cfg_path = write_config(tmp_path, tiny(space=one_arch, search__trials=4, search__top_k=1))
-    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    cfg = tiny(space=one_arch, search__trials=4, search__top_k=1, search__max_rejections=3)
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
     summary = run_search(cfg, run_dir, url)
+    # repeats do not use the budget: the space holds one network, so screening stops after three
+    # repeats in a row (search.max_rejections) instead of asking forever
     assert summary["trials"]["trained"] == 1 and summary["trials"]["duplicate"] == 3
     assert len(train_calls) == 2  # one screening, one full training
     study = load_study(run_dir)
@@ -192,7 +199,7 @@ def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
                         lambda graph, *a, **k: calls.append(graph) or real(graph, *a, **k))
     cfg, run_dir, url = prepare_run(None, [], resume=str(run_dir))
     summary = run_search(cfg, run_dir, url)
-    assert summary["trials"]["complete"] == 6 and summary["trials"]["failed"] == 1
+    assert summary["trials"]["trained"] == 6 and summary["trials"]["failed"] == 1
     screening_calls = calls[:-1]  # the last call is the full training of the top-1
     assert not [g for g in screening_calls if g in trained_before]
     for number, t in finished.items():
@@ -216,7 +223,7 @@ def test_resume_after_sigkill_keeps_finished_trials(tmp_path):
     assert resumed.returncode == 0, err
     study = load_study(run_dir)
     after = {t.number: t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
-    assert len(after) == 7
+    assert len([t for t in after.values() if t.user_attrs["status"] == "trained"]) == 7
     for number, (values, key, status) in before.items():  # finished trials kept as they were
         assert after[number].values == values and after[number].user_attrs["status"] == status
     trained_before = {key for values, key, status in before.values() if status == "trained"}
@@ -225,7 +232,7 @@ def test_resume_after_sigkill_keeps_finished_trials(tmp_path):
                  and t.user_attrs["status"] == "trained" and t.user_attrs["arch_key"] in trained_before]
     assert not retrained
     summary = json.loads(out)
-    assert summary["trials"]["complete"] == 7 and summary["run_dir"] == str(run_dir)
+    assert summary["trials"]["trained"] == 7 and summary["run_dir"] == str(run_dir)
     assert json.loads((run_dir / "manifest.json").read_text())["resumed"]
 
 
@@ -234,15 +241,15 @@ def test_two_workers_share_one_study_without_duplicate_training(tmp_path):
     small = {"name": "plain", "max_layers": 1, "layer_types": ["conv"], "channels": [4, 8], "kernels": [3],
              "strides": [1, 2], "reduce": ["avg"], "max_dense": 0}
     run_dir = tmp_path / "run"
-    cfg_path = write_config(tmp_path, tiny(space=small, search__trials=8, search__top_k=0))
+    cfg_path = write_config(tmp_path, tiny(space=small, search__trials=4, search__top_k=0,
+                                           search__max_rejections=4))
     proc = _cli(cfg_path, "--out", str(run_dir), "--workers", "2", "--json")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     study = load_study(run_dir)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert 8 <= len(complete) <= 9  # a second worker may start one trial past the count
     trained = [t.user_attrs["arch_key"] for t in complete if t.user_attrs["status"] == "trained"]
-    assert len(trained) == len(set(trained)) <= 4  # the space holds 4 networks
+    assert len(trained) == len(set(trained)) == 4  # the space holds 4 networks, each trained once
     assert len({t.user_attrs["worker"] for t in complete}) == 2
     assert json.loads(out)["trials"]["complete"] == len(complete)
 
@@ -251,17 +258,18 @@ def test_mbnet_resolution_gene_trains_on_resized_data_with_journal_storage(tmp_p
     mbnet = {"name": "mbnet", "resolutions": [8, 12], "widths": [0.25], "kernels": [3], "expands": [3],
              "stem": {"channels": 8, "kernel": 3, "stride": 1},
              "stages": [{"channels": 8, "depth": 1, "stride": 2}], "head_channels": 16}
-    cfg = tiny(data={"name": "digits", "samples": 300}, space=mbnet, search__trials=4, search__top_k=0)
+    cfg = tiny(data={"name": "digits", "samples": 300}, space=mbnet, search__trials=2, search__top_k=0)
     cfg_path = write_config(tmp_path, cfg)
     journal = str(tmp_path / "study.log")
     cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"), storage=journal)
     summary = run_search(cfg, run_dir, url)
     assert summary["storage"] == journal and not (run_dir / "study.db").exists()
-    assert summary["trials"]["complete"] == 4
+    assert summary["trials"]["trained"] == 2
     shapes = {g.input_shape for g in train_calls}
-    assert shapes <= {(8, 8, 1), (12, 12, 1)} and summary["trials"]["trained"] == len(train_calls)
+    assert shapes == {(8, 8, 1), (12, 12, 1)} and summary["trials"]["trained"] == len(train_calls)
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
-    assert len(optuna.load_study(study_name="tinyml-search-tiny", storage=storage).trials) == 4
+    journal_trials = optuna.load_study(study_name="tinyml-search-tiny", storage=storage).trials
+    assert len(journal_trials) == summary["trials"]["complete"]
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):

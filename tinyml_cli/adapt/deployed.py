@@ -3,7 +3,7 @@ search run directory, or a small default network trained on the stream's pre-dri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,9 @@ from ..arch import Arch, build_graph
 from ..config import read_yaml
 from ..data import Dataset
 from ..errors import ConfigError, InputFileError
-from ..train.builder import GraphModule, build_module
+from ..train.builder import GraphModule
 from ..train.checkpoint import load_candidate, ranked_candidates
-from ..train.loop import accuracy, fit
+from ..train.loop import accuracy, resolve_normalize, train_and_evaluate
 
 
 @dataclass
@@ -77,12 +77,11 @@ def load_deployed(path: str | Path | None, reference: Dataset, num_labels: int, 
             raise ConfigError(f"{folder}: the model has {arch.num_classes} classes but the stream's pre-drift "
                               f"concept has {reference.num_classes} (a new-class drift needs a model without it)")
         return Deployed(arch, module, str(folder), accuracy(module, reference.x_val, reference.y_val))
-    arch = default_arch(reference.input_shape, reference.num_classes)
-    torch.manual_seed(seed)
-    module = build_module(build_graph(arch))
-    result = fit(module, reference, train_cfg, seed)
+    arch = replace(default_arch(reference.input_shape, reference.num_classes),
+                   normalize=resolve_normalize(train_cfg["normalize"], reference.input_shape))
+    module, metrics = train_and_evaluate(build_graph(arch), reference, train_cfg, seed)
     module.eval()
-    return Deployed(arch, module, "default model trained on the pre-drift data", result.val_accuracy)
+    return Deployed(arch, module, "default model trained on the pre-drift data", metrics["val_accuracy"])
 
 
 @torch.no_grad()

@@ -29,15 +29,6 @@ def cut_index(module: GraphModule, layers: int) -> int:
     return start
 
 
-def _run(module: GraphModule, tensor: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Tensor ``stop`` from tensor ``start`` (NCHW inside the network, like GraphModule)."""
-    tensors = {start: tensor}
-    for i in range(start, stop):
-        layer = module.graph.layers[i]
-        tensors[i + 1] = module.layers[i](*(tensors[t] for t in layer.inputs))
-    return tensors[stop]
-
-
 def trainable(module: GraphModule, start: int) -> list[torch.nn.Parameter]:
     """Biases of the tail's layers (batch-norm shifts where a convolution has batch norm) and the
     last layer's weights."""
@@ -91,8 +82,8 @@ class TinyTL(Method):
     def bind(self, x: np.ndarray, z: np.ndarray) -> None:
         parts = []
         for i in range(0, len(x), 1024):
-            t = torch.from_numpy(x[i:i + 1024]).permute(0, 3, 1, 2)
-            parts.append(_run(self.module, t, 0, self.start))
+            t = self.module.prepare_input(torch.from_numpy(x[i:i + 1024]))
+            parts.append(self.module.run_range(t, 0, self.start))
         self.h = torch.cat(parts) if parts else torch.zeros(0)
         self.buffer = ReplayBuffer(self.options["buffer"], self.options["every"])
         self.gen = torch.Generator().manual_seed(self.ctx.seed)
@@ -100,7 +91,7 @@ class TinyTL(Method):
 
     @torch.no_grad()
     def _predict_block(self, start: int, stop: int) -> np.ndarray:
-        return _run(self.module, self.h[start:stop], self.start, self.stop).argmax(1).numpy()
+        return self.module.run_range(self.h[start:stop], self.start, self.stop).argmax(1).numpy()
 
     def predict(self, t: int) -> int:
         return self.blocks(t)
@@ -117,7 +108,7 @@ class TinyTL(Method):
         for _ in range(self.options["steps"]):
             pick = torch.randint(len(idx), (min(self.options["batch"], len(idx)),), generator=self.gen)
             self.opt.zero_grad(set_to_none=True)
-            loss_fn(_run(self.module, self.h[idx[pick]], self.start, self.stop), labels[pick]).backward()
+            loss_fn(self.module.run_range(self.h[idx[pick]], self.start, self.stop), labels[pick]).backward()
             self.opt.step()
         self.blocks.clear()
 

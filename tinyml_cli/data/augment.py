@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..config import Field, boolean, choice, number, validate
 from ..errors import ConfigError
+from .dataset import channel_stats
 
 PATH = "train.augment"
 
@@ -80,7 +81,7 @@ class Augmenter:
         self.input_shape = tuple(int(d) for d in x_train.shape[1:])
         self.is_signal = self.input_shape[0] == 1
         self._check_kind()
-        mean, std = _channel_stats(x_train)
+        mean, std = channel_stats(x_train)
         self.mean = torch.from_numpy(mean.astype(np.float32))
         self.std = torch.from_numpy(std.astype(np.float32))
 
@@ -160,17 +161,6 @@ class Augmenter:
             x = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[partner]
             target = lam[:, None] * target + (1 - lam[:, None]) * target[partner]
         return x, target
-
-
-def _channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std (float64 accumulation, in chunks so big image sets are not copied)."""
-    mean = x.mean(axis=(0, 1, 2), dtype=np.float64)
-    chunk = max(1, 2**22 // max(1, x[0].size))
-    squares = np.zeros_like(mean)
-    for i in range(0, len(x), chunk):
-        d = x[i:i + chunk].astype(np.float64) - mean
-        squares += (d * d).sum(axis=(0, 1, 2))
-    return mean, np.sqrt(squares / x[..., 0].size)
 
 
 def shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, fill: str = "edge") -> torch.Tensor:

@@ -77,3 +77,19 @@ def split_validation(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test
     x_train, x_test = x_train.astype(np.float32), x_test.astype(np.float32)
     y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     return Dataset(name, x_train[train], y_train[train], x_train[val], y_train[val], x_test, y_test, names)
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation (float64) of NHWC inputs, accumulated in chunks so a
+    large image set is not copied.
+
+    >>> channel_stats(np.array([[[[0.0, 5.0]], [[2.0, 5.0]]]], np.float32))
+    (array([1., 5.]), array([1., 0.]))
+    """
+    mean = x.mean(axis=(0, 1, 2), dtype=np.float64)
+    chunk = max(1, 2**22 // max(1, x[0].size))
+    squares = np.zeros_like(mean)
+    for i in range(0, len(x), chunk):
+        d = x[i:i + chunk].astype(np.float64) - mean
+        squares += (d * d).sum(axis=(0, 1, 2))
+    return mean, np.sqrt(squares / x[..., 0].size)

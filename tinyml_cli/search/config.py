@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import COMMON_SCHEMA, Field, choice, integer, mapping, number, optional, validate  # noqa: F401
+from ..config import COMMON_SCHEMA, Field, boolean, choice, integer, mapping, number, optional, validate  # noqa: F401
 from ..data import DATA_SCHEMA
 from ..train.loop import TRAIN_SCHEMA
 from .backends import BACKENDS
@@ -22,6 +22,19 @@ from .backends import BACKENDS
 def backend_name(value: Any) -> str:
     """A registered backend (looked up when parsed, so later registrations count)."""
     return choice(*BACKENDS)(value)
+
+
+AUTO = "auto"
+# ``cv_folds: auto`` cross-validates when the validation split is this small: with fewer than 200
+# samples one sample moves accuracy by half a point or more and the standard error of an 80% accuracy
+# is above 3 points, more than the gaps between the architectures a search has to rank.
+AUTO_CV_BELOW = 200
+AUTO_CV_FOLDS = 5
+
+
+def cv_folds(value: Any) -> int | str:
+    """A fold count (0 or 1: no cross-validation), or ``auto``."""
+    return value if value == AUTO else integer(min_value=0, max_value=50)(value)
 
 
 def space_options(value: Any) -> dict:
@@ -41,7 +54,17 @@ SEARCH_SCHEMA = {
     },
     "search": {
         "backend": Field(backend_name, "evolution"),
-        "trials": Field(integer(min_value=1), 20, "architectures to evaluate (infeasible ones included)"),
+        "trials": Field(integer(min_value=1), 20, "architectures to train or score; those the estimator "
+                        "rejects (do not fit) and repeats are recorded but do not count"),
+        "max_rejections": Field(integer(min_value=1), 500, "stop screening after this many proposals in a "
+                                "row that do not fit the budget or repeat one already evaluated"),
+        "timeout_s": Field(optional(number(min_value=0.0)), None, "stop screening after this many seconds "
+                           "(then the top-k are trained in full)"),
+        "cv_folds": Field(cv_folds, AUTO, "stratified k-fold cross-validation on train + validation for "
+                          f"ranking (0: off, the validation split ranks); auto: {AUTO_CV_FOLDS} folds when "
+                          f"the validation split holds fewer than {AUTO_CV_BELOW} samples"),
+        "baseline": Field(boolean, True, "fit logistic regression and an RBF SVM on the same split as a "
+                          "reference line (seconds)"),
         "top_k": Field(integer(min_value=0), 3, "best screened candidates trained in full and saved"),
         "options": Field(mapping, {}, "the backend's own options"),
         "calibration_samples": Field(integer(min_value=1), 256, "training samples calibrating int8"),

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..arch import Arch, SearchSpace, make_space
 from ..data import Dataset, load_dataset, resize_dataset
+from ..data.cv import Fold, pool, stratified_folds
+from ..errors import ConfigError
 from ..mcu import Budget, McuProfile, budget_for, load_profile
+from ..train.loop import resolve_normalize
 from .backends import BACKENDS, Backend
+from .config import AUTO, AUTO_CV_BELOW, AUTO_CV_FOLDS
 
 
 @dataclass
@@ -20,6 +26,7 @@ class SearchContext:
     profile: McuProfile
     budget: Budget
     backend: Backend
+    folds: list[Fold] | None = None        # cross-validation folds over train + validation
     _resized: dict[tuple[int, int, int], Dataset] = field(default_factory=dict, repr=False)
 
     @property
@@ -35,10 +42,30 @@ class SearchContext:
         return self._resized[shape]
 
 
+def fold_count(cfg: dict, data: Dataset, backend: Backend, source: str = "config") -> int:
+    """How many cross-validation folds the search uses (0: none, the validation split ranks)."""
+    asked = cfg["search"]["cv_folds"]
+    if asked == AUTO:
+        small = len(data.y_val) < AUTO_CV_BELOW
+        return AUTO_CV_FOLDS if small and backend.cross_validates else 0
+    if asked >= 2 and not backend.cross_validates:
+        raise ConfigError(f"{source}: search.cv_folds: the {backend.name} backend scores candidates with "
+                          "shared weights on the validation split; cross-validation needs a backend that "
+                          "trains each candidate (set search.cv_folds: 0)")
+    return asked if asked >= 2 else 0
+
+
 def make_context(cfg: dict, source: str = "config") -> SearchContext:
-    """Load the data and build space, budget and backend of a validated search config."""
+    """Load the data and build space, budget, backend and cross-validation folds of a validated
+    search config."""
     profile = load_profile(cfg["mcu"])
     data = load_dataset(cfg["data"], cfg["seed"])
-    space = make_space(cfg["space"], data.input_shape, data.num_classes, source)
+    normalize = resolve_normalize(cfg["train"]["normalize"], data.input_shape)
+    space = make_space(cfg["space"], data.input_shape, data.num_classes, source, normalize)
     backend = BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], source)
-    return SearchContext(cfg, data, space, profile, budget_for(profile, cfg["constraints"]), backend)
+    k = fold_count(cfg, data, backend, source)
+    folds = None
+    if k:
+        _, y, groups = pool(data)
+        folds = stratified_folds(y, k, np.random.default_rng([cfg["seed"], k]), groups)
+    return SearchContext(cfg, data, space, profile, budget_for(profile, cfg["constraints"]), backend, folds)

@@ -19,10 +19,11 @@ from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
 from .context import SearchContext, make_context
 from .final import screened, train_top_k
-from .leaderboard import describe_counts, leaderboard_rows, table, trial_counts, write_leaderboard
+from .leaderboard import BASELINES, describe_counts, leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
-from .study import (HIDDEN, counts, fail_stale_trials, open_study, redact, require_study, screen, storage_url,
-                    wait_for_running)
+from .baseline import baselines
+from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, open_study, redact, require_study,
+                    screen, storage_url, wait_for_running)
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
@@ -59,7 +60,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _worker_main(cfg: dict, url: str, index: int, threads: int) -> None:
+def _worker_main(cfg: dict, url: str, index: int, threads: int, deadline: float | None) -> None:
     """A worker process: screen trials on the shared study until the trial count is reached."""
     import torch
 
@@ -69,7 +70,9 @@ def _worker_main(cfg: dict, url: str, index: int, threads: int) -> None:
         ctx = make_context(cfg)
         study = open_study(ctx, url, worker=index)
         ctx.backend.prepare(ctx)
-        screen(ctx, study)
+        screen(ctx, study, deadline=deadline)
+    except ScreeningStopped as exc:
+        print(f"worker {index}: screening stopped: {exc}", file=sys.stderr)
     except TinymlError as exc:
         print(f"error: worker {index}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -78,17 +81,17 @@ def _worker_main(cfg: dict, url: str, index: int, threads: int) -> None:
 
 
 def _run_workers(ctx: SearchContext, study: Any, url: str, workers: int,
-                 advance: Callable[..., None], shown: list[int]) -> None:
+                 advance: Callable[..., None], shown: list[int], deadline: float | None) -> None:
     threads = ctx.cfg["train"]["threads"] or max(1, (os.cpu_count() or 1) // workers)
     mp = multiprocessing.get_context("spawn")
-    procs = [mp.Process(target=_worker_main, args=(ctx.cfg, url, i + 1, threads), daemon=False)
+    procs = [mp.Process(target=_worker_main, args=(ctx.cfg, url, i + 1, threads, deadline), daemon=False)
              for i in range(workers)]
     for p in procs:
         p.start()
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(0.5)
-            done = counts(study)["COMPLETE"]
+            done = counts(study)["EVALUATED"]
             if done > shown[0]:
                 advance(done - shown[0], status=_best_status(study))
                 shown[0] = done
@@ -130,22 +133,33 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     if fail_stale_trials(study, stale_after):
         ui.info("search: trials of a stopped run marked failed; finished trials are kept")
     target = cfg["search"]["trials"]
-    ui.info(f"search: {run_dir} | study {study.study_name} | {target} trials, "
-            f"{cfg['search']['top_k']} trained in full")
+    ranking = (f"{len(ctx.folds)}-fold cross-validation on train + validation" if ctx.folds else
+               f"the validation split ({len(ctx.data.y_val)} samples)")
+    ui.info(f"search: {run_dir} | study {study.study_name} | {target} trials ranked by {ranking}, "
+            f"{cfg['search']['top_k']} trained in full | input normalization {ctx.space.normalize}")
+    timeout = cfg["search"]["timeout_s"]
+    deadline = None if timeout is None else time.time() + timeout
     with ui.progress(f"search ({ctx.backend.name})", total=target) as advance:
-        shown = [counts(study)["COMPLETE"]]
+        shown = [counts(study)["EVALUATED"]]
         if shown[0]:
             advance(shown[0], status=_best_status(study))
         if workers > 1:
-            _run_workers(ctx, study, url, workers, advance, shown)
+            _run_workers(ctx, study, url, workers, advance, shown, deadline)
 
         def on_trial(trial: Any) -> None:
             shown[0] += 1
             advance(1, status=_best_status(study))
 
-        while counts(study)["COMPLETE"] < target:
-            screen(ctx, study, on_trial)
+        try:
+            while counts(study)["EVALUATED"] < target:
+                screen(ctx, study, on_trial, deadline)
+                wait_for_running(study, stale_after)
+        except ScreeningStopped as exc:
             wait_for_running(study, stale_after)
+            ui.warn(f"search: screening stopped: {exc}")
+    if cfg["search"]["baseline"] and BASELINES not in study.user_attrs:
+        ui.info("search: fitting the reference classifiers (logistic regression, RBF SVM)")
+        study.set_user_attr(BASELINES, baselines(ctx.data, ctx.folds, ctx.seed))
     if cfg["search"]["top_k"]:
         k = min(cfg["search"]["top_k"], len(screened(study)))
         with ui.progress("full training (top-k)", total=k) as advance:
@@ -161,12 +175,15 @@ def _outputs(ctx: SearchContext, study: Any, run_dir: Path, url: str, ui: Ui) ->
         "name": ctx.cfg["name"], "run_dir": str(run_dir), "study": study.study_name, "storage": redact(url),
         "backend": ctx.backend.name, "mcu": ctx.profile.name,
         "budget": {"sram": b.sram, "flash": b.flash, "macs": b.macs, "latency_ms": b.latency_ms},
+        "ranking": {"cv_folds": len(ctx.folds) if ctx.folds else 0, "validation_samples": len(ctx.data.y_val),
+                    "normalize": ctx.space.normalize},
         "trials": trial_counts(study), "best": rows[0] if rows else None,
         "pareto": [r["trial"] for r in rows if r["pareto"]], "leaderboard": rows,
+        "baselines": study.user_attrs.get(BASELINES, []),
     }
     write_leaderboard(run_dir, summary)
     plot_pareto(study, rows, b, run_dir / "pareto.png")
-    columns, cells = table(rows, limit=10)
+    columns, cells = table(rows, limit=10, baselines=summary["baselines"])
     ui.table(f"Leaderboard ({ctx.backend.name}, {ctx.profile.name})", columns, cells)
     ui.info(f"{describe_counts(summary['trials'])}. Outputs in {run_dir}")
     if not rows:

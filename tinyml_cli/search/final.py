@@ -16,19 +16,22 @@ from ..export.quantize import int8_accuracies
 from ..runs import write_json
 from ..train.checkpoint import save_candidate
 from .context import SearchContext
-from .trial import assess
+from .ranking import rank
+from .trial import EVALUATED, assess
 
 FINAL = "final:"
 
 
-EVALUATED = ("trained", "scored")   # trial statuses that carry screening metrics
 
 
 def screened(study: optuna.Study) -> list[FrozenTrial]:
-    """Trained (non-duplicate) trials, best screening validation accuracy first."""
+    """Trained (non-duplicate) trials, best first by screening validation accuracy, near-ties to the
+    cheaper model (:func:`~tinyml_cli.search.ranking.rank`)."""
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if t.user_attrs.get("status") in EVALUATED]
-    return sorted(trials, key=lambda t: (-t.user_attrs["metrics"]["val_accuracy"], t.number))
+    order = rank([{**t.user_attrs["metrics"], **(t.user_attrs.get("costs") or {}), "trial": t.number}
+                  for t in trials])
+    return [trials[i] for i in order]
 
 
 def train_top_k(ctx: SearchContext, study: optuna.Study, run_dir: Path,
@@ -54,6 +57,8 @@ def _train_one(ctx: SearchContext, arch: Arch, trial_number: int, folder: Path, 
     calib = data.x_train[:ctx.cfg["search"]["calibration_samples"]]
     verdict = assess(ctx, arch)
     int8_val, int8_test = int8_accuracies(module, calib, (data.x_val, data.y_val), (data.x_test, data.y_test))
+    if ctx.folds:                                      # the final model was trained on validation too
+        int8_val = None
     metrics.update(
         int8_val_accuracy=int8_val, int8_test_accuracy=int8_test,
         trial=trial_number, arch_key=arch.key(), candidate=str(folder.relative_to(run_dir)),

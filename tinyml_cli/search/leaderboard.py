@@ -21,14 +21,16 @@ from optuna.trial import TrialState
 from ..runs import atomic_write_text, write_json
 from ..units import format_bytes, format_count
 from .final import EVALUATED, FINAL
+from .ranking import rank
 
-COLUMNS = ["rank", "trial", "stage", "candidate", "val_accuracy", "test_accuracy", "int8_test_accuracy",
-           "screen_val_accuracy", "macs", "params", "flash", "peak_sram", "latency_ms", "train_time_s",
-           "epochs_run", "pareto"]
+COLUMNS = ["rank", "trial", "stage", "candidate", "val_accuracy", "val_std", "test_accuracy",
+           "int8_test_accuracy", "screen_val_accuracy", "macs", "params", "flash", "peak_sram", "latency_ms",
+           "train_time_s", "epochs_run", "pareto"]
 COSTS = ("peak_sram", "flash", "latency_ms")
-HEADERS = {"rank": "#", "candidate": "folder", "val_accuracy": "val", "test_accuracy": "test",
-           "int8_test_accuracy": "int8 test", "macs": "MACs", "peak_sram": "SRAM", "latency_ms": "ms",
-           "train_time_s": "train s", "epochs_run": "epochs"}
+HEADERS = {"rank": "#", "candidate": "folder", "val_accuracy": "val", "val_std": "± (folds)",
+           "test_accuracy": "test", "int8_test_accuracy": "int8 test", "macs": "MACs", "peak_sram": "SRAM",
+           "latency_ms": "ms", "train_time_s": "train s", "epochs_run": "epochs"}
+BASELINES = "baselines"   # study attribute: the reference classifiers' rows
 
 
 def pareto_front(rows: list[dict], costs: tuple[str, ...] = COSTS) -> list[int]:
@@ -63,6 +65,24 @@ def describe_counts(n: dict[str, int]) -> str:
             f"{n['duplicate']} duplicate(s)")
 
 
+def describe_ranking(ranking: dict | None) -> str:
+    """One sentence on how candidates were ranked.
+
+    >>> describe_ranking({"cv_folds": 5, "validation_samples": 30, "normalize": "standardize"})
+    'Ranked by 5-fold cross-validation (mean ± spread over folds; near-ties to the fewest MACs); final models retrained on train + validation; inputs normalized inside the model (standardize).'
+    """
+    if not ranking:
+        return ""
+    if ranking["cv_folds"]:
+        text = (f"Ranked by {ranking['cv_folds']}-fold cross-validation (mean ± spread over folds; near-ties "
+                "to the fewest MACs); final models retrained on train + validation")
+    else:
+        text = f"Ranked by the validation split ({ranking['validation_samples']} samples)"
+    if ranking["normalize"] != "none":
+        text += f"; inputs normalized inside the model ({ranking['normalize']})"
+    return text + "."
+
+
 def leaderboard_rows(study: optuna.Study) -> list[dict]:
     """One row per feasible trained architecture, ranked."""
     rows = []
@@ -74,12 +94,14 @@ def leaderboard_rows(study: optuna.Study) -> list[dict]:
         metrics = final or screen
         row = {"trial": t.number, "stage": "final" if final else "screen",
                "candidate": final["candidate"] if final else "",
-               "val_accuracy": metrics["val_accuracy"], "test_accuracy": metrics["test_accuracy"],
+               "val_accuracy": metrics["val_accuracy"], "val_std": metrics.get("val_std"),
+               "val_folds": metrics.get("val_folds"), "test_accuracy": metrics["test_accuracy"],
                "int8_test_accuracy": final["int8_test_accuracy"] if final else None,
                "screen_val_accuracy": screen["val_accuracy"], **t.user_attrs["costs"],
                "train_time_s": metrics["train_time_s"], "epochs_run": metrics["epochs_run"]}
         rows.append(row)
-    rows.sort(key=lambda r: (r["stage"] != "final", -r["val_accuracy"], r["trial"]))
+    rows = [rows[i] for stage in ("final", "screen")
+            for i in [j for j in rank(rows) if rows[j]["stage"] == stage]]
     front = set(pareto_front(rows))
     for i, row in enumerate(rows):
         row["rank"] = i + 1
@@ -94,6 +116,8 @@ def _cell(column: str, value: object) -> str:
         return format_bytes(int(value))
     if column in ("macs", "params"):
         return format_count(int(value))
+    if column == "val_std":
+        return f"±{100 * float(value):.2f}"
     if "accuracy" in column:
         return f"{100 * float(value):.2f}%"
     if column in ("latency_ms", "train_time_s"):
@@ -103,10 +127,14 @@ def _cell(column: str, value: object) -> str:
     return str(value)
 
 
-def table(rows: list[dict], limit: int | None = None) -> tuple[list[str], list[list[str]]]:
-    """Human-readable column headers and cells."""
+def table(rows: list[dict], limit: int | None = None,
+          baselines: list[dict] = ()) -> tuple[list[str], list[list[str]]]:
+    """Human-readable column headers and cells: the reference classifiers first (stage
+    ``baseline``), then the candidates."""
     shown = [c for c in COLUMNS if c != "screen_val_accuracy"]
-    return [HEADERS.get(c, c) for c in shown], [[_cell(c, r[c]) for c in shown] for r in rows[:limit]]
+    references = [{"rank": "ref", "stage": "baseline", "candidate": b["model"], **b} for b in baselines]
+    return [HEADERS.get(c, c) for c in shown], [[_cell(c, r.get(c)) for c in shown]
+                                                for r in [*references, *rows[:limit]]]
 
 
 def write_leaderboard(run_dir: Path, summary: dict) -> None:
@@ -118,12 +146,12 @@ def write_leaderboard(run_dir: Path, summary: dict) -> None:
     writer.writerows(rows)
     atomic_write_text(run_dir / "leaderboard.csv", buffer.getvalue())
     write_json(run_dir / "leaderboard.json", summary)
-    columns, cells = table(rows)
+    columns, cells = table(rows, baselines=summary.get("baselines", []))
     counts = summary["trials"]
     lines = [f"# Search leaderboard: {summary['name']}", "",
              f"Backend `{summary['backend']}` on {summary['mcu']} (budget: SRAM "
              f"{format_bytes(summary['budget']['sram'])}, flash {format_bytes(summary['budget']['flash'])}). "
-             f"{describe_counts(counts)}.", "",
+             f"{describe_counts(counts)}. {describe_ranking(summary.get('ranking'))}", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     atomic_write_text(run_dir / "leaderboard.md", "\n".join(lines) + "\n")

@@ -260,6 +260,7 @@ def train_relaxed(model: RelaxedSupernet, data: Dataset, costs: CostModel, train
     model.to(device)
     table = ChoiceCosts.build(model.space, costs)
     x_all, y_all = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    model.net.fit_normalization(data.x_train)
     cut = int(len(x_all) * (1 - settings["arch_fraction"]))
     w_opt = torch.optim.Adam(model.weight_parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=settings["arch_lr"])

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import ConfigError, RunDirError, TinymlError
 from .context import SearchContext
-from .trial import is_stale, run_trial
+from .trial import EVALUATED, is_stale, run_trial
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 # Config keys that must agree between every worker of one study (the seed fixes the data split).
@@ -117,27 +117,47 @@ def fail_stale_trials(study: optuna.Study, stale_after_s: float) -> int:
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """Trials by state name."""
-    out = {"COMPLETE": 0, "RUNNING": 0, "FAIL": 0}
+    """Trials by state name, and ``EVALUATED``: the complete ones that were trained or scored (what
+    ``search.trials`` counts; rejected and repeated architectures do not)."""
+    out = {"COMPLETE": 0, "RUNNING": 0, "FAIL": 0, "EVALUATED": 0}
     for t in study.get_trials(deepcopy=False):
         out[t.state.name] = out.get(t.state.name, 0) + 1
+        if t.state == TrialState.COMPLETE and t.user_attrs.get("status") in EVALUATED:
+            out["EVALUATED"] += 1
     return out
 
 
+class ScreeningStopped(Exception):
+    """Screening ended before ``search.trials`` were evaluated: the reason, for the user."""
+
+
 def screen(ctx: SearchContext, study: optuna.Study,
-           on_trial: Callable[[FrozenTrial], None] | None = None) -> None:
-    """Run trials until ``search.trials`` are complete (counting those other workers are running).
+           on_trial: Callable[[FrozenTrial], None] | None = None, deadline: float | None = None) -> None:
+    """Run trials until ``search.trials`` are trained or scored (counting those other workers are
+    running). Architectures the estimator rejects and repeats are recorded but do not count;
+    ``search.max_rejections`` of them in a row, or passing ``deadline`` (a ``time.time()``), stop
+    screening with :class:`ScreeningStopped`.
 
     A candidate whose training fails inside torch (out of GPU memory, for example) is recorded as a
     FAIL trial with its ``error`` and the search goes on; ``MAX_FAILURES_IN_A_ROW`` such failures in a
     row stop it."""
-    target, stale_after = ctx.cfg["search"]["trials"], ctx.cfg["search"]["stale_after_s"]
-    failures = 0
+    options = ctx.cfg["search"]
+    target, stale_after = options["trials"], options["stale_after_s"]
+    failures = rejections = 0
     while True:
         fail_stale_trials(study, stale_after)
         n = counts(study)
-        if n["COMPLETE"] + n["RUNNING"] >= target:
+        if n["EVALUATED"] + n["RUNNING"] >= target:
             return
+        if deadline is not None and time.time() >= deadline:
+            raise ScreeningStopped(f"search.timeout_s ({options['timeout_s']:g} s) reached after "
+                                   f"{n['EVALUATED']} of {target} candidates")
+        if rejections >= options["max_rejections"]:
+            raise ScreeningStopped(
+                f"{rejections} proposals in a row did not fit the budget or repeated an earlier one "
+                f"(search.max_rejections); {n['EVALUATED']} of {target} candidates evaluated. The space "
+                "barely fits the budget: loosen the constraints or shrink the space (fewer or "
+                "narrower layers, a lower resolution)")
         trial = study.ask()
         try:
             values = run_trial(ctx, study, trial)
@@ -154,7 +174,9 @@ def screen(ctx: SearchContext, study: optuna.Study,
             raise
         failures = 0
         frozen = study.tell(trial, values)
-        if on_trial is not None:
+        evaluated = frozen.user_attrs.get("status") in EVALUATED
+        rejections = 0 if evaluated else rejections + 1
+        if on_trial is not None and evaluated:
             on_trial(frozen)
 
 

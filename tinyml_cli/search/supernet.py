@@ -36,7 +36,7 @@ from ..arch.graph import same_padding
 from ..arch.mbnet import MbnetSpace, make_divisible
 from ..arch.space import Genome
 from ..errors import ArchError
-from ..train.builder import ConvUnit, GraphModule, build_module
+from ..train.builder import ConvUnit, GraphModule, InputNorm, build_module
 
 _ACT = {"none": lambda x: x, "relu6": F.relu6}
 
@@ -172,6 +172,13 @@ class Supernet(nn.Module):
         head = self._channels(opts["head_channels"], max(1.0, width))
         self.head = ElasticConv(c_in, head, 1, 1, "relu6", height == 1)
         self.classifier = nn.Linear(head, space.num_classes)
+        self.input_norm = (InputNorm(space.normalize, space.input_shape[2])
+                           if space.normalize != "none" else None)
+
+    def fit_normalization(self, x_train: np.ndarray) -> None:
+        """Fit the input normalization every subnet shares on raw training inputs."""
+        if self.input_norm is not None:
+            self.input_norm.fit(x_train)
 
     def _channels(self, base: int, width: float) -> int:
         return make_divisible(base * width, self.divisor)
@@ -223,7 +230,9 @@ class Supernet(nn.Module):
         return self._channels(self.space.options["stages"][stage]["channels"], width)
 
     def run_stem(self, x: torch.Tensor, width: float) -> torch.Tensor:
-        """The stem at ``width`` on NHWC ``x``; returns NCHW."""
+        """The stem at ``width`` on raw NHWC ``x`` (normalized first, as the subnets do); returns NCHW."""
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         return self.stem(x.permute(0, 3, 1, 2), self._channels(self.space.options["stem"]["channels"], width))
 
     def run_head(self, x: torch.Tensor, width: float) -> torch.Tensor:
@@ -253,6 +262,8 @@ class Supernet(nn.Module):
         fc = module.classifier
         fc.weight.copy_(self.classifier.weight[:, :fc.in_features])
         fc.bias.copy_(self.classifier.bias)
+        if self.input_norm is not None:
+            module.input_norm.load_state_dict(self.input_norm.state_dict())
         return module.to(self.classifier.weight.device)
 
     def largest(self) -> Genome:

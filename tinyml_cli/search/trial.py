@@ -27,11 +27,13 @@ from optuna.trial import FrozenTrial, TrialState
 from ..arch import Arch, build_graph
 from ..errors import ArchError
 from ..estimate import estimate
+from ..train.crossval import cross_validate, train_on_all
 from ..train.loop import train_and_evaluate
 from .context import SearchContext
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 POLL_S = 0.5
+EVALUATED = ("trained", "scored")   # trial statuses that carry screening metrics
 
 
 def suggest_arch(trial: optuna.Trial, ctx: SearchContext) -> Arch:
@@ -58,10 +60,21 @@ def assess(ctx: SearchContext, arch: Arch) -> dict:
 
 
 def train_candidate(ctx: SearchContext, arch: Arch, epochs: int | None,
-                    on_epoch: Callable[[dict], None] | None = None) -> tuple[object, dict]:
-    """Train ``arch`` on the (resized) dataset with the run's training settings and seed."""
-    return train_and_evaluate(build_graph(arch), ctx.data_for(arch), ctx.cfg["train"], ctx.seed,
-                              epochs, on_epoch)
+                    on_epoch: Callable[[dict], None] | None = None,
+                    final: bool = False) -> tuple[object, dict]:
+    """Train ``arch`` on the (resized) dataset with the run's training settings and seed:
+    ``(module, metrics)``. With cross-validation folds, screening cross-validates (no module: None);
+    ``final`` cross-validates, then trains on train + validation for the folds' median best epoch
+    and tests once (metrics: the cross-validation's, with that test accuracy)."""
+    graph, data, train = build_graph(arch), ctx.data_for(arch), ctx.cfg["train"]
+    if not ctx.folds:
+        return train_and_evaluate(graph, data, train, ctx.seed, epochs, on_epoch)
+    cv = cross_validate(graph, data, ctx.folds, train, ctx.seed, epochs, on_epoch)
+    if not final:
+        return None, cv
+    module, metrics = train_on_all(graph, data, train, ctx.seed, max(1, cv["best_epoch"]))
+    return module, {**cv, "test_accuracy": metrics["test_accuracy"], "final_epochs": metrics["epochs_run"],
+                    "train_time_s": cv["train_time_s"] + metrics["train_time_s"]}
 
 
 def is_stale(t: FrozenTrial, stale_after_s: float, now: float | None = None) -> bool:

@@ -100,6 +100,7 @@ def train_supernet(net: Supernet, data_for: DataFor, train_cfg: dict, epochs: in
     space = net.space
     largest, smallest = space.decode(net.largest()), space.decode(net.smallest())
     n = len(data_for(largest).x_train)
+    net.fit_normalization(data_for(largest).x_train)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * max(1, -(-n // train_cfg["batch_size"])))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
     losses = []

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..arch.graph import Layer, LayerGraph, same_padding
 from ..arch.normalization import ZNORM_EPS
+from ..data.dataset import channel_stats
 
 _ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "relu6": nn.ReLU6}
 
@@ -42,18 +43,6 @@ def normalize_input(x: torch.Tensor, kind: str, mean: torch.Tensor | None = None
     return x
 
 
-def channel_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and inverse standard deviation of NHWC inputs (1 for a constant channel).
-
-    >>> channel_statistics(np.array([[[[0.0, 5.0]], [[2.0, 5.0]]]], np.float32))
-    (array([1., 5.], dtype=float32), array([1., 1.], dtype=float32))
-    """
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
-    std = flat.std(axis=0)
-    inv_std = np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 1.0)
-    return flat.mean(axis=0).astype(np.float32), inv_std.astype(np.float32)
-
-
 class InputNorm(nn.Module):
     """The model's input normalization; ``standardize`` keeps its fitted statistics as buffers (saved
     with the weights)."""
@@ -68,9 +57,10 @@ class InputNorm(nn.Module):
     def fit(self, x: np.ndarray) -> None:
         """Fit the statistics on training inputs (nothing to fit for per-window z-normalization)."""
         if self.kind == "standardize":
-            mean, inv_std = channel_statistics(x)
-            self.mean.copy_(torch.from_numpy(mean))
-            self.inv_std.copy_(torch.from_numpy(inv_std))
+            mean, std = channel_stats(x)
+            inv_std = np.where(std > 1e-12, 1.0 / np.maximum(std, 1e-12), 1.0)   # 1 for a constant channel
+            self.mean.copy_(torch.from_numpy(mean.astype(np.float32)))
+            self.inv_std.copy_(torch.from_numpy(inv_std.astype(np.float32)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return normalize_input(x, self.kind, getattr(self, "mean", None), getattr(self, "inv_std", None))
@@ -183,16 +173,24 @@ class GraphModule(nn.Module):
         classifiers = [i for i, l in enumerate(graph.layers) if l.op == "fully_connected"]
         self.classifier_index = classifiers[-1]
 
-    def _run(self, x: torch.Tensor, stop: int) -> torch.Tensor:
-        """Tensor ``stop`` for raw NHWC input ``x`` (tensors in NCHW while inside)."""
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Tensor 0 as the layers take it: raw NHWC input normalized, feature maps in NCHW."""
         if self.input_norm is not None:
             x = self.input_norm(x)
-        if x.dim() == 4:
-            x = x.permute(0, 3, 1, 2)
-        tensors = [x]
-        for layer, module in zip(self.graph.layers[:stop], self.layers):
-            tensors.append(module(*(tensors[t] for t in layer.inputs)))
+        return x.permute(0, 3, 1, 2) if x.dim() == 4 else x
+
+    def run_range(self, tensor: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Tensor ``stop`` from tensor ``start`` (layers ``start`` to ``stop - 1``; they may read no
+        tensor before ``start`` but ``start`` itself)."""
+        tensors = {start: tensor}
+        for i in range(start, stop):
+            layer = self.graph.layers[i]
+            tensors[i + 1] = self.layers[i](*(tensors[t] for t in layer.inputs))
         return tensors[stop]
+
+    def _run(self, x: torch.Tensor, stop: int) -> torch.Tensor:
+        """Tensor ``stop`` for raw NHWC input ``x``."""
+        return self.run_range(self.prepare_input(x), 0, stop)
 
     def fit_normalization(self, x_train: np.ndarray) -> None:
         """Fit the input normalization's statistics on raw training inputs (if it has any)."""

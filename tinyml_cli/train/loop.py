@@ -5,40 +5,106 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..config import Field, choice, integer, number, string
 from ..arch.graph import LayerGraph
+from ..arch.normalization import NORMALIZATIONS
+from ..config import Field, choice, integer, number, string
 from ..data import Dataset
+from ..data.augment import AUGMENT_SCHEMA, Augmenter
 from .builder import GraphModule, build_module
 from .device import resolve_device
 
+AUTO = "auto"
+# ``epochs: auto``: enough epochs for about this many optimizer steps, within these bounds: 300 epochs
+# of a few steps each for 30 samples, 20 epochs of a few hundred for 30,000.
+AUTO_STEPS = 3000
+AUTO_EPOCHS = (20, 300)
+
+
+def epochs_or_auto(value: Any) -> int | str:
+    """A positive number of epochs, or ``auto``."""
+    return value if value == AUTO else integer(min_value=1)(value)
+
+
+def patience_or_auto(value: Any) -> int | str:
+    """Epochs without improvement of the validation loss before stopping (0: never), or ``auto``."""
+    return value if value == AUTO else integer(min_value=0)(value)
+
+
+def normalize_or_auto(value: Any) -> str:
+    """An input normalization (arch/normalization.py), or ``auto``."""
+    return choice(AUTO, *NORMALIZATIONS)(value)
+
+
 TRAIN_SCHEMA = {
     "device": Field(string, "auto", "auto (cuda when available), cpu or cuda[:N]"),
-    "epochs": Field(integer(min_value=1), 20),
-    "batch_size": Field(integer(min_value=1), 64),
-    "optimizer": Field(choice("adam", "adamw", "sgd"), "adam"),
+    "epochs": Field(epochs_or_auto, AUTO, f"training epochs; auto: about {AUTO_STEPS} optimizer steps, "
+                    f"between {AUTO_EPOCHS[0]} and {AUTO_EPOCHS[1]} epochs"),
+    "batch_size": Field(integer(min_value=2), 64),
+    "optimizer": Field(choice("adam", "adamw", "sgd"), "adamw"),
     "lr": Field(number(min_value=0.0), 3e-3),
-    "weight_decay": Field(number(min_value=0.0), 0.0),
+    "weight_decay": Field(number(min_value=0.0), 0.01, "decoupled (adamw) or L2 (adam, sgd)"),
     "schedule": Field(choice("cosine", "constant"), "cosine"),
-    "label_smoothing": Field(number(min_value=0.0, max_value=0.5), 0.0),
-    "patience": Field(integer(min_value=0), 0, "early stopping after this many epochs without "
-                      "validation improvement (0: off)"),
+    "label_smoothing": Field(number(min_value=0.0, max_value=0.5), 0.1),
+    "patience": Field(patience_or_auto, AUTO, "early stopping after this many epochs without a lower "
+                      "validation loss (0: off; auto: a fifth of the epochs, at least 10)"),
+    "normalize": Field(normalize_or_auto, AUTO, "input normalization inside the model, applied to raw "
+                       "inputs on the MCU too: standardize (per channel, fitted on the training data), "
+                       "znorm (each window by its own mean and std), none; auto: standardize for 1-D "
+                       "signals, none for images"),
+    "augment": AUGMENT_SCHEMA,
     "threads": Field(integer(min_value=0), 0, "torch CPU threads (0: torch's default)"),
 }
 
 
 @dataclass
 class TrainResult:
-    """What a training run achieved."""
+    """What a training run achieved: validation accuracy and loss at the kept (lowest-loss) epoch,
+    that epoch, and how many ran (no validation data: nan, and the last epoch is kept)."""
 
     val_accuracy: float
+    val_loss: float
+    best_epoch: int
     epochs_run: int
     history: list[dict]
+
+
+def resolve_epochs(epochs: int | str, samples: int, batch_size: int) -> int:
+    """The number of epochs ``epochs`` stands for with ``samples`` training samples.
+
+    >>> resolve_epochs("auto", 36, 64), resolve_epochs("auto", 4000, 64), resolve_epochs(7, 36, 64)
+    (300, 48, 7)
+    """
+    if epochs != AUTO:
+        return int(epochs)
+    steps_per_epoch = max(1, -(-samples // batch_size))
+    return int(np.clip(-(-AUTO_STEPS // steps_per_epoch), *AUTO_EPOCHS))
+
+
+def resolve_patience(patience: int | str, epochs: int) -> int:
+    """Early-stopping patience for a run of ``epochs`` (0: off).
+
+    >>> resolve_patience("auto", 300), resolve_patience("auto", 20), resolve_patience(3, 20)
+    (60, 10, 3)
+    """
+    return max(10, epochs // 5) if patience == AUTO else int(patience)
+
+
+def resolve_normalize(normalize: str, input_shape: tuple[int, ...]) -> str:
+    """The input normalization ``normalize`` stands for on inputs of ``input_shape``.
+
+    >>> resolve_normalize("auto", (1, 40, 3)), resolve_normalize("auto", (28, 28, 1))
+    ('standardize', 'none')
+    """
+    if normalize != AUTO:
+        return normalize
+    return "standardize" if input_shape[0] == 1 else "none"
 
 
 def _optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
@@ -66,25 +132,44 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.devic
     return float((predict(model, x, device=device).argmax(1) == y).mean())
 
 
+@torch.no_grad()
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray,
+             device: torch.device | None = None) -> tuple[float, float]:
+    """Mean cross-entropy (no label smoothing) and top-1 accuracy (nan, nan for no samples)."""
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    logits = torch.from_numpy(predict(model, x, device=device))
+    labels = torch.from_numpy(y)
+    return float(F.cross_entropy(logits, labels)), float((logits.argmax(1) == labels).float().mean())
+
+
 def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
         on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train ``model`` on ``data.x_train`` with the TRAIN_SCHEMA settings ``cfg``; keep the weights of
-    the best validation epoch. ``on_epoch`` receives each epoch's metrics."""
+    """Train ``model`` on ``data.x_train`` with the TRAIN_SCHEMA settings ``cfg`` (augmented batches,
+    label smoothing, the learning-rate schedule); with validation data keep the weights of the
+    lowest validation loss and stop early after ``patience`` epochs without one, without validation
+    data keep the last. ``on_epoch`` receives each epoch's metrics."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     device = resolve_device(cfg["device"])
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
+    epochs = resolve_epochs(cfg["epochs"], len(data.x_train), cfg["batch_size"])
+    patience = resolve_patience(cfg["patience"], epochs)
+    augment = Augmenter(cfg["augment"], data.x_train)
+    classes = max(data.num_classes, int(data.y_train.max()) + 1)
     opt = _optimizer(model, cfg)
     steps_per_epoch = max(1, -(-len(data.x_train) // cfg["batch_size"]))
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg["epochs"] * steps_per_epoch)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
              if cfg["schedule"] == "cosine" else None)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])
     x_all = torch.from_numpy(data.x_train).to(device)
     y_all = torch.from_numpy(data.y_train).to(device)
-    best_acc, best_state, since_best, history = -1.0, None, 0, []
-    for epoch in range(cfg["epochs"]):
+    has_val = len(data.x_val) > 0
+    best = TrainResult(float("nan"), float("inf"), 0, 0, [])
+    best_state, since_best = None, 0
+    for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(x_all), generator=generator).to(device)
         total = 0.0
@@ -92,37 +177,51 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
             idx = order[i:i + cfg["batch_size"]]
             if len(idx) < 2:
                 continue
+            x, target = x_all[idx], y_all[idx]
+            if augment.enabled:
+                x, target = augment(x, target, classes, generator)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x_all[idx]), y_all[idx])
+            loss = loss_fn(model(x), target)
             loss.backward()
             opt.step()
             if sched:
                 sched.step()
             total += float(loss.detach()) * len(idx)
-        val = accuracy(model, data.x_val, data.y_val, device)
-        record = {"epoch": epoch + 1, "loss": total / len(x_all), "val_accuracy": val}
-        history.append(record)
+        record = {"epoch": epoch, "loss": total / len(x_all)}
+        if has_val:
+            record["val_loss"], record["val_accuracy"] = evaluate(model, data.x_val, data.y_val, device)
+        best.history.append(record)
+        best.epochs_run = epoch
         if on_epoch:
             on_epoch(record)
-        if val > best_acc:
-            best_acc, best_state, since_best = val, copy.deepcopy(model.state_dict()), 0
+        if not has_val:
+            continue
+        if record["val_loss"] < best.val_loss:
+            best.val_loss, best.val_accuracy, best.best_epoch = record["val_loss"], record["val_accuracy"], epoch
+            best_state, since_best = copy.deepcopy(model.state_dict()), 0
         else:
             since_best += 1
-            if cfg["patience"] and since_best >= cfg["patience"]:
+            if patience and since_best >= patience:
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return TrainResult(best_acc, len(history), history)
+    elif not has_val:
+        best.best_epoch = best.epochs_run
+    return best
 
 
 def train_and_evaluate(graph: LayerGraph, data: Dataset, cfg: dict, seed: int = 0, epochs: int | None = None,
                        on_epoch: Callable[[dict], None] | None = None) -> tuple[GraphModule, dict]:
-    """Build a fresh module for ``graph``, :func:`fit` it (``epochs`` overrides ``cfg['epochs']``) and
-    measure it: validation and test accuracy, epochs run and training time in seconds."""
+    """Build a fresh module for ``graph``, fit its input normalization on the training inputs,
+    :func:`fit` it (``epochs`` overrides ``cfg['epochs']``) and measure it: validation accuracy and
+    loss, test accuracy (nan without test data), the kept epoch, epochs run and training time."""
+    torch.manual_seed(seed)
     model = build_module(graph)
+    model.fit_normalization(data.x_train)
     start = time.perf_counter()
     result = fit(model, data, {**cfg, "epochs": epochs or cfg["epochs"]}, seed, on_epoch)
-    metrics = {"val_accuracy": result.val_accuracy,
+    metrics = {"val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
                "test_accuracy": accuracy(model, data.x_test, data.y_test),
-               "epochs_run": result.epochs_run, "train_time_s": time.perf_counter() - start}
+               "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+               "train_time_s": time.perf_counter() - start}
     return model, metrics

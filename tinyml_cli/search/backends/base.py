@@ -34,6 +34,7 @@ class Backend:
 
     name = "base"
     evaluated_status = "trained"   # a trial's status once ``evaluate`` has given its metrics
+    cross_validates = True         # candidates are trained, so they can be trained per fold
     OPTIONS: Schema = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None, source: str = "config") -> None:
@@ -60,10 +61,12 @@ class Backend:
         return train_candidate(context, arch, epochs, on_epoch)
 
     def train_final(self, context: Any, arch: Any) -> tuple[Any, dict]:
-        """Train one of the top-k in full (``train.epochs``): ``(module, metrics)`` as ``evaluate``."""
+        """Train one of the top-k in full (``train.epochs``): ``(module, metrics)`` as ``evaluate``.
+        With cross-validation: cross-validated again at full length, then trained on train +
+        validation for the median best epoch of the folds and tested once."""
         from ..trial import train_candidate
 
-        return train_candidate(context, arch, None)
+        return train_candidate(context, arch, None, final=True)
 
 
 class GenomeSampler(optuna.samplers.BaseSampler):

@@ -27,6 +27,7 @@ class WeightSharingBackend(Backend):
     """Base class: subclasses build ``self.net`` in ``build(context)``; options include ``bn_batches``."""
 
     evaluated_status = "scored"
+    cross_validates = False        # one supernet, scored on the validation split
 
     def __init__(self, options: Any = None, source: str = "config") -> None:
         super().__init__(options, source)
