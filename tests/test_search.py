@@ -324,3 +324,47 @@ def test_a_candidate_failing_in_torch_is_recorded_and_the_search_goes_on(tmp_pat
     cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run2"))
     with pytest.raises(TinymlError, match="3 trials in a row failed to train; last: RuntimeError: boom"):
         run_search(cfg, run_dir, url)
+
+
+def test_small_data_search_cross_validates_and_shows_the_reference_line(tmp_path):
+    cfg = tiny(data={"name": "mnist1d", "samples": 150}, search__trials=3, search__top_k=1,
+               search__cv_folds="auto", search__baseline=True)
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
+    summary = run_search(cfg, run_dir, url)
+    assert summary["ranking"] == {"cv_folds": 5, "validation_samples": 22, "normalize": "standardize"}
+    best = summary["best"]
+    assert best["stage"] == "final" and best["val_std"] is not None and best["int8_test_accuracy"] is not None
+    metrics = json.loads((run_dir / best["candidate"] / "metrics.json").read_text())
+    assert len(metrics["val_folds"]) == 5 and metrics["int8_val_accuracy"] is None  # validation was trained on
+    assert 1 <= metrics["final_epochs"] <= cfg["train"]["epochs"]
+    screened = [r for r in summary["leaderboard"] if r["stage"] == "screen"]
+    assert all(r["test_accuracy"] is None for r in screened)       # tested once: final models only
+    assert [b["model"] for b in summary["baselines"]] == ["logistic regression", "RBF SVM"]
+    assert all(0 <= b["test_accuracy"] <= 1 and b["val_std"] is not None for b in summary["baselines"])
+    table = (run_dir / "leaderboard.md").read_text()
+    assert "Ranked by 5-fold cross-validation" in table
+    rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    assert rows[0].startswith("| ref |") and rows[1].startswith("| ref |") and rows[2].startswith("| 1 |")
+
+
+def test_timeout_stops_screening_then_trains_the_best(tmp_path):
+    cfg = tiny(search__trials=1000, search__timeout_s=2.0, search__top_k=1)
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
+    summary = run_search(cfg, run_dir, url)
+    assert 1 <= summary["trials"]["trained"] < 1000
+    assert summary["best"]["stage"] == "final"
+    assert "search.timeout_s (2 s) reached" in (run_dir / "log.txt").read_text()
+
+
+def test_warm_start_evaluates_the_textbook_networks_first(tmp_path):
+    from tinyml_cli.arch import make_space
+
+    cfg = tiny(search__trials=3, search__top_k=0)
+    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
+    run_search(cfg, run_dir, url)
+    trials = load_study(run_dir).trials
+    space = make_space(cfg["space"], (1, 40, 1), 10, normalize="standardize")
+    expected = [space.decode(g).to_dict() for g in space.reference_genomes()]
+    assert expected and [t.user_attrs["arch"] for t in trials[:len(expected)]] == expected
+    choices = expected[0]["choices"]
+    assert choices["reduce"] == "avg" and [layer["stride"] for layer in choices["layers"]] == [1, 2]

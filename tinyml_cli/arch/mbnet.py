@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from .arch import Arch
 from .choices import get, positive_int
 from .graph import GraphBuilder, Layer, LayerGraph
-from .space import SearchSpace
+from .space import Genome, SearchSpace
 
 KERNELS = (3, 5, 7)
 EXPANDS = (1, 3, 4, 6)
@@ -96,6 +96,23 @@ class MbnetSpace(SearchSpace):
                 self.genes[f"s{i}b{j}_kernel"] = tuple(self.options["kernels"])
                 skip = (0,) if j > 0 and self.options["skip"] else ()
                 self.genes[f"s{i}b{j}_expand"] = expands + skip
+
+    def reference_genomes(self) -> list[Genome]:
+        """MobileNetV2's own choices (every block kept, kernel 3, expand 6, each the nearest option)
+        at the smallest width and the native (largest) resolution.
+
+        >>> space = MbnetSpace({}, (32, 32, 3), 10)
+        >>> g = space.reference_genomes()[0]
+        >>> g["width"], g["resolution"], g["s1b1_kernel"], g["s1b1_expand"]
+        (0.25, 32, 3, 6)
+        """
+        genome = {"resolution": max(self.genes["resolution"]), "width": min(self.genes["width"])}
+        for name in self.genes:
+            if name.endswith("_kernel"):
+                genome[name] = self.nearest(name, 3)
+            elif name.endswith("_expand"):
+                genome[name] = self.nearest(name, 6) or max(self.genes[name])
+        return [genome]
 
     def decode(self, genome: Mapping[str, Any]) -> Arch:
         """Genome to Arch; skipped blocks are dropped so equal networks get equal choices."""

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from .arch import Arch
 from .choices import get, positive_int
 from .graph import GraphBuilder, LayerGraph
-from .space import SearchSpace
+from .space import Genome, SearchSpace
 
 LAYER_TYPES = ("conv", "dwsep", "pool")
 
@@ -64,6 +64,35 @@ class PlainSpace(SearchSpace):
         self.genes["reduce"] = tuple(o["reduce"])
         for j in range(o["max_dense"]):
             self.genes[f"d{j}_units"] = tuple(o["units"]) + (0,)
+
+    def reference_genomes(self) -> list[Genome]:
+        """Plain stacks of up to three convolutions (a standard convolution where the space has
+        one), channels growing as the resolution halves (stride 1, 2, 2), kernel 5 for 1-D signals
+        and 3 for images, global average pooling and no dense layer: a narrow (8-16-24) and a wider
+        (16-32-48) one, each channel count the nearest option.
+
+        >>> space = PlainSpace({"channels": [8, 16, 24, 32, 48, 64]}, (1, 64, 3), 5)
+        >>> [[(l["type"], l["channels"], l["kernel"], l["stride"]) for l in space.decode(g).choices["layers"]]
+        ...  for g in space.reference_genomes()][1]
+        [('conv', 16, 5, 1), ('conv', 32, 5, 2), ('conv', 48, 5, 2)]
+        """
+        kind = "conv" if "conv" in self.genes["l0_type"] else self.genes["l0_type"][0]
+        depth = min(3, self.options["max_layers"])
+        kernel = self.nearest("l0_kernel", 5 if self.input_shape[0] == 1 else 3)
+        genomes = []
+        for base in (8, 16):
+            genome = {name: options[0] for name, options in self.genes.items()}
+            for i in range(self.options["max_layers"]):
+                if i < depth:
+                    genome.update({f"l{i}_type": kind, f"l{i}_channels": self.nearest(f"l{i}_channels", base * (i + 1)),
+                                   f"l{i}_kernel": kernel, f"l{i}_stride": self.nearest(f"l{i}_stride", 1 if i == 0 else 2)})
+                else:
+                    genome[f"l{i}_type"] = "none"
+            genome["reduce"] = "avg" if "avg" in self.genes["reduce"] else genome["reduce"]
+            genome.update({f"d{j}_units": 0 for j in range(self.options["max_dense"])})
+            if genome not in genomes:
+                genomes.append(genome)
+        return genomes
 
     def decode(self, genome: Mapping[str, Any]) -> Arch:
         """Genome to Arch; genes of absent layers are dropped so equal networks get equal choices."""

@@ -45,6 +45,20 @@ class SearchSpace:
         child[name] = others[int(rng.integers(len(others)))]
         return child
 
+    def reference_genomes(self) -> list[Genome]:
+        """Textbook networks of this space (none by default), which a search evaluates first so that
+        it starts from a known-good design rather than from chance alone."""
+        return []
+
+    def nearest(self, gene: str, value: float) -> Any:
+        """The option of ``gene`` closest to ``value`` (the smaller on a tie).
+
+        >>> space = SearchSpace((1, 8, 1), 2); space.genes["k"] = (3, 5, 7)
+        >>> space.nearest("k", 4), space.nearest("k", 6.5)
+        (3, 7)
+        """
+        return min(self.genes[gene], key=lambda o: (abs(o - value), o))
+
     def sample(self, rng: np.random.Generator) -> Arch:
         """A random architecture."""
         return self.decode(self.sample_genome(rng))

@@ -2,7 +2,7 @@
 
 >>> cfg = validate({"search": {"backend": "random", "trials": 4}}, SEARCH_SCHEMA, "demo.yaml")
 >>> cfg["data"]["name"], cfg["space"]["name"], cfg["search"]["top_k"], cfg["fidelity"]["epochs"]
-('mnist1d', 'plain', 3, None)
+('mnist1d', 'plain', 3, 'auto')
 >>> validate({"search": {"backend": "evolutoin"}}, SEARCH_SCHEMA, "demo.yaml")
 Traceback (most recent call last):
 ...
@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import COMMON_SCHEMA, Field, boolean, choice, integer, mapping, number, optional, validate  # noqa: F401
 from ..data import DATA_SCHEMA
-from ..train.loop import TRAIN_SCHEMA
+from ..train.loop import TRAIN_SCHEMA, epochs_or_auto
 from .backends import BACKENDS
 
 
@@ -30,6 +30,11 @@ AUTO = "auto"
 # is above 3 points, more than the gaps between the architectures a search has to rank.
 AUTO_CV_BELOW = 200
 AUTO_CV_FOLDS = 5
+# ``fidelity.epochs: auto`` screens at a fifth of the full training (at least 5 epochs): on the small
+# sets of scripts/bench_small_data.py a screen at 60 of 300 epochs ranked as well as a full one and
+# fits five times the trials into the same time.
+AUTO_FIDELITY_DIVISOR = 5
+AUTO_FIDELITY_MIN = 5
 
 
 def cv_folds(value: Any) -> int | str:
@@ -48,9 +53,9 @@ SEARCH_SCHEMA = {
     "space": Field(space_options, {"name": "plain"}, "search space options; `name` picks plain or mbnet"),
     "train": TRAIN_SCHEMA,
     "fidelity": {
-        "epochs": Field(optional(integer(min_value=1)), None,
-                        "screening epochs per trial (default: train.epochs); the top-k are then "
-                        "trained for train.epochs"),
+        "epochs": Field(optional(epochs_or_auto), AUTO,
+                        f"screening epochs per trial; auto: 1/{AUTO_FIDELITY_DIVISOR} of train.epochs (at least "
+                        f"{AUTO_FIDELITY_MIN}); null: train.epochs. The top-k are then trained for train.epochs"),
     },
     "search": {
         "backend": Field(backend_name, "evolution"),
@@ -63,6 +68,10 @@ SEARCH_SCHEMA = {
         "cv_folds": Field(cv_folds, AUTO, "stratified k-fold cross-validation on train + validation for "
                           f"ranking (0: off, the validation split ranks); auto: {AUTO_CV_FOLDS} folds when "
                           f"the validation split holds fewer than {AUTO_CV_BELOW} samples"),
+        "warm_start": Field(boolean, True, "evaluate the space's textbook networks first (plain: stacks "
+                            "of three convolutions with global pooling; mbnet: MobileNetV2's choices)"),
+        "racing": Field(boolean, True, "with cross-validation: skip a candidate's remaining folds once its "
+                        "accuracy so far is two fold spreads below the top-k"),
         "baseline": Field(boolean, True, "fit logistic regression and an RBF SVM on the same split as a "
                           "reference line (seconds)"),
         "top_k": Field(integer(min_value=0), 3, "best screened candidates trained in full and saved"),

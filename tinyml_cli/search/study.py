@@ -11,11 +11,13 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..errors import ConfigError, RunDirError, TinymlError
 from .context import SearchContext
+from .final import screened
 from .trial import EVALUATED, is_stale, run_trial
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
@@ -85,11 +87,15 @@ def open_study(ctx: SearchContext, url: str, worker: int = 0) -> optuna.Study:
     directions = [d for _, d in ctx.backend.objectives()]
     probe = optuna.create_study(study_name=study_name(ctx.cfg), storage=storage, directions=directions,
                                 load_if_exists=True)
-    shared = {k: ctx.cfg[k] for k in SHARED_SECTIONS} | {"backend": ctx.cfg["search"]["backend"]}
+    shared = {k: ctx.cfg[k] for k in SHARED_SECTIONS} | {"backend": ctx.cfg["search"]["backend"],
+                                                         "cv_folds": ctx.cfg["search"]["cv_folds"]}
     shared["train"] = {k: v for k, v in ctx.cfg["train"].items() if k not in LOCAL_TRAIN_KEYS}
     known = probe.user_attrs.get("config")
     if known is None:
         probe.set_user_attr("config", shared)
+        if ctx.cfg["search"]["warm_start"]:            # textbook networks first
+            for genome in ctx.space.reference_genomes():
+                probe.enqueue_trial(genome)
     elif known != shared:
         diff = sorted(k for k in shared if known.get(k) != shared[k])
         raise RunDirError(f"study {study_name(ctx.cfg)!r} in {redact(url)} was created with a different "
@@ -127,6 +133,22 @@ def counts(study: optuna.Study) -> dict[str, int]:
     return out
 
 
+def racing_floor(ctx: SearchContext, study: optuna.Study) -> float | None:
+    """With ``search.racing`` and cross-validation: the held-out accuracy under which a candidate's
+    remaining folds are skipped. That is the top-k-th screened mean less two typical fold spreads
+    (the median over candidates cross-validated on every fold): one fold's accuracy strays that far
+    from its candidate's mean rarely, so such a candidate would not reach the top-k. None until
+    top-k candidates have run every fold."""
+    if not ctx.folds or not ctx.cfg["search"]["racing"]:
+        return None
+    complete = [t.user_attrs["metrics"] for t in screened(study)
+                if len(t.user_attrs["metrics"].get("val_folds") or ()) == len(ctx.folds)]
+    k = max(1, ctx.cfg["search"]["top_k"])
+    if len(complete) < k:
+        return None
+    return sorted(m["val_accuracy"] for m in complete)[-k] - 2 * float(np.median([m["val_std"] for m in complete]))
+
+
 class ScreeningStopped(Exception):
     """Screening ended before ``search.trials`` were evaluated: the reason, for the user."""
 
@@ -160,7 +182,7 @@ def screen(ctx: SearchContext, study: optuna.Study,
                 "narrower layers, a lower resolution)")
         trial = study.ask()
         try:
-            values = run_trial(ctx, study, trial)
+            values = run_trial(ctx, study, trial, racing_floor(ctx, study))
         except RuntimeError as exc:
             message = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
             trial.set_user_attr("error", message)

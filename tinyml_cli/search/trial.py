@@ -28,7 +28,8 @@ from ..arch import Arch, build_graph
 from ..errors import ArchError
 from ..estimate import estimate
 from ..train.crossval import cross_validate, train_on_all
-from ..train.loop import train_and_evaluate
+from ..train.loop import resolve_epochs, train_and_evaluate
+from .config import AUTO, AUTO_FIDELITY_DIVISOR, AUTO_FIDELITY_MIN
 from .context import SearchContext
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -61,20 +62,31 @@ def assess(ctx: SearchContext, arch: Arch) -> dict:
 
 def train_candidate(ctx: SearchContext, arch: Arch, epochs: int | None,
                     on_epoch: Callable[[dict], None] | None = None,
-                    final: bool = False) -> tuple[object, dict]:
+                    final: bool = False, stop_below: float | None = None) -> tuple[object, dict]:
     """Train ``arch`` on the (resized) dataset with the run's training settings and seed:
-    ``(module, metrics)``. With cross-validation folds, screening cross-validates (no module: None);
-    ``final`` cross-validates, then trains on train + validation for the folds' median best epoch
-    and tests once (metrics: the cross-validation's, with that test accuracy)."""
+    ``(module, metrics)``. With cross-validation folds, screening cross-validates (no module: None;
+    racing: folds left out once the accuracy so far is under ``stop_below``); ``final``
+    cross-validates on every fold, then trains on train + validation for the folds' median best
+    epoch and tests once (metrics: the cross-validation's, with that test accuracy)."""
     graph, data, train = build_graph(arch), ctx.data_for(arch), ctx.cfg["train"]
     if not ctx.folds:
         return train_and_evaluate(graph, data, train, ctx.seed, epochs, on_epoch)
-    cv = cross_validate(graph, data, ctx.folds, train, ctx.seed, epochs, on_epoch)
+    cv = cross_validate(graph, data, ctx.folds, train, ctx.seed, epochs, on_epoch,
+                        None if final else stop_below)
     if not final:
         return None, cv
     module, metrics = train_on_all(graph, data, train, ctx.seed, max(1, cv["best_epoch"]))
     return module, {**cv, "test_accuracy": metrics["test_accuracy"], "final_epochs": metrics["epochs_run"],
                     "train_time_s": cv["train_time_s"] + metrics["train_time_s"]}
+
+
+def screening_epochs(ctx: SearchContext) -> int | None:
+    """Epochs of a screening run (``fidelity.epochs``; None: the full ``train.epochs``)."""
+    fidelity, train = ctx.cfg["fidelity"]["epochs"], ctx.cfg["train"]
+    if fidelity != AUTO:
+        return fidelity
+    full = resolve_epochs(train["epochs"], len(ctx.data.y_train), train["batch_size"])
+    return min(full, max(AUTO_FIDELITY_MIN, full // AUTO_FIDELITY_DIVISOR))
 
 
 def is_stale(t: FrozenTrial, stale_after_s: float, now: float | None = None) -> bool:
@@ -113,8 +125,10 @@ def _twin(study: optuna.Study, trial: optuna.Trial, key: str, stale_after_s: flo
         time.sleep(POLL_S)
 
 
-def run_trial(ctx: SearchContext, study: optuna.Study, trial: optuna.Trial) -> list[float]:
-    """Evaluate one trial and return its objective values (see the module docstring)."""
+def run_trial(ctx: SearchContext, study: optuna.Study, trial: optuna.Trial,
+              stop_below: float | None = None) -> list[float]:
+    """Evaluate one trial and return its objective values (see the module docstring);
+    ``stop_below``: the racing floor of a cross-validated screening."""
     arch = suggest_arch(trial, ctx)
     key = arch.key()
     now = time.time()
@@ -137,8 +151,9 @@ def run_trial(ctx: SearchContext, study: optuna.Study, trial: optuna.Trial) -> l
         trial.set_user_attr("duplicate_of", twin.user_attrs.get("duplicate_of", twin.number))
         trial.set_user_attr("metrics", twin.user_attrs.get("metrics"))
         return list(twin.values)
-    _, metrics = ctx.backend.evaluate(ctx, arch, ctx.cfg["fidelity"]["epochs"],
-                                      lambda _record: trial.set_user_attr("heartbeat", time.time()))
+    _, metrics = ctx.backend.evaluate(ctx, arch, screening_epochs(ctx),
+                                      lambda _record: trial.set_user_attr("heartbeat", time.time()),
+                                      stop_below=stop_below)
     trial.set_user_attr("metrics", metrics)
     trial.set_user_attr("status", ctx.backend.evaluated_status)
     return objective_values(ctx, metrics, costs)

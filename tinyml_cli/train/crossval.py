@@ -39,11 +39,13 @@ def fold_data(data: Dataset, fold: Fold) -> Dataset:
 
 
 def cross_validate(graph: LayerGraph, data: Dataset, folds: list[Fold], cfg: dict, seed: int = 0,
-                   epochs: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
-    """Train ``graph`` on every fold; metrics: ``val_accuracy`` (held-out accuracy over the whole
-    pool), ``val_std`` (spread of the fold accuracies), ``val_folds``, ``val_loss`` (mean of the
+                   epochs: int | None = None, on_epoch: Callable[[dict], None] | None = None,
+                   stop_below: float | None = None) -> dict:
+    """Train ``graph`` on every fold; metrics: ``val_accuracy`` (held-out accuracy over the folds
+    run), ``val_std`` (spread of the fold accuracies), ``val_folds``, ``val_loss`` (mean of the
     folds' lowest losses), ``best_epoch`` (median lowest-loss epoch), ``epochs_run`` (most in a
-    fold), ``train_time_s``, and ``test_accuracy`` None (no fold model is tested)."""
+    fold), ``train_time_s``, and ``test_accuracy`` None (no fold model is tested). Racing: once the
+    held-out accuracy so far is below ``stop_below``, the remaining folds are skipped."""
     start = time.perf_counter()
     accuracies, losses, best, runs, sizes = [], [], [], [], []
     for f, fold in enumerate(folds):
@@ -53,6 +55,8 @@ def cross_validate(graph: LayerGraph, data: Dataset, folds: list[Fold], cfg: dic
         best.append(m["best_epoch"])
         runs.append(m["epochs_run"])
         sizes.append(len(fold[1]))
+        if stop_below is not None and f + 1 < len(folds) and np.average(accuracies, weights=sizes) < stop_below:
+            break
     return {"val_accuracy": float(np.average(accuracies, weights=sizes)), "val_std": float(np.std(accuracies)),
             "val_folds": [float(a) for a in accuracies], "val_loss": float(np.mean(losses)),
             "best_epoch": int(np.median(best)), "epochs_run": int(max(runs)),

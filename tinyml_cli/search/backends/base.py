@@ -52,13 +52,15 @@ class Backend:
         """Hook run once per worker before its trials (nothing to do for multi-trial backends)."""
 
     def evaluate(self, context: Any, arch: Any, epochs: int | None,
-                 on_epoch: Callable[[dict], None] | None = None) -> tuple[Any, dict]:
+                 on_epoch: Callable[[dict], None] | None = None,
+                 stop_below: float | None = None) -> tuple[Any, dict]:
         """Screen one feasible architecture: ``(module, metrics)`` with at least val_accuracy,
         test_accuracy, epochs_run and train_time_s. Multi-trial backends train it from scratch for
-        ``epochs``; weight-sharing backends score it with inherited weights."""
+        ``epochs`` (cross-validated: folds left out once its accuracy is under ``stop_below``);
+        weight-sharing backends score it with inherited weights."""
         from ..trial import train_candidate
 
-        return train_candidate(context, arch, epochs, on_epoch)
+        return train_candidate(context, arch, epochs, on_epoch, stop_below=stop_below)
 
     def train_final(self, context: Any, arch: Any) -> tuple[Any, dict]:
         """Train one of the top-k in full (``train.epochs``): ``(module, metrics)`` as ``evaluate``.

@@ -43,8 +43,10 @@ class WeightSharingBackend(Backend):
             check_mbnet(context.space, self.name)
             self.net = self.build(context)
 
-    def evaluate(self, context: Any, arch: Arch, epochs: int | None, on_epoch: Any = None) -> tuple[Any, dict]:
-        """Validation accuracy with inherited weights after batch-norm recalibration: no training."""
+    def evaluate(self, context: Any, arch: Arch, epochs: int | None, on_epoch: Any = None,
+                 stop_below: float | None = None) -> tuple[Any, dict]:
+        """Validation accuracy with inherited weights after batch-norm recalibration: no training
+        (nothing to race)."""
         start = time.perf_counter()
         data = context.data_for(arch)
         module, val = inherited_accuracy(self.net, arch, data, self.options["bn_batches"],
