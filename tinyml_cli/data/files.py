@@ -235,10 +235,8 @@ def read_imagefolder(path: Path, options: dict) -> Arrays:
     return x_tr, y_tr, x_te, y_te, names
 
 
-def read_csv(path: Path, options: dict) -> Arrays:
-    """One window per row: numeric value columns and a label column (``label_column``) holding class
-    names or integers; ``channels`` > 1 reads the values as interleaved channels (t0c0, t0c1, ...)."""
-    label_col, channels = options["label_column"], options["channels"]
+def read_csv_table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The stripped header and the rows of a CSV file with a header row and at least one data row."""
     try:
         with open(_require(path, "csv file"), newline="") as f:
             rows = list(csv.reader(f))
@@ -246,7 +244,14 @@ def read_csv(path: Path, options: dict) -> Arrays:
         raise InputFileError(f"{path}: cannot read as CSV: {exc}") from None
     if len(rows) < 2:
         raise InputFileError(f"{path}: expected a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
+    return [h.strip() for h in rows[0]], rows
+
+
+def read_csv(path: Path, options: dict) -> Arrays:
+    """One window per row: numeric value columns and a label column (``label_column``) holding class
+    names or integers; ``channels`` > 1 reads the values as interleaved channels (t0c0, t0c1, ...)."""
+    label_col, channels = options["label_column"], options["channels"]
+    header, rows = read_csv_table(path)
     if label_col not in header:
         raise InputFileError(f"{path}: no label column {label_col!r} in the header "
                              f"(set data.csv.label_column; columns: {', '.join(header[:8])})")

@@ -35,7 +35,6 @@ block id in ``train_groups`` / ``val_groups`` so cross-validation keeps a block 
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -44,7 +43,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputFileError
 from .dataset import Dataset
-from .files import load_npz
+from .files import load_npz, read_csv_table
 
 SUFFIXES = (".csv", ".npz")
 DEFAULT_BLOCKS = 10
@@ -106,14 +105,7 @@ def _times(rows: list[list[str]], col: int, lines: list[int], path: Path) -> np.
 def read_csv_recording(path: Path, label_column: str, columns: list[str] | None,
                        timestamp_column: str | None) -> Recording:
     """One CSV recording: a header row, then one row per time sample."""
-    try:
-        with open(path, newline="") as f:
-            table = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputFileError(f"{path}: cannot read as CSV: {exc}") from None
-    if len(table) < 2:
-        raise InputFileError(f"{path}: expected a header row and at least one data row")
-    header = [h.strip() for h in table[0]]
+    header, table = read_csv_table(path)
     available = f"columns: {', '.join(header)}"
     if label_column not in header:
         raise InputFileError(f"{path}: no label column {label_column!r} (data.label_column; {available})")
