@@ -28,6 +28,8 @@ It prints a row per run and a summary per set (mean and spread over seeds) with 
 accuracy of each search's best model, the gap to the best scikit-learn classifier, and wall times.
 
     PYTHONPATH=. python scripts/bench_small_data.py [--seeds 0,1,2] [--sets mnist1d-300,digits-200,sensors-80]
+        [--screen-s 60] [--json results.json]
+    PYTHONPATH=. python scripts/bench_small_data.py --report a.json b.json    # tables of earlier runs
 """
 
 from __future__ import annotations
@@ -264,7 +266,12 @@ def main() -> None:
     parser.add_argument("--screen-s", type=float, default=60.0, help="screening seconds of today's search")
     parser.add_argument("--out", default=None, help="keep run folders here (default: a temporary folder)")
     parser.add_argument("--json", default=None, help="also write every result to this JSON file")
+    parser.add_argument("--report", nargs="+", default=None, metavar="JSON",
+                        help="print the tables of earlier --json files (run nothing)")
     args = parser.parse_args()
+    if args.report:
+        report([r for path in args.report for r in json.loads(Path(path).read_text())])
+        return
     with tempfile.TemporaryDirectory(prefix="tinyml-bench-") as tmp:
         work = Path(args.out) if args.out else Path(tmp)
         before = Path(tmp) / "before"

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -368,3 +369,23 @@ def test_warm_start_evaluates_the_textbook_networks_first(tmp_path):
     assert expected and [t.user_attrs["arch"] for t in trials[:len(expected)]] == expected
     choices = expected[0]["choices"]
     assert choices["reduce"] == "avg" and [layer["stride"] for layer in choices["layers"]] == [1, 2]
+
+
+def test_recording_windows_of_one_block_stay_in_one_fold(tmp_path, rng):
+    from test_recording import accelerometer, write_csv
+
+    from tinyml_cli.data.cv import pool
+    from tinyml_cli.search.context import make_context
+
+    t, x, y = accelerometer(rng, n=2400)
+    path = write_csv(tmp_path / "walk.csv", t, x, y)
+    data = {"name": "recording", "path": str(path),
+            "window": {"size": 50, "stride": 25, "blocks": 12, "timestamp_column": "timestamp"}}
+    cfg = validate(tiny(data=data), SEARCH_SCHEMA, "t")
+    cfg["search"]["cv_folds"] = "auto"
+    ctx = make_context(cfg)
+    _, labels, groups = pool(ctx.data)
+    assert ctx.folds and groups is not None and len(np.unique(groups)) >= len(ctx.folds)
+    for train, val in ctx.folds:   # overlapping windows (stride < size) never straddle a fold
+        assert not set(groups[train]) & set(groups[val])
+    assert ctx.space.normalize == "standardize" and ctx.data.input_shape == (1, 50, 9)
