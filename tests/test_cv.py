@@ -11,8 +11,8 @@ from tinyml_cli.data import Dataset
 from tinyml_cli.data.cv import pool, stratified_folds
 from tinyml_cli.search.ranking import rank, standard_error
 from tinyml_cli.train.builder import build_module
-from tinyml_cli.train.crossval import cross_validate, fold_data, train_on_all
-from tinyml_cli.train.loop import TRAIN_SCHEMA, fit, train_and_evaluate
+from tinyml_cli.train.crossval import cross_validate, fold_data, fold_seed, train_on_all
+from tinyml_cli.train.loop import TRAIN_SCHEMA, fit, resolve_patience, train_and_evaluate, train_model
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])
@@ -86,9 +86,11 @@ def test_cross_validation_ranks_where_a_small_validation_split_saturates(rng):
     cv = {name: cross_validate(g, data, folds, TRAIN, seed=0) for name, g in archs.items()}
     assert cv["conv"]["val_accuracy"] - cv["dense"]["val_accuracy"] > 2 * standard_error(cv["conv"])
     assert len(cv["conv"]["val_folds"]) == 4 and 1 <= cv["conv"]["best_epoch"] <= 60
-    rows = [{**cv[name], "trial": i, "macs": (200 if name == "dense" else 1300)} for i, name in enumerate(archs)]
-    holdout_rows = [{**holdout[name], "trial": i, "macs": rows[i]["macs"]} for i, name in enumerate(archs)]
-    assert rank(holdout_rows) == [1, 0]        # a saturated split ties them: the cheap dense one first
+    params = {name: sum(p.numel() for p in build_module(g).parameters()) for name, g in archs.items()}
+    assert params["dense"] < params["conv"]
+    rows = [{**cv[name], "trial": i, "params": params[name]} for i, name in enumerate(archs)]
+    holdout_rows = [{**holdout[name], "trial": i, "params": params[name]} for i, name in enumerate(archs)]
+    assert rank(holdout_rows) == [1, 0]        # a saturated split ties them: the smaller dense one first
     assert rank(rows) == [0, 1]                # cross-validation puts the better network first
 
 
@@ -103,10 +105,10 @@ def test_racing_skips_the_remaining_folds_of_a_hopeless_candidate(rng):
     assert len(cross_validate(graph, data, folds, cfg)["val_folds"]) == 4
 
 
-def test_near_ties_within_one_standard_error_go_to_the_cheaper_model():
-    rows = [{"trial": 0, "val_accuracy": 0.90, "val_std": 0.05, "val_folds": [0] * 5, "macs": 500},
-            {"trial": 1, "val_accuracy": 0.88, "val_std": 0.05, "val_folds": [0] * 5, "macs": 100},
-            {"trial": 2, "val_accuracy": 0.86, "val_std": 0.05, "val_folds": [0] * 5, "macs": 50}]
+def test_near_ties_within_one_standard_error_go_to_the_simpler_model():
+    rows = [{"trial": 0, "val_accuracy": 0.90, "val_std": 0.05, "val_folds": [0] * 5, "params": 500, "macs": 1},
+            {"trial": 1, "val_accuracy": 0.88, "val_std": 0.05, "val_folds": [0] * 5, "params": 100, "macs": 9},
+            {"trial": 2, "val_accuracy": 0.86, "val_std": 0.05, "val_folds": [0] * 5, "params": 50, "macs": 1}]
     # SE = 0.05 / sqrt(5) = 0.022: trial 1 is within it of the best, trial 2 is not
     assert rank(rows) == [1, 0, 2]
     assert rank([{**r, "val_std": None} for r in rows]) == [0, 1, 2]
@@ -121,7 +123,7 @@ def test_final_model_trains_on_train_and_validation(rng):
     assert np.isnan(metrics["val_accuracy"]) and 0 <= metrics["test_accuracy"] <= 1
 
 
-def test_early_stopping_keeps_the_lowest_validation_loss(rng):
+def test_early_stopping_on_the_loss_keeps_the_most_accurate_epoch(rng):
     x, y = shifted_bumps(rng, 40)
     y_val = 1 - y[30:]                                   # a validation split the model can only get worse on
     data = Dataset("bumps", x[:30], y[:30], x[30:], y_val, x[:0], y[:0], ["wide", "narrow"])
@@ -130,10 +132,34 @@ def test_early_stopping_keeps_the_lowest_validation_loss(rng):
     cfg = {**TRAIN, "epochs": 100, "patience": 5}
     result = fit(model, data, cfg, seed=0)
     losses = [r["val_loss"] for r in result.history]
-    assert result.epochs_run < 100 and result.epochs_run - result.best_epoch == 5
-    assert result.val_loss == min(losses) == losses[result.best_epoch - 1]
+    lowest = losses.index(min(losses)) + 1
+    assert result.epochs_run < 100 and result.epochs_run - lowest == 5      # 5 epochs without a lower loss
+    kept = result.history[result.best_epoch - 1]
+    assert kept["val_accuracy"] == max(r["val_accuracy"] for r in result.history)
+    assert kept["val_loss"] == min(r["val_loss"] for r in result.history if r["val_accuracy"] == kept["val_accuracy"])
     from tinyml_cli.train.loop import evaluate
-    assert evaluate(model, data.x_val, data.y_val)[0] == pytest.approx(result.val_loss, rel=1e-5)
+    assert evaluate(model, data.x_val, data.y_val) == pytest.approx((kept["val_loss"], kept["val_accuracy"]), rel=1e-5)
+    assert resolve_patience("auto", 100, "cosine") == 0   # the schedule's end lowers the loss most
+
+
+def test_cross_validation_picks_the_latest_epoch_within_one_error_of_the_best(rng):
+    x, y = shifted_bumps(rng, 60)
+    data = Dataset("bumps", x[:45], y[:45], x[45:], y[45:], x[:0], y[:0], ["wide", "narrow"])
+    folds = stratified_folds(np.concatenate([data.y_train, data.y_val]), 3, np.random.default_rng(0))
+    graph = build_graph(Arch("plain", (1, 32, 1), 2, CONV))
+    cfg = {**TRAIN, "epochs": 12}
+    cv = cross_validate(graph, data, folds, cfg, seed=0)
+    curves = np.array([[r["val_accuracy"] for r in train_model(graph, fold_data(data, fold), cfg,
+                                                                fold_seed(0, f))[1].history]
+                       for f, fold in enumerate(folds)])             # the same runs, by hand
+    sizes = [len(val) for _, val in folds]
+    mean = np.average(curves, axis=0, weights=sizes)
+    best = int(np.argmax(mean))
+    floor = mean[best] - curves[:, best].std() / np.sqrt(3)
+    expected = max(e for e in range(12) if mean[e] >= floor - 1e-12)
+    assert cv["best_epoch"] == expected + 1 and cv["epochs_run"] == 12
+    assert cv["val_folds"] == pytest.approx(curves[:, expected].tolist())
+    assert cv["val_accuracy"] == pytest.approx(mean[expected])
 
 
 def test_augmented_training_is_deterministic_under_a_seed(rng):

@@ -69,13 +69,13 @@ def describe_ranking(ranking: dict | None) -> str:
     """One sentence on how candidates were ranked.
 
     >>> describe_ranking({"cv_folds": 5, "validation_samples": 30, "normalize": "standardize"})
-    'Ranked by 5-fold cross-validation (mean ± spread over folds; near-ties to the fewest MACs); final models retrained on train + validation; inputs normalized inside the model (standardize).'
+    'Ranked by 5-fold cross-validation (mean ± spread over folds; near-ties to the fewest parameters); final models retrained on train + validation; inputs normalized inside the model (standardize).'
     """
     if not ranking:
         return ""
     if ranking["cv_folds"]:
         text = (f"Ranked by {ranking['cv_folds']}-fold cross-validation (mean ± spread over folds; near-ties "
-                "to the fewest MACs); final models retrained on train + validation")
+                "to the fewest parameters); final models retrained on train + validation")
     else:
         text = f"Ranked by the validation split ({ranking['validation_samples']} samples)"
     if ranking["normalize"] != "none":

@@ -2,13 +2,13 @@
 
 With cross-validation every candidate has a mean held-out accuracy and a spread over folds. The
 best remaining candidate and every other within one standard error of its mean (the spread over
-the square root of the fold count: Breiman's one-standard-error rule) are taken together, cheapest
-first (fewest MACs, then parameters); then the next best remaining, and so on. Without a spread
+the square root of the fold count: Breiman's one-standard-error rule) are taken together, simplest
+first (fewest parameters, then MACs); then the next best remaining, and so on. Without a spread
 (a single validation split) only exact ties go to the cheaper model.
 
->>> rows = [{"trial": 0, "val_accuracy": 0.90, "val_std": 0.04, "val_folds": [0] * 4, "macs": 900, "params": 9},
-...         {"trial": 1, "val_accuracy": 0.89, "val_std": 0.04, "val_folds": [0] * 4, "macs": 100, "params": 1},
-...         {"trial": 2, "val_accuracy": 0.80, "val_std": 0.04, "val_folds": [0] * 4, "macs": 50, "params": 1}]
+>>> rows = [{"trial": 0, "val_accuracy": 0.90, "val_std": 0.04, "val_folds": [0] * 4, "params": 900, "macs": 9},
+...         {"trial": 1, "val_accuracy": 0.89, "val_std": 0.04, "val_folds": [0] * 4, "params": 100, "macs": 99},
+...         {"trial": 2, "val_accuracy": 0.80, "val_std": 0.04, "val_folds": [0] * 4, "params": 50, "macs": 1}]
 >>> rank(rows)
 [1, 0, 2]
 """
@@ -25,12 +25,13 @@ def standard_error(row: dict) -> float:
 
 
 def _cost(row: dict) -> tuple:
-    return (row.get("macs") or 0, row.get("params") or 0, row.get("trial", 0))
+    """Simplest first: parameters (what overfits a small set, and flash), then MACs."""
+    return (row.get("params") or 0, row.get("macs") or 0, row.get("trial", 0))
 
 
 def rank(rows: list[dict]) -> list[int]:
-    """Indices of ``rows`` (``val_accuracy``, optional ``val_std`` and ``val_folds``, ``macs``,
-    ``params``, ``trial``) best first, near-ties cheapest first."""
+    """Indices of ``rows`` (``val_accuracy``, optional ``val_std`` and ``val_folds``, ``params``,
+    ``macs``, ``trial``) best first, near-ties simplest first."""
     def accuracy(i: int) -> float:
         value = rows[i]["val_accuracy"]
         return value if value == value else -1.0       # nan (never scored) last

@@ -53,7 +53,8 @@ TRAIN_SCHEMA = {
     "schedule": Field(choice("cosine", "constant"), "cosine"),
     "label_smoothing": Field(number(min_value=0.0, max_value=0.5), 0.1),
     "patience": Field(patience_or_auto, AUTO, "early stopping after this many epochs without a lower "
-                      "validation loss (0: off; auto: a fifth of the epochs, at least 10)"),
+                      "validation loss (0: off; auto: off with the cosine schedule, whose annealing "
+                      "at the end lowers the loss most; a fifth of the epochs, at least 10, otherwise)"),
     "normalize": Field(normalize_or_auto, AUTO, "input normalization inside the model, applied to raw "
                        "inputs on the MCU too: standardize (per channel, fitted on the training data), "
                        "znorm (each window by its own mean and std), none; auto: standardize for 1-D "
@@ -65,8 +66,9 @@ TRAIN_SCHEMA = {
 
 @dataclass
 class TrainResult:
-    """What a training run achieved: validation accuracy and loss at the kept (lowest-loss) epoch,
-    that epoch, and how many ran (no validation data: nan, and the last epoch is kept)."""
+    """What a training run achieved: validation accuracy and loss at the kept epoch (the most
+    accurate, the lower loss on a tie), that epoch, how many ran and every epoch's record (no
+    validation data: nan, and the last epoch is kept)."""
 
     val_accuracy: float
     val_loss: float
@@ -87,13 +89,17 @@ def resolve_epochs(epochs: int | str, samples: int, batch_size: int) -> int:
     return int(np.clip(-(-AUTO_STEPS // steps_per_epoch), *AUTO_EPOCHS))
 
 
-def resolve_patience(patience: int | str, epochs: int) -> int:
+def resolve_patience(patience: int | str, epochs: int, schedule: str) -> int:
     """Early-stopping patience for a run of ``epochs`` (0: off).
 
-    >>> resolve_patience("auto", 300), resolve_patience("auto", 20), resolve_patience(3, 20)
-    (60, 10, 3)
+    >>> resolve_patience("auto", 300, "cosine"), resolve_patience("auto", 300, "constant")
+    (0, 60)
+    >>> resolve_patience("auto", 20, "constant"), resolve_patience(3, 20, "cosine")
+    (10, 3)
     """
-    return max(10, epochs // 5) if patience == AUTO else int(patience)
+    if patience != AUTO:
+        return int(patience)
+    return 0 if schedule == "cosine" else max(10, epochs // 5)
 
 
 def resolve_normalize(normalize: str, input_shape: tuple[int, ...]) -> str:
@@ -146,9 +152,10 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray,
 def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
         on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train ``model`` on ``data.x_train`` with the TRAIN_SCHEMA settings ``cfg`` (augmented batches,
-    label smoothing, the learning-rate schedule); with validation data keep the weights of the
-    lowest validation loss and stop early after ``patience`` epochs without one, without validation
-    data keep the last. ``on_epoch`` receives each epoch's metrics."""
+    label smoothing, the learning-rate schedule); with validation data keep the weights of the most
+    accurate epoch (the lower validation loss on a tie) and stop early after ``patience`` epochs
+    without a lower validation loss, without validation data keep the last. ``on_epoch`` receives
+    each epoch's metrics."""
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     device = resolve_device(cfg["device"])
@@ -156,7 +163,7 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
     generator = torch.Generator().manual_seed(seed)
     model.to(device)
     epochs = resolve_epochs(cfg["epochs"], len(data.x_train), cfg["batch_size"])
-    patience = resolve_patience(cfg["patience"], epochs)
+    patience = resolve_patience(cfg["patience"], epochs, cfg["schedule"])
     augment = Augmenter(cfg["augment"], data.x_train)
     classes = max(data.num_classes, int(data.y_train.max()) + 1)
     opt = _optimizer(model, cfg)
@@ -168,7 +175,7 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
     y_all = torch.from_numpy(data.y_train).to(device)
     has_val = len(data.x_val) > 0
     best = TrainResult(float("nan"), float("inf"), 0, 0, [])
-    best_state, since_best = None, 0
+    best_state, lowest_loss, since_lowest = None, float("inf"), 0
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(x_all), generator=generator).to(device)
@@ -196,13 +203,13 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
             on_epoch(record)
         if not has_val:
             continue
-        if record["val_loss"] < best.val_loss:
+        if best_state is None or (record["val_accuracy"], -record["val_loss"]) > (best.val_accuracy, -best.val_loss):
             best.val_loss, best.val_accuracy, best.best_epoch = record["val_loss"], record["val_accuracy"], epoch
-            best_state, since_best = copy.deepcopy(model.state_dict()), 0
-        else:
-            since_best += 1
-            if patience and since_best >= patience:
-                break
+            best_state = copy.deepcopy(model.state_dict())
+        lowest_loss, since_lowest = ((record["val_loss"], 0) if record["val_loss"] < lowest_loss
+                                     else (lowest_loss, since_lowest + 1))
+        if patience and since_lowest >= patience:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     elif not has_val:
@@ -210,16 +217,22 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
     return best
 
 
-def train_and_evaluate(graph: LayerGraph, data: Dataset, cfg: dict, seed: int = 0, epochs: int | None = None,
-                       on_epoch: Callable[[dict], None] | None = None) -> tuple[GraphModule, dict]:
-    """Build a fresh module for ``graph``, fit its input normalization on the training inputs,
-    :func:`fit` it (``epochs`` overrides ``cfg['epochs']``) and measure it: validation accuracy and
-    loss, test accuracy (nan without test data), the kept epoch, epochs run and training time."""
+def train_model(graph: LayerGraph, data: Dataset, cfg: dict, seed: int = 0, epochs: int | None = None,
+                on_epoch: Callable[[dict], None] | None = None) -> tuple[GraphModule, TrainResult]:
+    """A fresh module for ``graph`` (initialised from ``seed``), its input normalization fitted on
+    the training inputs, then :func:`fit` (``epochs`` overrides ``cfg['epochs']``)."""
     torch.manual_seed(seed)
     model = build_module(graph)
     model.fit_normalization(data.x_train)
+    return model, fit(model, data, {**cfg, "epochs": epochs or cfg["epochs"]}, seed, on_epoch)
+
+
+def train_and_evaluate(graph: LayerGraph, data: Dataset, cfg: dict, seed: int = 0, epochs: int | None = None,
+                       on_epoch: Callable[[dict], None] | None = None) -> tuple[GraphModule, dict]:
+    """:func:`train_model`, then its metrics: validation accuracy and loss, test accuracy (nan
+    without test data), the kept epoch, epochs run and training time."""
     start = time.perf_counter()
-    result = fit(model, data, {**cfg, "epochs": epochs or cfg["epochs"]}, seed, on_epoch)
+    model, result = train_model(graph, data, cfg, seed, epochs, on_epoch)
     metrics = {"val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
                "test_accuracy": accuracy(model, data.x_test, data.y_test),
                "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
