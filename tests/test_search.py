@@ -243,7 +243,7 @@ def test_two_workers_share_one_study_without_duplicate_training(tmp_path):
              "strides": [1, 2], "reduce": ["avg"], "max_dense": 0}
     run_dir = tmp_path / "run"
     cfg_path = write_config(tmp_path, tiny(space=small, search__trials=4, search__top_k=0,
-                                           search__max_rejections=4))
+                                           search__max_rejections=60))
     proc = _cli(cfg_path, "--out", str(run_dir), "--workers", "2", "--json")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
