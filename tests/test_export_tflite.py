@@ -13,7 +13,7 @@ from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
 from tinyml_cli.errors import ArchError, TinymlError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.export.quantize import QuantizedModel
-from tinyml_cli.export.tflite_reader import load_tflite
+from tinyml_cli.tflite.ir import load_graph as load_tflite
 from tinyml_cli.export.tflite_writer import OPERATORS, check_writable, write_tflite
 from tinyml_cli.export.tflm_runner import required_arena, run_tflm
 from tinyml_cli.export.verify import arena_upper_bound, quantize_input, run_litert

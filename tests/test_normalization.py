@@ -14,7 +14,7 @@ from tinyml_cli.errors import ConfigError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.estimate.target import estimate_target
 from tinyml_cli.export.quantize import SOFTMAX_OUTPUT, FoldedModule, folded_logits, quantize
-from tinyml_cli.export.tflite_reader import load_tflite
+from tinyml_cli.tflite.ir import load_graph as load_tflite
 from tinyml_cli.export.tflite_writer import operator_names, write_tflite
 from tinyml_cli.export.tflm_runner import required_arena
 from tinyml_cli.export.verify import model_inputs, run_litert, run_tflm_model

@@ -160,6 +160,17 @@ CYCLES_PER_ELEMENT = {
             "softmax": 40.0, "quantize": 4.0,
             "front_SUB": 20.0, "front_MUL": 20.0, "front_ADD": 20.0, "front_MEAN": 5.0, "front_RSQRT": 40.0},
 }
+# Element classes of the op table (tinyml_cli/ops) beyond the layers above, per element read:
+# another binary operator costs what ADD does, a clamp-style activation a load, compare and store,
+# HARD_SWISH a few multiplies, a transcendental (LOGISTIC, TANH, EXP, RSQRT...) a lookup table or a
+# polynomial with the requantization around it, a data move (TRANSPOSE, PAD, CONCATENATION,
+# STRIDED_SLICE...) a load and a store with the index arithmetic of TFLM's reference loops.
+# Estimates from the kernels' code, not measured on boards.
+for _family, _scale in (("m0plus", 2.5), ("m4", 1.0), ("m7", 0.6), ("lx7", 0.5)):
+    CYCLES_PER_ELEMENT[_family].update({
+        "binary": CYCLES_PER_ELEMENT[_family]["add"], "activation": 3.0 * _scale,
+        "hard_swish": 12.0 * _scale, "transcendental": 40.0 * _scale, "move": 4.0 * _scale})
+del _family, _scale
 # Fixed cost of invoking one operator in TFLM (node dispatch, parameter setup, requantization tables).
 CYCLES_PER_OP = {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "lx7": 1500.0}
 # Float32 models (a .tflite that was not quantized) run the reference float kernels: with a single

@@ -30,11 +30,12 @@ from .planner import planned_size
 class Estimate:
     """What one network costs on one MCU, and whether it fits the budget.
 
-    Bytes are ints. ``layers`` gives one row per layer; ``violations`` one line per exceeded budget;
-    ``margins`` what is left of each budget (negative when over).
+    Bytes are ints. ``layers`` gives one row per layer (MACs None where the op table does not know
+    the operator); ``violations`` one line per exceeded budget; ``margins`` what is left of each
+    budget (negative when over); ``notes`` what could not be counted.
     """
 
-    graph: LayerGraph
+    graph: Any                         # a LayerGraph, or a .tflite's FileView: a name and layer rows
     mcu: str
     budget: Budget
     macs: int
@@ -50,9 +51,10 @@ class Estimate:
     fits: bool
     violations: list[str]
     margins: dict[str, float]
-    layer_costs: list[tuple[int, int, int, float]] = field(repr=False)   # macs, params, flash, cycles
+    layer_costs: list[tuple[int | None, int, int, float]] = field(repr=False)   # macs, params, flash, cycles
     live_steps: list[int] = field(repr=False)                  # activation bytes alive at each layer
     ms_per_cycle: float = field(repr=False)
+    notes: list[str] = field(default_factory=list)             # what the estimate could not count
 
     @property
     def layers(self) -> list[dict[str, Any]]:
@@ -78,7 +80,7 @@ class Estimate:
             "arena_planned": self.arena_planned, "arena_persistent": self.arena_persistent,
             "latency_ms": self.latency_ms, "fps": self.fps,
             "fits": self.fits, "violations": list(self.violations), "margins": dict(self.margins),
-            "layers": self.layers,
+            "notes": list(self.notes), "layers": self.layers,
         }
 
 

@@ -10,7 +10,8 @@ from .model import Estimate
 def render(est: Estimate, ui: Ui) -> None:
     """Per-layer table (normal verbosity and up) and a summary with the verdict, on ``ui``."""
     rows = [[row["name"], row["op"], "x".join(map(str, row["output_shape"])),
-             format_count(row["macs"]), format_count(row["params"]), format_bytes(row["flash"]),
+             "?" if row["macs"] is None else format_count(row["macs"]), format_count(row["params"]),
+             format_bytes(row["flash"]),
              format_bytes(row["live_sram"]), f"{row['latency_ms']:.3f}"] for row in est.layers]
     ui.table(f"{est.graph.name} on {est.mcu}", ["layer", "op", "output", "MACs", "params", "flash",
                                                 "live SRAM", "ms"], rows)
@@ -22,6 +23,8 @@ def render(est: Estimate, ui: Ui) -> None:
             f"{format_bytes(est.arena_planned)} + persistent {format_bytes(est.arena_persistent)}; "
             f"lower bound {format_bytes(est.sram_lower_bound)})")
     ui.info(f"latency {est.latency_ms:.2f} ms ({est.fps:.1f} fps)")
+    for note in est.notes:
+        ui.warn(note)
     margins = ", ".join(_margin(name, left) for name, left in est.margins.items())
     if est.fits:
         ui.info(f"[green]fits[/green] {est.mcu} (left: {margins})")

@@ -8,14 +8,16 @@ from pathlib import Path
 from ..arch import Arch, build_graph
 from ..errors import InputFileError
 from ..mcu import Budget, McuProfile
+from ..tflite.model import read_model
+from .file import estimate_file
 from .model import Estimate, estimate
 
 CONSTRAINT_KEYS = ("sram", "flash", "macs", "latency_ms")
 
 
 def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> Estimate:
-    """Estimate an arch YAML, a candidate folder (its arch.yaml) or a .tflite file (its real size
-    is the flash model; its tensor types set the element sizes, float ends included)."""
+    """Estimate an arch YAML, a candidate folder (its arch.yaml) or any .tflite file (planned from its
+    own tensors; its real size is the flash model)."""
     path = Path(target)
     name = path.stem
     if path.is_dir():
@@ -25,12 +27,7 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
     elif not path.exists():
         raise InputFileError(f"{path}: no such file")
     if path.suffix == ".tflite":
-        from ..export.tflite_reader import load_tflite   # the .tflite path only
-
-        model = load_tflite(path)
-        return estimate(model.graph, profile, budget, activation_bytes=model.activation_bytes,
-                        weight_bytes=model.weight_bytes, model_bytes=model.file_bytes,
-                        io_bytes=model.io_bytes)
+        return estimate_file(read_model(path), profile, budget)
     if path.suffix not in (".yaml", ".yml"):
         raise InputFileError(f"{path}: expected an arch YAML (.yaml), a .tflite file or a candidate "
                              "folder with arch.yaml")

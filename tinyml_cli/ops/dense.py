@@ -1,0 +1,34 @@
+"""Matrix products: ``fully_connected`` (FULLY_CONNECTED, with or without bias, ``keep_num_dims``)
+and ``batch_matmul`` (BATCH_MATMUL).
+
+MACs: rows x output features x input features, where rows are the input's elements over the input
+features (several rows when ``keep_num_dims`` keeps a sequence). No scratch buffers on either runtime.
+
+>>> from tinyml_cli.ops.base import OpView
+>>> from tinyml_cli.tflite.model import Tensor
+>>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
+>>> FULLY_CONNECTED.costs(OpView("FULLY_CONNECTED", (t((1, 4, 16)), t((8, 16), True), None), (t((1, 4, 8)),), {}), "mcu")
+Costs(macs=512, elements=0, cycle_class='fully_connected', scratch=(), persistent=0, element_class='binary')
+"""
+
+from __future__ import annotations
+
+from .base import Costs, OpKind, OpView
+
+
+def fc_costs(view: OpView, runtime: str) -> Costs:
+    """FULLY_CONNECTED: weights (out, in); the input is read as rows of ``in`` features."""
+    out_features, in_features = view.inputs[1].shape[-2:]
+    rows = view.inputs[0].numel // max(in_features, 1)
+    return Costs(rows * out_features * in_features, 0, "fully_connected")
+
+
+def matmul_costs(view: OpView, runtime: str) -> Costs:
+    """BATCH_MATMUL: output elements x the contracted dimension."""
+    a = view.inputs[0].shape
+    contracted = a[-2] if view.options.get("AdjX") else a[-1]
+    return Costs(view.out.numel * contracted, 0, "fully_connected")
+
+
+FULLY_CONNECTED = OpKind("fully_connected", ("FULLY_CONNECTED",), "AddFullyConnected", fc_costs)
+BATCH_MATMUL = OpKind("batch_matmul", ("BATCH_MATMUL",), "AddBatchMatMul", matmul_costs)
