@@ -150,8 +150,9 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             is_float = any(t.dtype in _FLOAT_SLOWDOWN_TYPES for t in view.outputs)
             cycles = K.CYCLES_PER_OP[family]
             macs: int | None = None
-            key = kind.name if kind is not None else op.builtin
-            persistent += op_bytes.get(f"file_{op.builtin}", op_bytes.get(key, arena["ARENA_OP_BYTES_DEFAULT"]))
+            # persistent bytes per builtin (upper case) where measured, else per IR op kind
+            persistent += op_bytes.get(op.builtin, op_bytes.get(kind.name if kind else "",
+                                                                 arena["ARENA_OP_BYTES_DEFAULT"]))
             if kind is None:
                 unknown.append(op.builtin)
             else:
