@@ -7,9 +7,14 @@ facets of every kind, read or written in a .tflite by any tool:
   ``MicroMutableOpResolver`` method that registers the first;
 - ``costs(view, runtime)``: MACs (None when they do not apply), the elements its element-wise work
   touches, the latency class it is timed by (a key of ``estimate/constants.py``'s cycle tables),
-  the kernel's scratch buffers and its persistent arena bytes on ``runtime`` (``"mcu"``: a 32-bit
-  MCU with CMSIS-NN kernels; ``"host"``: the 64-bit build with reference kernels that tflite-micro's
-  Python interpreter runs).
+  the scratch buffers the kernel requests (``RequestScratchBufferInArena``, in request order) and
+  the persistent bytes it allocates beyond its fixed OpData (``AllocatePersistentBuffer`` of sizes
+  that follow the tensors: per-channel multipliers, lookup tables, copied dims) on ``runtime``
+  (``"mcu"``: a 32-bit Cortex-M with the DSP extension and TFLM's CMSIS-NN kernels, built with GCC;
+  ``"host"``: the 64-bit build with reference kernels that tflite-micro's Python interpreter runs).
+  The fixed part of each operator (node, parsed options, OpData) is measured per builtin in
+  ``estimate/constants.py``. Each fact cites the TFLM kernel (``tensorflow/lite/micro/kernels/``)
+  or CMSIS-NN function it comes from.
 
 Estimating needs nothing else: memory comes from tensor sizes and lifetimes alone, so an operator
 no kind covers still gets an exact arena plan; only its MACs and latency are unknown.
@@ -65,7 +70,8 @@ class OpView:
 class Costs:
     """What one operator costs: MACs (None: not a multiply-accumulate op) and their latency class
     (a key of ``CYCLES_PER_MAC``), elements of element-wise work and theirs (of
-    ``CYCLES_PER_ELEMENT``), scratch buffer sizes (bytes, unaligned) and persistent bytes."""
+    ``CYCLES_PER_ELEMENT``), scratch buffer sizes (bytes, unaligned, in request order) and persistent
+    bytes (each allocation already rounded up to the arena alignment, see :func:`persistent`)."""
 
     macs: int | None
     elements: int
@@ -90,7 +96,34 @@ def numel(shape: tuple[int, ...]) -> int:
     return prod(shape)
 
 
-def data_bytes(view: OpView) -> int:
-    """Bytes per element of the operator's first input (int16 activations: 2)."""
-    first = view.input(0)
-    return {"int16": 2, "float32": 4, "int32": 4}.get(first.dtype, 1) if first is not None else 1
+ARENA_ALIGNMENT = 16                       # MicroArenaBufferAlignment() (micro/micro_arena_constants.h)
+POINTER_BYTES = {"mcu": 4, "host": 8}
+# TfLiteEvalTensor: data and dims pointers and a type (micro/kernels/batch_matmul.cc allocates some)
+EVAL_TENSOR_BYTES = {"mcu": 12, "host": 24}
+QUANTIZED = ("int8", "int16")
+
+
+def persistent(*sizes: int) -> int:
+    """Arena bytes of kernel ``AllocatePersistentBuffer`` calls: TFLM aligns each to 16
+    (``MicroAllocator::AllocatePersistentBuffer``, micro/micro_allocator.cc).
+
+    >>> persistent(4 * 10, 4 * 10, 0)
+    96
+    """
+    return sum(-(-size // ARENA_ALIGNMENT) * ARENA_ALIGNMENT for size in sizes)
+
+
+def int_array(rank: int) -> int:
+    """Bytes of a ``TfLiteIntArray`` of ``rank`` ints (its size, then the ints)."""
+    return 4 + 4 * rank
+
+
+def copied_dims(view: OpView) -> int:
+    """Persistent bytes of ``CreateWritableTensorDimsWithCopy`` (micro/kernels/kernel_util.cc): the
+    output's dims copied into the arena by kernels that set their output shape in Prepare."""
+    return persistent(int_array(len(view.out.shape)))
+
+
+def per_channel(channels: int) -> int:
+    """An int32 output multiplier and an int32 shift per output channel, two allocations."""
+    return persistent(4 * channels, 4 * channels)

@@ -2,33 +2,71 @@
 depth multiplier) and ``transpose_conv`` (TRANSPOSE_CONV), with any stride, dilation and padding.
 
 MACs: one per output element per weight it reads (a depthwise filter reads one input channel).
-Scratch on a 32-bit MCU (CMSIS-NN): ``arm_convolve_s8`` keeps two im2col columns of int16
-(2 x input channels x kh x kw x 2 bytes; none for a 1x1 stride-1 convolution, which takes
-``arm_convolve_1x1_s8_fast``), ``arm_depthwise_conv_s8_opt`` one column (channels x kh x kw int16;
-none for 3x3, which takes ``arm_depthwise_conv_3x3_s8``); the host's reference kernels ask for none.
-TRANSPOSE_CONV's int8 kernel accumulates the whole output in int32 scratch on both. Persistent: an
-int32 multiplier and shift per output channel of a quantized kernel.
+
+What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
+
+- host, reference kernels: CONV_2D and DEPTHWISE_CONV_2D allocate an int32 multiplier and shift per
+  output channel whatever the type (``conv_common.cc`` ConvPrepare, ``depthwise_conv_common.cc``
+  DepthwiseConvPrepare) and request scratch only to unpack int4 weights (one byte per weight);
+- mcu, CMSIS-NN kernels: the per-channel pair for int8 / int16 only; CONV_2D's int8 im2col buffer
+  (``cmsis_nn/conv.cc`` -> ``arm_convolve_wrapper_s8_get_buffer_size``, DSP build: none for an
+  ungrouped 1x1 convolution without dilation, ``arm_convolve_1x1_s8(_fast)``, else two columns of
+  int16 of kh x kw x input channels rounded up to 4) and its int16 one (``_s16_``: two columns
+  unrounded, when the bias is int64 or absent); DEPTHWISE_CONV_2D's int8 column (``cmsis_nn/
+  depthwise_conv.cc`` -> ``arm_depthwise_conv_wrapper_s8_get_buffer_size``: input channels x kh x kw
+  int16 for multiplier 1, batch 1, no dilation, except 3x3, whose padding is at most 1 and takes
+  ``arm_depthwise_conv_3x3_s8``; int16 requests none);
+- TRANSPOSE_CONV (``transpose_conv.cc``, ``cmsis_nn/transpose_conv.cc``): the per-channel pair on
+  both; int8 accumulates the output in int32 scratch on the host, and asks CMSIS-NN's
+  ``arm_transpose_conv_s8_get_buffer_size`` and ``_get_reverse_conv_buffer_size`` on an MCU; 16x8
+  accumulates in int64 and, with an int16 bias, widens it to int64 in a second buffer.
 
 >>> from tinyml_cli.ops.base import OpView
 >>> from tinyml_cli.tflite.model import Tensor
 >>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
->>> view = OpView("DEPTHWISE_CONV_2D", (t((1, 49, 10, 1)), t((1, 10, 8, 8), True)), (t((1, 25, 5, 8)),), {})
+>>> view = OpView("DEPTHWISE_CONV_2D", (t((1, 49, 10, 8)), t((1, 10, 8, 8), True)), (t((1, 25, 5, 8)),), {})
 >>> DEPTHWISE.costs(view, "mcu")
-Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(160,), persistent=64, element_class='binary')
+Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(1280,), persistent=64, element_class='binary')
+>>> DEPTHWISE.costs(view, "host").scratch
+()
 """
 
 from __future__ import annotations
 
-from .base import Costs, OpKind, OpView, data_bytes
+from .base import QUANTIZED, Costs, OpKind, OpView, per_channel
 
-SCRATCH_COLUMNS = 2            # arm_convolve_s8's im2col columns
-SCRATCH_ELEMENT_BYTES = 2      # int16 column elements
-PER_CHANNEL_BYTES = 4 + 4      # int32 output multiplier and shift per channel
+IM2COL_COLUMNS = 2             # arm_convolve_s8 / _s16 fill two im2col columns
+COLUMN_ELEMENT_BYTES = 2       # of int16 elements
+REVERSE_TCOL_EFFICIENT_THRESHOLD = 16   # CMSIS-NN arm_nnsupportfunctions.h
 
 
-def _per_channel(view: OpView, channels: int) -> int:
-    quantized = view.out.dtype in ("int8", "int16")
-    return PER_CHANNEL_BYTES * channels if quantized else 0
+def _options(view: OpView) -> tuple[int, int, int, int]:
+    o = view.options
+    return (o.get("StrideH", 1), o.get("StrideW", 1), o.get("DilationHFactor", 1), o.get("DilationWFactor", 1))
+
+
+def _unpacked_int4(view: OpView) -> tuple[int, ...]:
+    """Reference kernels unpack int4 weights into one byte each (conv_common.cc,
+    depthwise_conv_common.cc, fully_connected.cc)."""
+    weights = view.inputs[1]
+    return (weights.numel,) if weights.dtype == "int4" else ()
+
+
+def cmsis_conv_scratch(view: OpView) -> tuple[int, ...]:
+    """cmsis_nn/conv.cc: arm_convolve_wrapper_s8/_s16_get_buffer_size (DSP build, GCC)."""
+    x, weights = view.inputs[0], view.inputs[1]
+    kh, kw, per_group = weights.shape[1], weights.shape[2], weights.shape[3]
+    in_channels = x.shape[3]
+    _, _, dh, dw = _options(view)
+    if x.dtype == "int8":
+        if kh == kw == 1 and dh == dw == 1 and per_group == in_channels:
+            return ()                                  # arm_convolve_1x1_s8(_fast): no buffer with GCC
+        columns = -(-kh * kw * in_channels // 4) * 4
+        return (IM2COL_COLUMNS * columns * COLUMN_ELEMENT_BYTES,)
+    bias = view.input(2)
+    if x.dtype == "int16" and (bias is None or bias.dtype == "int64"):
+        return (IM2COL_COLUMNS * kh * kw * in_channels * COLUMN_ELEMENT_BYTES,)
+    return ()
 
 
 def conv_costs(view: OpView, runtime: str) -> Costs:
@@ -36,12 +74,26 @@ def conv_costs(view: OpView, runtime: str) -> Costs:
     out, weights = view.out.shape, view.inputs[1].shape          # weights (O, kh, kw, I/groups)
     kh, kw, per_group = weights[1], weights[2], weights[3]
     macs = out[0] * out[1] * out[2] * out[3] * kh * kw * per_group
-    pointwise = kh == kw == 1
-    strided = (view.options.get("StrideH", 1), view.options.get("StrideW", 1)) != (1, 1)
-    scratch: tuple[int, ...] = ()
-    if runtime == "mcu" and data_bytes(view) == 1 and not (pointwise and not strided):
-        scratch = (SCRATCH_COLUMNS * kh * kw * per_group * SCRATCH_ELEMENT_BYTES,)
-    return Costs(macs, 0, "pointwise" if pointwise else "conv", scratch, _per_channel(view, out[3]))
+    quantized = view.inputs[0].dtype in QUANTIZED
+    if runtime == "mcu":
+        scratch, extra = cmsis_conv_scratch(view), per_channel(weights[0]) if quantized else 0
+    else:
+        scratch, extra = _unpacked_int4(view), per_channel(weights[0])
+    return Costs(macs, 0, "pointwise" if kh == kw == 1 else "conv", scratch, extra)
+
+
+def cmsis_depthwise_scratch(view: OpView) -> tuple[int, ...]:
+    """cmsis_nn/depthwise_conv.cc: arm_depthwise_conv_wrapper_s8 / _s4_get_buffer_size (DSP)."""
+    x, weights = view.inputs[0], view.inputs[1]
+    if x.dtype != "int8":
+        return ()
+    kh, kw = weights.shape[1], weights.shape[2]
+    _, _, dh, dw = _options(view)
+    if x.shape[3] != view.out.shape[3] or x.shape[0] != 1 or (dh, dw) != (1, 1):
+        return ()
+    if (kh, kw) == (3, 3) and weights.dtype == "int8":
+        return ()                                      # arm_depthwise_conv_3x3_s8
+    return (x.shape[3] * kh * kw * COLUMN_ELEMENT_BYTES,)
 
 
 def depthwise_costs(view: OpView, runtime: str) -> Costs:
@@ -49,26 +101,39 @@ def depthwise_costs(view: OpView, runtime: str) -> Costs:
     out, weights = view.out.shape, view.inputs[1].shape          # weights (1, kh, kw, C x multiplier)
     kh, kw = weights[1], weights[2]
     macs = out[0] * out[1] * out[2] * out[3] * kh * kw
-    in_channels = view.inputs[0].shape[-1]
-    scratch: tuple[int, ...] = ()
-    if runtime == "mcu" and data_bytes(view) == 1 and (kh, kw) != (3, 3):
-        scratch = (in_channels * kh * kw * SCRATCH_ELEMENT_BYTES,)
-    return Costs(macs, 0, "depthwise", scratch, _per_channel(view, out[3]))
+    quantized = view.inputs[0].dtype in QUANTIZED
+    if runtime == "mcu":
+        scratch, extra = cmsis_depthwise_scratch(view), per_channel(weights[3]) if quantized else 0
+    else:
+        scratch, extra = _unpacked_int4(view), per_channel(weights[3])
+    return Costs(macs, 0, "depthwise", scratch, extra)
+
+
+def cmsis_transpose_scratch(view: OpView) -> tuple[int, ...]:
+    """cmsis_nn/transpose_conv.cc (int8): arm_transpose_conv_s8_get_buffer_size, then
+    arm_transpose_conv_s8_get_reverse_conv_buffer_size (requested even when 0)."""
+    x, weights, out = view.inputs[2].shape, view.inputs[1].shape, view.out.shape
+    sh, sw, _, _ = _options(view)
+    cin, kh, kw = x[3], weights[1], weights[2]
+    if sh <= 2 and sw <= 2 and cin > REVERSE_TCOL_EFFICIENT_THRESHOLD:
+        columns = -(-kh * kw * cin // 4) * 4           # arm_convolve_s8_get_buffer_size, DSP
+        return (IM2COL_COLUMNS * columns * COLUMN_ELEMENT_BYTES, cin * kh * kw * weights[0])
+    width = ((x[2] - 1) * sw + max(kw, sh)) * out[3]
+    return (width * max(kh, sh) * 4, 0)
 
 
 def transpose_costs(view: OpView, runtime: str) -> Costs:
     """TRANSPOSE_CONV (inputs: output shape, weights (O, kh, kw, I), input, bias): input elements x
-    kh x kw x output channels. Scratch: the output accumulated in int32 (int8) or int64 (16x8, whose
-    int16 bias is widened to int64 too)."""
+    kh x kw x output channels."""
     weights, x = view.inputs[1].shape, view.inputs[2]
     macs = x.numel * weights[1] * weights[2] * weights[0]
     scratch: tuple[int, ...] = ()
-    if x.dtype == "int16":
+    if x.dtype == "int8":
+        scratch = cmsis_transpose_scratch(view) if runtime == "mcu" else (view.out.numel * 4,)
+    elif x.dtype == "int16":
         bias = view.input(3)
-        scratch = ((bias.numel * 8,) if bias is not None and bias.dtype == "int16" else ()) + (view.out.numel * 8,)
-    elif x.dtype == "int8":
-        scratch = (view.out.numel * 4,)
-    return Costs(macs, 0, "conv", scratch, _per_channel(view, weights[0]))
+        scratch = (view.out.numel * 8,) + ((bias.numel * 8,) if bias is not None and bias.dtype == "int16" else ())
+    return Costs(macs, 0, "conv", scratch, per_channel(weights[0]))
 
 
 CONV = OpKind("conv2d", ("CONV_2D",), "AddConv2D", conv_costs)

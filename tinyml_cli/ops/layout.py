@@ -1,21 +1,40 @@
 """Operators that only move data, timed per element they read: ``reshape`` (RESHAPE, SQUEEZE,
 EXPAND_DIMS: a copy at most) and ``move`` (TRANSPOSE, PAD, PADV2, MIRROR_PAD, CONCATENATION,
 STRIDED_SLICE, SLICE, SPLIT, SPLIT_V, PACK, UNPACK, GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
-BROADCAST_TO, FILL, ZEROS_LIKE). No MACs, no scratch buffers.
+BROADCAST_TO, FILL, ZEROS_LIKE). No MACs.
+
+What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``, the same on both
+runtimes: CMSIS-NN's PAD and TRANSPOSE request nothing either): MIRROR_PAD two int scratch arrays
+of the input's rank (``mirror_pad.cc``); GATHER, DEPTH_TO_SPACE and SPACE_TO_DEPTH copy their
+output dims into the persistent arena (``gather.cc``, ``depth_to_space.cc``, ``space_to_depth.cc``:
+CreateWritableTensorDimsWithCopy), as RESHAPE does only for a -1 in its shape, which a file's
+static shapes never have (``reshape_common.cc``). The rest request nothing beyond their OpData.
 
 >>> from tinyml_cli.ops.base import OpView
 >>> from tinyml_cli.tflite.model import Tensor
 >>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
 >>> MOVE.costs(OpView("TRANSPOSE", (t((1, 3, 8, 8)), t((4,), True)), (t((1, 8, 8, 3)),), {}), "mcu").elements
 192
+>>> MOVE.costs(OpView("MIRROR_PAD", (t((1, 8, 8, 3)), t((4, 2), True)), (t((1, 10, 10, 3)),), {}), "host").scratch
+(16, 16)
 """
 
 from __future__ import annotations
 
-from .base import OpKind
-from .elementwise import _timed_as
+from .base import Costs, OpKind, OpView, copied_dims
+from .elementwise import _timed_as, read_elements
+
+COPIES_DIMS = ("GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
+
+
+def move_costs(view: OpView, runtime: str) -> Costs:
+    """The elements read; MIRROR_PAD's scratch, the dims some kernels copy."""
+    scratch = (4 * len(view.inputs[0].shape),) * 2 if view.builtin == "MIRROR_PAD" else ()
+    extra = copied_dims(view) if view.builtin in COPIES_DIMS else 0
+    return Costs(None, read_elements(view), "move", scratch, extra, element_class="move")
+
 
 RESHAPE = OpKind("reshape", ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), "AddReshape", _timed_as("reshape"))
 MOVE = OpKind("move", ("TRANSPOSE", "PAD", "PADV2", "MIRROR_PAD", "CONCATENATION", "STRIDED_SLICE", "SLICE",
                        "SPLIT", "SPLIT_V", "PACK", "UNPACK", "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH",
-                       "BROADCAST_TO", "FILL", "ZEROS_LIKE"), "AddTranspose", _timed_as("move"))
+                       "BROADCAST_TO", "FILL", "ZEROS_LIKE"), "AddTranspose", move_costs)

@@ -4,11 +4,16 @@ the persistent part of the arena (the planner never sees them).
 
 SVDF, per batch row and invocation: the feature matrix (filters x input) and the time weights
 (filters x memory), then the rank reduction into units. Its int8 kernel asks for two int32 scratch
-buffers (batch x filters and batch x units), the float one for the first.
+buffers (batch x filters, then batch x units), the float one for the first (TFLM
+``kernels/svdf_common.cc`` PrepareSvdf; ``kernels/cmsis_nn/svdf.cc`` the same, its
+``arm_svdf_s8_get_buffer_size`` being 0 on a DSP build).
 
 LSTM, per batch row and time step: four gates, each an input (cells x input) and a recurrent
-(cells x output) product, plus the projection (output x cells) when there is one; the kernels
-request four gate buffers of batch x cells elements (int16 for the int8 kernel, float otherwise).
+(cells x output) product, plus the projection (output x cells) when there is one. The reference
+kernel (``kernels/unidirectional_sequence_lstm.cc``) requests four buffers of batch x state
+elements of the cell state's type (int16 for the integer kernels, float32 otherwise); CMSIS-NN's
+(``kernels/cmsis_nn/unidirectional_sequence_lstm.cc``) three for the integer kernels, plus eight
+persistent kernel sums of state elements (int32 for int8, int64 for 16x8 activations).
 
 >>> from tinyml_cli.ops.base import OpView
 >>> from tinyml_cli.tflite.model import Tensor
@@ -20,7 +25,10 @@ request four gate buffers of batch x cells elements (int16 for the int8 kernel, 
 
 from __future__ import annotations
 
-from .base import Costs, OpKind, OpView
+from .base import Costs, OpKind, OpView, persistent
+
+CELL_STATE = 19                # the cell state input of UNIDIRECTIONAL_SEQUENCE_LSTM (lstm_shared.h)
+HIDDEN_STATE = 18              # the output (hidden) state input
 
 
 def svdf_costs(view: OpView, runtime: str) -> Costs:
@@ -31,9 +39,22 @@ def svdf_costs(view: OpView, runtime: str) -> Costs:
     rank = max(int(view.options.get("Rank", 1)), 1)
     units = filters // rank
     macs = batch * (filters * in_features + filters * memory + units * rank)
-    quantized = view.out.dtype in ("int8", "int16")
-    scratch = (batch * filters * 4, batch * units * 4) if quantized else (batch * filters * 4,)
+    integer = view.inputs[0].dtype == "int8"
+    scratch = (batch * filters * 4, batch * units * 4) if integer else (batch * filters * 4,)
     return Costs(macs, batch * filters * memory, "fully_connected", scratch)
+
+
+def lstm_buffers(view: OpView, runtime: str) -> tuple[tuple[int, ...], int]:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM's scratch (batch x state elements of the cell state's type) and
+    persistent bytes (CMSIS-NN's kernel sums), as the module docstring says."""
+    x, hidden, cell = view.inputs[0], view.input(HIDDEN_STATE), view.input(CELL_STATE)
+    batch = x.shape[1] if view.options.get("TimeMajor", False) else x.shape[0]
+    state = hidden.shape[-1] if hidden is not None else view.out.shape[-1]
+    integer = cell is not None and cell.dtype == "int16"
+    buffer = batch * state * (2 if integer else 4)
+    if runtime == "mcu" and integer:                 # CMSIS_NN_PortOpData: 8 kernel sums, 3 buffers
+        return (buffer,) * 3, 8 * persistent(state * (8 if x.dtype == "int16" else 4))
+    return (buffer,) * 4, 0
 
 
 def lstm_costs(view: OpView, runtime: str) -> Costs:
@@ -50,9 +71,8 @@ def lstm_costs(view: OpView, runtime: str) -> Costs:
     per_step = len(gates) * cells * in_features + len(recurrent) * cells * outputs
     if projection is not None:
         per_step += projection.shape[0] * projection.shape[1]
-    element = 2 if view.out.dtype == "int8" else 4
-    scratch = tuple(batch * cells * element for _ in range(4))
-    return Costs(per_step * steps * batch, 10 * cells * steps * batch, "fully_connected", scratch)
+    scratch, extra = lstm_buffers(view, runtime)
+    return Costs(per_step * steps * batch, 10 * cells * steps * batch, "fully_connected", scratch, extra)
 
 
 SVDF = OpKind("svdf", ("SVDF",), "AddSvdf", svdf_costs)

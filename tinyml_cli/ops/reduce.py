@@ -2,34 +2,63 @@
 ``reduce`` (MEAN, SUM, REDUCE_MAX, REDUCE_MIN, REDUCE_PROD; any axes, ``keep_dims``) and ``softmax``
 (SOFTMAX, LOG_SOFTMAX). No MACs.
 
-TFLM's reduce kernel (reference on every platform, micro/kernels/reduce_common.cc) requests a 4-D
-index and the resolved axes (an int each) and, for an integer MEAN or SUM, an int32 sum per output
-element.
+What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
+
+- reduce (reference on every platform, ``reduce_common.cc``): an integer MEAN or SUM first an int32
+  sum per output element (PrepareMeanOrSumHelper), then every reduction an int per input dimension
+  (the index) and an int per axis (the resolved axes);
+- pool: nothing on the host (``pooling.cc``); CMSIS-NN's int8 / int16 AVERAGE_POOL_2D an int32 per
+  channel (``cmsis_nn/pooling.cc`` -> ``arm_avgpool_s8/_s16_get_buffer_size``, DSP build);
+- softmax: an int16 SOFTMAX two persistent lookup tables of 513 int16 (``softmax_common.cc``
+  InitializeLutForInt16; CMSIS-NN's kernel calls the same); an int8 LOG_SOFTMAX allocates its
+  OpData only then (``log_softmax.cc``: five int32 and two size_t).
 
 >>> from tinyml_cli.ops.base import OpView
 >>> from tinyml_cli.tflite.model import Tensor
 >>> t = lambda shape, dtype="int8", constant=False: Tensor(0, "t", shape, dtype, constant, False, 1)
 >>> REDUCE.costs(OpView("MEAN", (t((1, 4, 4, 8)), t((2,), "int32", True)), (t((1, 8)),), {}), "host")
-Costs(macs=None, elements=128, cycle_class='mean', scratch=(16, 8, 32), persistent=0, element_class='mean')
+Costs(macs=None, elements=128, cycle_class='mean', scratch=(32, 16, 8), persistent=0, element_class='mean')
 """
 
 from __future__ import annotations
 
-from .base import Costs, OpKind, OpView
-from .elementwise import _timed_as, read_elements
+from .base import QUANTIZED, Costs, OpKind, OpView, persistent
+from .elementwise import read_elements
 
-INDEX_BYTES = 4 * 4            # the kernel's 4-D index
-AXES_BYTES = 2 * 4             # the resolved axes
 SUM_BYTES = 4                  # an int32 sum per output element (integer MEAN / SUM)
+INT_BYTES = 4
+LUT_INT16_BYTES = 513 * 2      # LUTSize<int16_t>() entries (kernels/internal/common.h)
+LOG_SOFTMAX_OPDATA_BYTES = {"mcu": 5 * 4 + 2 * 4, "host": 5 * 4 + 4 + 2 * 8}   # 5 int32, 2 size_t
 
 
 def reduce_costs(view: OpView, runtime: str) -> Costs:
-    """The elements read; scratch: index, axes and (integer MEAN / SUM) the int32 sums."""
-    sums = view.out.numel * SUM_BYTES if view.builtin in ("MEAN", "SUM") and view.out.dtype in ("int8", "int16") else 0
-    scratch = tuple(size for size in (INDEX_BYTES, AXES_BYTES, sums) if size)
+    """The elements read; scratch: (integer MEAN / SUM) the int32 sums, the index and the axes."""
+    x, axes = view.inputs[0], view.input(1)
+    integer_sum = view.builtin in ("MEAN", "SUM") and x.dtype in QUANTIZED
+    sums = (view.out.numel * SUM_BYTES,) if integer_sum else ()
+    scratch = sums + (INT_BYTES * len(x.shape), INT_BYTES * (axes.numel if axes is not None else 0))
     return Costs(None, read_elements(view), "mean", scratch, element_class="mean")
 
 
-POOL = OpKind("pool", ("AVERAGE_POOL_2D", "MAX_POOL_2D"), "AddAveragePool2D", _timed_as("avg_pool"))
+def pool_costs(view: OpView, runtime: str) -> Costs:
+    """The elements read; CMSIS-NN's average pool keeps an int32 per channel."""
+    x = view.inputs[0]
+    average = view.builtin == "AVERAGE_POOL_2D"
+    scratch = (x.shape[-1] * 4,) if runtime == "mcu" and average and x.dtype in QUANTIZED else ()
+    return Costs(None, read_elements(view), "avg_pool", scratch, element_class="avg_pool")
+
+
+def softmax_costs(view: OpView, runtime: str) -> Costs:
+    """The elements read; int16 SOFTMAX's tables, int8 LOG_SOFTMAX's OpData."""
+    dtype = view.inputs[0].dtype
+    extra = 0
+    if view.builtin == "SOFTMAX" and dtype == "int16":
+        extra = persistent(LUT_INT16_BYTES, LUT_INT16_BYTES)
+    elif view.builtin == "LOG_SOFTMAX" and dtype == "int8":
+        extra = persistent(LOG_SOFTMAX_OPDATA_BYTES[runtime])
+    return Costs(None, read_elements(view), "softmax", (), extra, element_class="softmax")
+
+
+POOL = OpKind("pool", ("AVERAGE_POOL_2D", "MAX_POOL_2D"), "AddAveragePool2D", pool_costs)
 REDUCE = OpKind("reduce", ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD"), "AddMean", reduce_costs)
-SOFTMAX = OpKind("softmax", ("SOFTMAX", "LOG_SOFTMAX"), "AddSoftmax", _timed_as("softmax"))
+SOFTMAX = OpKind("softmax", ("SOFTMAX", "LOG_SOFTMAX"), "AddSoftmax", softmax_costs)
