@@ -67,9 +67,61 @@ ARENA_EVAL_TENSOR_BYTES = 12
 # records ~76 bytes for conv and depthwise, ~30-50 for the others), each 16-byte aligned.
 # The float front of an input normalization (``front_<TFLite op>``): the host's measured bytes (below)
 # less the 32 bytes its 8-byte pointers add to NodeAndRegistration, rounded up to 16.
+# Per TFLite builtin (estimate/file.py looks a .tflite's operators up by builtin first): the bytes one
+# operator adds to the persistent tail on the 64-bit host build, MEASURED. A single-operator model per
+# builtin (written with tinyml_cli/tflite/writer.py, as tests/test_ops_tflm.py writes them) allocated
+# by tflite-micro's Python interpreter: its tail (RecordingMicroAllocator) less HOST_ARENA's fixed
+# part (714 bytes, for one int8 input and one int8 output; a model with other ends corrected by 64
+# bytes per further persistent input/output TfLiteTensor and 32 per quantized one's quantization
+# data), less 24 bytes per tensor (TfLiteEvalTensor), less the op table's persistent bytes
+# (tinyml_cli/ops: per-channel data, lookup tables, copied dims) and the variables. What is left is
+# NodeAndRegistration (64), the parsed builtin options, the kernel's fixed OpData and its scratch
+# buffer handles (8 bytes each). Every type variant measured gave the same figure (int8, int16,
+# float32: CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, ADD, POOL, MEAN, SOFTMAX, QUANTIZE, ...) but
+# FULLY_CONNECTED (166 with a bias, 174 without: the 16-byte alignment of the tail; the mean is
+# kept); chains of 1 to 5 equal operators add these bytes per operator within +-10.
+# RELU_N1_TO_1, RELU_0_TO_1, GELU and REDUCE_PROD are not in TFLM's op resolver: not measured.
+HOST_BUILTIN_OP_BYTES = {
+    "CONV_2D": 182, "DEPTHWISE_CONV_2D": 182, "TRANSPOSE_CONV": 174, "FULLY_CONNECTED": 170,
+    "BATCH_MATMUL": 110, "SVDF": 134, "UNIDIRECTIONAL_SEQUENCE_LSTM": 806,
+    "ADD": 142, "SUB": 126, "MUL": 110, "DIV": 94, "SQUARED_DIFFERENCE": 174, "MAXIMUM": 62, "MINIMUM": 62,
+    "RELU": 102, "RELU6": 70, "LEAKY_RELU": 102, "PRELU": 94, "HARD_SWISH": 86,
+    "LOGISTIC": 86, "TANH": 86, "EXP": 54, "LOG": 54, "RSQRT": 102, "SQRT": 54,
+    "QUANTIZE": 102, "DEQUANTIZE": 102, "CAST": 70,
+    "RESHAPE": 94, "SQUEEZE": 102, "EXPAND_DIMS": 62, "TRANSPOSE": 62, "PAD": 126, "PADV2": 118,
+    "MIRROR_PAD": 110, "CONCATENATION": 158, "STRIDED_SLICE": 174, "SLICE": 54, "SPLIT": 70, "SPLIT_V": 62,
+    "PACK": 78, "UNPACK": 62, "GATHER": 78, "DEPTH_TO_SPACE": 54, "SPACE_TO_DEPTH": 54, "BROADCAST_TO": 62,
+    "FILL": 62, "ZEROS_LIKE": 54,
+    "AVERAGE_POOL_2D": 134, "MAX_POOL_2D": 134, "MEAN": 126, "SUM": 126, "REDUCE_MAX": 126, "REDUCE_MIN": 126,
+    "SOFTMAX": 150, "LOG_SOFTMAX": 54,
+}
+# The same on a 32-bit MCU with TFLM's CMSIS-NN kernels: DERIVED from the host figures, not measured.
+# NodeAndRegistration holds seven pointers and an int: 64 bytes on the host, 32 here. The parsed
+# builtin options hold no pointer (the same bytes on both). The kernel's OpData (16-byte aligned)
+# changes only where it holds pointers or where the MCU runs a CMSIS-NN kernel with its own OpData;
+# the change in bytes, OpData on the MCU less on the host, after alignment:
+#   OpDataConv (conv.h: 2 pointers, 80 -> 64) plus CMSIS-NN's buffer index (-> 68, 80): 0;
+#   FULLY_CONNECTED: OpDataFullyConnected 72 (80) -> 60, CMSIS-NN's adds two indices, the kernel
+#     sums pointer and three int32 (84, 96): +16;
+#   TRANSPOSE_CONV: OpData 88 (96) with ConvParams and 2 pointers -> CMSIS-NN's 76 (80): -16;
+#   SOFTMAX: SoftmaxParams 80 (5 pointers, a double) -> CMSIS-NN's 56 + 8 (64): -16;
+#   CONCATENATION: ConcatenationParams' 2 pointers, 88 (96) -> 72 (80): -16;
+#   BATCH_MATMUL: OpDataBatchMatmul 32 (3 pointers) -> 16, CMSIS-NN's adds output dims and an index
+#     (36, 48): +16;
+#   AVERAGE_POOL_2D, MAX_POOL_2D: CMSIS-NN's OpData adds a buffer index to OpDataPooling (32 -> 48): +16;
+#   UNIDIRECTIONAL_SEQUENCE_LSTM: OpDataLSTM (688, no pointer) plus CMSIS-NN's cmsis_nn_lstm_params
+#     (15 int32 and 4 gates of 5 pointers and 5 int32: 220) = 912: +224;
+#   every other kernel's OpData holds ints only (or is absent): 0.
+# Scratch buffer handles shrink from 8 to 4 bytes each (not counted: at most a few bytes an operator).
+MCU_OPDATA_GROWTH = {"FULLY_CONNECTED": 16, "TRANSPOSE_CONV": -16, "SOFTMAX": -16, "CONCATENATION": -16,
+                     "BATCH_MATMUL": 16, "AVERAGE_POOL_2D": 16, "MAX_POOL_2D": 16,
+                     "UNIDIRECTIONAL_SEQUENCE_LSTM": 224}
+NODE_AND_REGISTRATION_SHRINK = 64 - 32
 ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96,
                   "front_SUB": 96, "front_MUL": 96, "front_ADD": 112, "front_MEAN": 96,
-                  "front_RSQRT": 96, "front_QUANTIZE": 32}
+                  "front_RSQRT": 96, "front_QUANTIZE": 32,
+                  **{name: host - NODE_AND_REGISTRATION_SHRINK + MCU_OPDATA_GROWTH.get(name, 0)
+                     for name, host in HOST_BUILTIN_OP_BYTES.items()}}
 ARENA_OP_BYTES_DEFAULT = 80
 # Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel
 # (on the host a 32-channel conv's persistent data is exactly 128 bytes more than a 16-channel one's).
@@ -77,6 +129,14 @@ ARENA_PER_CHANNEL_BYTES = 4 + 4
 # MicroAllocator, SubgraphAllocations, the memory planner object, the interpreter's persistent
 # TfLiteTensors for the model input and output with their quantization data (~760 bytes on the host).
 ARENA_FIXED_BYTES = 512
+# That fixed part holds one quantized input and one quantized output. The interpreter keeps a
+# persistent TfLiteTensor for every input and output of the model (micro_interpreter.cc
+# AllocateTensors; TF_LITE_STATIC_MEMORY layout, core/c/common.h: 40 bytes here, 64 on the host) and,
+# for a quantized one, a TfLiteAffineQuantization and its zero-point array (micro_allocator.cc
+# InitializeTfLiteTensorFromFlatbuffer: 12 + 8 here, 24 + 8 on the host, the host's recorded
+# "Persistent TfLiteTensor quantization data"): a model with other ends adds or saves these.
+ARENA_IO_TENSOR_BYTES = 40
+ARENA_IO_QUANTIZATION_BYTES = 12 + 8
 
 # Scratch buffers requested by the optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on the S3): live
 # only during their own operator. CMSIS-NN arm_convolve_s8 im2col keeps two columns of int16:
@@ -103,6 +163,8 @@ HOST_ARENA = {
     "ALLOCATION_INFO_BYTES": 32,
     "SCRATCH_REQUEST_BYTES": 16,
     "ARENA_EVAL_TENSOR_BYTES": 24,
+    "ARENA_IO_TENSOR_BYTES": 64,
+    "ARENA_IO_QUANTIZATION_BYTES": 24 + 8,
     "ARENA_OP_BYTES": {"conv2d": 168, "depthwise_conv2d": 184, "fully_connected": 176, "add": 136,
                        "avg_pool": 152, "max_pool": 128, "mean": 121, "reshape": 92, "softmax": 180,
                        # normalization fronts: the tail a front adds, less 24 bytes per tensor, on
@@ -110,7 +172,9 @@ HOST_ARENA = {
                        # DEQUANTIZE 64 each; SUB + MUL 248 (split evenly); the z-norm front's two
                        # MEANs, ADD and RSQRT 492 (MEAN and ADD as their int8 kernels', RSQRT the rest)
                        "front_SUB": 124, "front_MUL": 124, "front_ADD": 136, "front_MEAN": 121,
-                       "front_RSQRT": 114, "front_QUANTIZE": 64},
+                       "front_RSQRT": 114, "front_QUANTIZE": 64,
+                       # per TFLite builtin, measured on single-operator models (see above)
+                       **HOST_BUILTIN_OP_BYTES},
     "ARENA_OP_BYTES_DEFAULT": 160,
     "ARENA_FIXED_BYTES": 714,
     "SCRATCH_ELEMENT_BYTES": 0,

@@ -136,6 +136,9 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
                 buffers.append((_aligned(t.nbytes), lifetimes.first[(s, t.index)], lifetimes.last[(s, t.index)]))
     tensor_buffers = len(buffers)
     persistent += tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
+    ends = [model.subgraphs[0].tensors[t] for t in (*model.subgraphs[0].inputs, *model.subgraphs[0].outputs)]
+    persistent += ((len(ends) - 2) * arena["ARENA_IO_TENSOR_BYTES"]          # the fixed part holds two
+                   + (sum(1 for t in ends if t.scales) - 2) * arena["ARENA_IO_QUANTIZATION_BYTES"])
 
     rows, costs, notes, unknown = [], [], [], []
     steps: list[int] = []
