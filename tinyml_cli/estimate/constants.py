@@ -56,6 +56,10 @@ ALLOCATION_INFO_BYTES = 24
 PLANNER_BYTES_PER_BUFFER = 16 + 12 + 12
 # Each kernel scratch buffer is also requested first (ScratchBufferRequest: size and node index).
 SCRATCH_REQUEST_BYTES = 8
+# While kernels prepare, the request area keeps room for this many more (kMaxScratchBuffersPerOp,
+# micro_allocator.cc); the kernel being prepared holds a temporary TfLiteTensor (ARENA_IO_TENSOR_BYTES
+# and, quantized, ARENA_IO_QUANTIZATION_BYTES and 4 bytes per further scale) per input and output.
+SCRATCH_REQUESTS_PER_OP = 12
 # Persistent allocations (tail of the arena), for a 32-bit MCU. The TFLM runtime's host build
 # (64-bit, tflite_micro Python package, RecordingMicroAllocator) measures the same items with 8-byte
 # pointers; tests/test_tflm_arena.py holds this model just below its tail.

@@ -26,7 +26,7 @@ from itertools import accumulate
 
 from ..mcu import Budget, McuProfile
 from ..ops import OpView, lookup
-from ..tflite.model import Operator, Subgraph, TfliteModel
+from ..tflite.model import Operator, Subgraph, Tensor, TfliteModel
 from . import constants as K
 from .model import Estimate, _arena_constants, _verdict
 from .planner import planned_size
@@ -127,20 +127,22 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
     buffers: list[tuple[int, int, int]] = []
     persistent = arena["ARENA_FIXED_BYTES"]
     tensor_count = 0
+    variables = 0
     for s, g in enumerate(model.subgraphs):
         tensor_count += len(g.tensors)
         for t in g.tensors:
             if t.variable:
-                persistent += _aligned(t.nbytes)
+                variables += _aligned(t.nbytes)
             elif not t.constant and t.nbytes and (s, t.index) in lifetimes.first:
                 buffers.append((_aligned(t.nbytes), lifetimes.first[(s, t.index)], lifetimes.last[(s, t.index)]))
     tensor_buffers = len(buffers)
-    persistent += tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
+    persistent += variables + tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
     ends = [model.subgraphs[0].tensors[t] for t in (*model.subgraphs[0].inputs, *model.subgraphs[0].outputs)]
-    persistent += ((len(ends) - 2) * arena["ARENA_IO_TENSOR_BYTES"]          # the fixed part holds two
-                   + (sum(1 for t in ends if t.scales) - 2) * arena["ARENA_IO_QUANTIZATION_BYTES"])
+    ends_bytes = _temporaries(ends, arena)
+    persistent += ends_bytes - 2 * (arena["ARENA_IO_TENSOR_BYTES"] + arena["ARENA_IO_QUANTIZATION_BYTES"])
 
     rows, costs, notes, unknown = [], [], [], []
+    prepare = 0
     steps: list[int] = []
     total_macs = total_params = 0
     total_cycles = 0.0
@@ -148,6 +150,11 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
         for op in g.operators:
             kind = lookup(op.builtin)
             view = _view(g, op)
+            # its kernel's Prepare: the scratch requests so far with room for more, and a temporary
+            # TfLiteTensor per input and output
+            requests = len(buffers) - tensor_buffers + K.SCRATCH_REQUESTS_PER_OP
+            prepare = max(prepare, requests * arena["SCRATCH_REQUEST_BYTES"]
+                          + _temporaries([*filter(None, view.inputs), *view.outputs], arena))
             params = sum(t.numel for t in view.inputs if t is not None and t.constant)
             flash = sum(t.nbytes for t in view.inputs if t is not None and t.constant)
             is_float = any(t.dtype in _FLOAT_SLOWDOWN_TYPES for t in view.outputs)
@@ -180,8 +187,10 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
     planned = planned_size(buffers)
     planning = ((tensor_count + scratch_count) * arena["ALLOCATION_INFO_BYTES"]
                 + scratch_count * arena["SCRATCH_REQUEST_BYTES"] + len(buffers) * K.PLANNER_BYTES_PER_BUFFER)
+    # while kernels prepare, before the variables and the model's ends get their memory
+    prepare -= ends_bytes + variables
     live = _live(buffers, lifetimes.scope)
-    peak = max(planned, planning) + persistent
+    peak = max(planned, planning, prepare) + persistent
     if unknown:
         names = ", ".join(dict.fromkeys(unknown))
         notes.append(f"MACs and latency leave out {len(unknown)} operator(s) the op table does not know ({names}); "
@@ -198,6 +207,14 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
                     persistent, latency_ms, 1000.0 / latency_ms if latency_ms else float("inf"), not violations,
                     violations, margins, costs, [live[step] if step < len(live) else 0 for step in steps],
                     cycles_to_ms, notes)
+
+
+def _temporaries(tensors: list[Tensor], arena: dict) -> int:
+    """TfLiteTensors of these tensors (the interpreter's persistent ones for the model's ends, a
+    kernel's temporary ones in Prepare) with the quantization data of the quantized ones: the affine
+    struct and a zero point per scale (micro_allocator.cc InitializeTfLiteTensorFromFlatbuffer)."""
+    return sum(arena["ARENA_IO_TENSOR_BYTES"] + (arena["ARENA_IO_QUANTIZATION_BYTES"] + 4 * (t.scales - 1)
+                                                 if t.scales else 0) for t in tensors)
 
 
 def _live(buffers: list[tuple[int, int, int]], last_scope: int) -> list[int]:
