@@ -12,7 +12,8 @@ from tinyml_cli.arch.mbnet import mobilenet_v2
 from tinyml_cli.estimate import estimate
 from tinyml_cli.estimate.planner import live_lower_bound
 from tinyml_cli.mcu import Budget, budget_for, load_profile
-from tinyml_cli.train.builder import ConvUnit, build_module
+from tinyml_cli.ops.torch_layers import ConvUnit
+from tinyml_cli.train.builder import build_module
 
 PROFILE = load_profile("STM32F746")
 BUDGET = budget_for(PROFILE)

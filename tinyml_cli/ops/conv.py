@@ -19,7 +19,10 @@ Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(160,), persisten
 
 from __future__ import annotations
 
-from .base import Costs, OpKind, OpView, data_bytes
+from typing import Any
+
+from .base import (Costs, LayerOp, OpKind, OpView, data_bytes, fused, no_constants, read_sliding,
+                   sliding)
 
 SCRATCH_COLUMNS = 2            # arm_convolve_s8's im2col columns
 SCRATCH_ELEMENT_BYTES = 2      # int16 column elements
@@ -27,8 +30,9 @@ PER_CHANNEL_BYTES = 4 + 4      # int32 output multiplier and shift per channel
 
 
 def _per_channel(view: OpView, channels: int) -> int:
-    quantized = view.out.dtype in ("int8", "int16")
-    return PER_CHANNEL_BYTES * channels if quantized else 0
+    """The int32 multiplier and shift per output channel, which conv_common.cc and
+    depthwise_conv_common.cc allocate whatever the type (a float kernel leaves them unused)."""
+    return PER_CHANNEL_BYTES * channels
 
 
 def conv_costs(view: OpView, runtime: str) -> Costs:
@@ -71,6 +75,72 @@ def transpose_costs(view: OpView, runtime: str) -> Costs:
     return Costs(macs, 0, "conv", scratch, _per_channel(view, weights[0]))
 
 
-CONV = OpKind("conv2d", ("CONV_2D",), "AddConv2D", conv_costs)
-DEPTHWISE = OpKind("depthwise_conv2d", ("DEPTHWISE_CONV_2D",), "AddDepthwiseConv2D", depthwise_costs)
-TRANSPOSE_CONV = OpKind("transpose_conv", ("TRANSPOSE_CONV",), "AddTransposeConv", transpose_costs)
+CONV = OpKind("conv2d", ("CONV_2D",), conv_costs)
+DEPTHWISE = OpKind("depthwise_conv2d", ("DEPTHWISE_CONV_2D",), depthwise_costs)
+TRANSPOSE_CONV = OpKind("transpose_conv", ("TRANSPOSE_CONV",), transpose_costs)
+
+
+# --- the IR's convolutions ----------------------------------------------------------------------
+
+def _conv_module(layer: Any, in_shape: tuple[int, ...]) -> Any:
+    from .torch_layers import ConvUnit
+    return ConvUnit(layer, in_shape[-1], (in_shape[0], in_shape[1]), 1)
+
+
+def _depthwise_module(layer: Any, in_shape: tuple[int, ...]) -> Any:
+    from .torch_layers import ConvUnit
+    return ConvUnit(layer, in_shape[-1], (in_shape[0], in_shape[1]), in_shape[-1])
+
+
+def _conv_weights(unit: Any) -> tuple[Any, Any]:
+    """Batch norm folded; (out, kh, kw, in)."""
+    from .torch_layers import fold_batch_norm
+    w, b = fold_batch_norm(unit)
+    return w.permute(0, 2, 3, 1), b
+
+
+def _depthwise_weights(unit: Any) -> tuple[Any, Any]:
+    """Batch norm folded; (1, kh, kw, channels)."""
+    w, b = _conv_weights(unit)
+    return w.permute(3, 1, 2, 0), b
+
+
+def _conv_forward(layer: Any, inputs: list, w: Any, b: Any) -> Any:
+    from .torch_layers import conv_nhwc
+    return conv_nhwc(inputs[0], w, b, layer, depthwise=False)
+
+
+def _depthwise_forward(layer: Any, inputs: list, w: Any, b: Any) -> Any:
+    from .torch_layers import conv_nhwc
+    return conv_nhwc(inputs[0], w, b, layer, depthwise=True)
+
+
+_DILATION = {"DilationHFactor": 1, "DilationWFactor": 1}
+
+
+def _conv_options(b: Any, layer: Any) -> tuple[str, dict]:
+    return "Conv2DOptions", {**sliding(layer), **_DILATION, **fused(layer)}
+
+
+def _depthwise_options(b: Any, layer: Any) -> tuple[str, dict]:
+    return "DepthwiseConv2DOptions", {**sliding(layer), "DepthMultiplier": 1, **_DILATION, **fused(layer)}
+
+
+def _read(options: dict, weights: Any, in_shape: tuple[int, ...]) -> dict:
+    """Kernel, padding and strides; ValueError for what the IR does not have."""
+    if options.get("DilationHFactor", 1) != 1 or options.get("DilationWFactor", 1) != 1:
+        raise ValueError("uses dilation; the IR has none")
+    return {"kernel": (weights.shape[1], weights.shape[2]), **read_sliding(options)}
+
+
+def _read_depthwise(options: dict, weights: Any, in_shape: tuple[int, ...]) -> dict:
+    if weights.shape[-1] != in_shape[-1]:
+        raise ValueError("has a depth multiplier other than 1; the IR has none")
+    return _read(options, weights, in_shape)
+
+
+CONV_LAYER = LayerOp("conv2d", "CONV_2D", 3, CONV, 0, True, True, "calibrated", _conv_module, _conv_weights,
+                     _conv_forward, _conv_options, no_constants, _read)
+DEPTHWISE_LAYER = LayerOp("depthwise_conv2d", "DEPTHWISE_CONV_2D", 3, DEPTHWISE, 3, True, True, "calibrated",
+                          _depthwise_module, _depthwise_weights, _depthwise_forward, _depthwise_options,
+                          no_constants, _read_depthwise)
