@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..config import Field, integer, number
+from ..ops import LAYER_OPS, layer_view
 from ..train.builder import GraphModule
 from .base import FLOAT, LABEL, STAMP, Cost, Method
 from .replay import BlockPredictions, ReplayBuffer
@@ -138,8 +139,8 @@ class TinyTL(Method):
         masks = sum(int(np.prod(l.output_shape)) for l in tail)
         per_sample = -(-masks // 8) + (fc.in_features + c) * FLOAT
         cut = int(np.prod(graph.tensor_shape(self.start))) * FLOAT
-        frozen = sum(_macs(l) for l in graph.layers[:self.start])
-        macs = sum(_macs(l) for l in tail)
+        frozen = sum(_macs(graph, l) for l in graph.layers[:self.start])
+        macs = sum(_macs(graph, l) for l in tail)
         raw = int(np.prod(graph.input_shape)) * FLOAT
         return Cost(state=params * FLOAT, buffers=o["buffer"] * (raw + LABEL + STAMP), gradients=params * FLOAT,
                     activations=o["batch"] * per_sample + cut,
@@ -153,9 +154,7 @@ class TinyTL(Method):
         return self.module
 
 
-def _macs(layer) -> int:
-    """Multiply-accumulates of one layer: every weight once per output position for convolutions."""
-    if layer.op in ("conv2d", "depthwise_conv2d"):
-        h, w, _ = layer.output_shape
-        return h * w * layer.weight_count
-    return layer.weight_count
+def _macs(graph, layer) -> int:
+    """Multiply-accumulates of one layer, from the op table."""
+    view = layer_view(layer, graph.input_shapes(layer))
+    return LAYER_OPS[layer.op].kind.costs(view, "mcu").macs or 0

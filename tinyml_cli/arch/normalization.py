@@ -36,29 +36,36 @@ CONSTANTS = ("mean", "inv_std", "axes", "eps")
 @dataclass(frozen=True)
 class FrontOp:
     """One TFLite operator of a normalization front: what it computes from which tensors (front
-    tensors or CONSTANTS by name) into which; ``per_channel`` outputs have shape (1, 1, 1, C)."""
+    tensors or CONSTANTS by name) into which; ``per_channel`` outputs have shape (1, 1, 1, C);
+    ``options``: its builtin options table and fields (None: it has none)."""
 
     op: str
     inputs: tuple[str, ...]
     output: str
     per_channel: bool = False
+    options: tuple[str, tuple[tuple[str, object], ...]] | None = None
+
+
+_NO_ACTIVATION = (("FusedActivationFunction", 0),)     # tflite.ActivationFunctionType.NONE
+_KEEP_DIMS = ("ReducerOptions", (("KeepDims", True),))
 
 
 _FRONTS = {
     "none": (),
     "standardize": (
-        FrontOp("SUB", (RAW, "mean"), "centered"),
-        FrontOp("MUL", ("centered", "inv_std"), "normalized"),
+        FrontOp("SUB", (RAW, "mean"), "centered", options=("SubOptions", _NO_ACTIVATION)),
+        FrontOp("MUL", ("centered", "inv_std"), "normalized", options=("MulOptions", _NO_ACTIVATION)),
         FrontOp("QUANTIZE", ("normalized",), OUTPUT),
     ),
     "znorm": (
-        FrontOp("MEAN", (RAW, "axes"), "window_mean", per_channel=True),
-        FrontOp("SUB", (RAW, "window_mean"), "centered"),
-        FrontOp("MUL", ("centered", "centered"), "squared"),
-        FrontOp("MEAN", ("squared", "axes"), "variance", per_channel=True),
-        FrontOp("ADD", ("variance", "eps"), "variance_eps", per_channel=True),
+        FrontOp("MEAN", (RAW, "axes"), "window_mean", per_channel=True, options=_KEEP_DIMS),
+        FrontOp("SUB", (RAW, "window_mean"), "centered", options=("SubOptions", _NO_ACTIVATION)),
+        FrontOp("MUL", ("centered", "centered"), "squared", options=("MulOptions", _NO_ACTIVATION)),
+        FrontOp("MEAN", ("squared", "axes"), "variance", per_channel=True, options=_KEEP_DIMS),
+        FrontOp("ADD", ("variance", "eps"), "variance_eps", per_channel=True,
+                options=("AddOptions", _NO_ACTIVATION)),
         FrontOp("RSQRT", ("variance_eps",), "inv_std_window", per_channel=True),
-        FrontOp("MUL", ("centered", "inv_std_window"), "normalized"),
+        FrontOp("MUL", ("centered", "inv_std_window"), "normalized", options=("MulOptions", _NO_ACTIVATION)),
         FrontOp("QUANTIZE", ("normalized",), OUTPUT),
     ),
 }

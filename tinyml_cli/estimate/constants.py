@@ -127,9 +127,10 @@ ARENA_OP_BYTES = {"conv2d": 128, "depthwise_conv2d": 128, "fully_connected": 96,
                   **{name: host - NODE_AND_REGISTRATION_SHRINK + MCU_OPDATA_GROWTH.get(name, 0)
                      for name, host in HOST_BUILTIN_OP_BYTES.items()}}
 ARENA_OP_BYTES_DEFAULT = 80
-# Conv and depthwise kernels keep an int32 output multiplier and an int32 shift per output channel
-# (on the host a 32-channel conv's persistent data is exactly 128 bytes more than a 16-channel one's).
-ARENA_PER_CHANNEL_BYTES = 4 + 4
+# Beyond these, each kernel's own persistent data that grows with the tensors (conv and depthwise
+# keep an int32 multiplier and shift per output channel: on the host a 32-channel conv's persistent
+# data is exactly 128 bytes more than a 16-channel one's) and its scratch buffers are facts of the
+# kernels' code, declared by each op kind in tinyml_cli/ops/ with the kernel they come from.
 # MicroAllocator, SubgraphAllocations, the memory planner object, the interpreter's persistent
 # TfLiteTensors for the model input and output with their quantization data (~760 bytes on the host).
 ARENA_FIXED_BYTES = 512
@@ -142,19 +143,6 @@ ARENA_FIXED_BYTES = 512
 ARENA_IO_TENSOR_BYTES = 40
 ARENA_IO_QUANTIZATION_BYTES = 12 + 8
 
-# Scratch buffers requested by the optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on the S3): live
-# only during their own operator. CMSIS-NN arm_convolve_s8 im2col keeps two columns of int16:
-# 2 * in_channels * kh * kw * 2 bytes (none for 1x1 stride-1 convs, which take arm_convolve_1x1_s8_fast);
-# arm_depthwise_conv_s8_opt keeps in_channels * kh * kw int16 (none for 3x3, which take
-# arm_depthwise_conv_3x3_s8).
-SCRATCH_CONV_COLUMNS = 2
-SCRATCH_ELEMENT_BYTES = 2
-# TFLM's MEAN kernel (reference on every platform, micro/kernels/reduce_common.cc) requests three
-# scratch buffers: a 4-D index and the resolved axes (an int each: 16 and 8 bytes, so 16 and 16
-# after alignment) and, for int8/int16 inputs, an int32 sum per output element. Checked against the
-# TFLM runtime's own arena plan (tests/test_tflm_arena.py).
-MEAN_SCRATCH_BYTES = (4 * 4, 2 * 4)
-MEAN_SUM_BYTES = 4
 
 # The arena on the 64-bit host build of tflite-micro's Python interpreter, with its reference kernels:
 # the runtime `tinyml export` verifies on (estimate(..., runtime="host")). Pointers are 8 bytes, so
@@ -181,7 +169,6 @@ HOST_ARENA = {
                        **HOST_BUILTIN_OP_BYTES},
     "ARENA_OP_BYTES_DEFAULT": 160,
     "ARENA_FIXED_BYTES": 714,
-    "SCRATCH_ELEMENT_BYTES": 0,
 }
 
 # --- latency -----------------------------------------------------------------------------------------
@@ -237,7 +224,8 @@ CYCLES_PER_ELEMENT = {
 for _family, _scale in (("m0plus", 2.5), ("m4", 1.0), ("m7", 0.6), ("lx7", 0.5)):
     CYCLES_PER_ELEMENT[_family].update({
         "binary": CYCLES_PER_ELEMENT[_family]["add"], "activation": 3.0 * _scale,
-        "hard_swish": 12.0 * _scale, "transcendental": 40.0 * _scale, "move": 4.0 * _scale})
+        "hard_swish": 12.0 * _scale, "transcendental": 40.0 * _scale, "move": 4.0 * _scale,
+        "front_QUANTIZE": CYCLES_PER_ELEMENT[_family]["quantize"]})
 del _family, _scale
 # Fixed cost of invoking one operator in TFLM (node dispatch, parameter setup, requantization tables).
 CYCLES_PER_OP = {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "lx7": 1500.0}

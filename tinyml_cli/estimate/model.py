@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from ..arch.graph import Layer, LayerGraph
 from ..arch.normalization import OUTPUT, RAW, FrontOp, front_ops
+from ..ops import LAYER_OPS, OpView, Shaped, layer_view, lookup
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
@@ -138,8 +139,8 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     arena = _arena_constants(runtime)
     cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
     setting = _Setting(cpm, cpe, per_op, K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0,
-                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"],
-                       arena["SCRATCH_ELEMENT_BYTES"], weight_bytes, activation_bytes)
+                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"], runtime, weight_bytes,
+                       activation_bytes)
     memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, runtime))
     if memo is None or len(memo) >= _LAYER_MEMO_MAX:
         memo = _LAYER_MEMO[memo_key] = {}
@@ -243,7 +244,7 @@ class _Setting(NamedTuple):
     quant_bytes: int                                   # quantization parameters per channel
     op_bytes_of: dict[str, int]                        # persistent arena bytes per operator
     op_bytes_default: int
-    scratch_element: int                               # bytes per element of kernel scratch
+    runtime: str                                       # "mcu" or "host": which kernels' scratch
     weight_bytes: int
     activation_bytes: int
 
@@ -263,55 +264,29 @@ def clear_cost_memo() -> None:
 
 def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> tuple:
     """One layer's output elements, (MACs, parameters, flash, cycles), persistent arena bytes,
-    tensors it adds beyond its output, and the sizes of its scratch buffers."""
-    (cpm, cpe, per_op, quant_bytes, op_bytes_of, op_bytes_default, scratch_element, weight_bytes,
+    tensors it adds beyond its output, and the sizes of its scratch buffers: the op table's costs of
+    the layer (``tinyml_cli.ops``) turned into bytes and cycles with this module's constants."""
+    (cpm, cpe, per_op, quant_bytes, op_bytes_of, op_bytes_default, runtime, weight_bytes,
      activation_bytes) = setting
-    op = layer.op
-    out = layer.output_shape
-    numel = _numel(out)
+    op = LAYER_OPS[layer.op]
+    c = op.kind.costs(layer_view(layer, [in_shape] * len(layer.inputs), activation_bytes, weight_bytes), runtime)
+    cycles = per_op + c.elements * cpe[c.element_class]
+    if c.macs is not None:
+        cycles += c.macs * cpm[c.cycle_class]
+    persistent = op_bytes_of.get(layer.op, op_bytes_default) + ((c.persistent + _ROUND) & _MASK)
+    scratch = tuple((size + _ROUND) & _MASK for size in c.scratch if size)   # alive for this op
     wshape = layer.weight_shape
-    if wshape is None:                                 # element-wise, pooling, reshape, softmax
-        cycles = per_op + _numel(in_shape) * len(layer.inputs) * cpe[op]
-        scratch: tuple[int, ...] = ()
-        tensors = 0
-        if op == "mean":                               # MEAN's own scratch buffers
-            tensors = 1                                # and its int32 axes constant
-            sums = numel * K.MEAN_SUM_BYTES if activation_bytes < 4 else 0
-            scratch = tuple((size + _ROUND) & _MASK for size in (sums, *K.MEAN_SCRATCH_BYTES) if size)
-        elif op == "reshape":
-            tensors = 1                                # its new-shape constant
-        return (numel, (0, 0, K.FLASH_OPERATOR_BYTES, cycles), op_bytes_of.get(op, op_bytes_default),
-                tensors, scratch)
-    channels = out[-1]
+    if wshape is None:                                 # no weights: the op's own constants only
+        return (_numel(layer.output_shape), (c.macs or 0, 0, K.FLASH_OPERATOR_BYTES, cycles), persistent,
+                len(op.constants(layer)), scratch)
+    channels = layer.output_shape[-1]
     biases = channels if layer.bias else 0
     tensors = 2 if biases else 1
-    scratch_bytes = 0
-    if op == "fully_connected":
-        macs = weights = wshape[0] * wshape[1]
-        cycles = per_op + macs * cpm["fully_connected"]
-        quant = tensors * quant_bytes
-        persistent = op_bytes_of[op]
-    else:
-        weights = wshape[0] * wshape[1] * wshape[2] * wshape[3]
-        macs = out[0] * out[1] * weights
-        kh, kw = layer.kernel
-        window = kh * kw * in_shape[-1]
-        columns = K.SCRATCH_CONV_COLUMNS
-        if op == "depthwise_conv2d":
-            cycles = per_op + macs * cpm["depthwise"]
-            scratch_bytes = 0 if kh == 3 and kw == 3 else window * scratch_element
-        elif kh == 1 and kw == 1:
-            cycles = per_op + macs * cpm["pointwise"]
-            scratch_bytes = 0 if layer.stride == (1, 1) else columns * window * scratch_element
-        else:
-            cycles = per_op + macs * cpm["conv"]
-            scratch_bytes = columns * window * scratch_element
-        quant = tensors * channels * quant_bytes
-        persistent = op_bytes_of[op] + ((K.ARENA_PER_CHANNEL_BYTES * channels + _ROUND) & _MASK)
+    weights = prod(wshape)
+    quant = tensors * (channels if op.per_channel else 1) * quant_bytes
     layer_flash = (K.FLASH_OPERATOR_BYTES + weights * weight_bytes + biases * K.BIAS_BYTES + quant
                    + tensors * _CONST_TENSOR_FLASH)
-    scratch = ((scratch_bytes + _ROUND) & _MASK,) if scratch_bytes else ()   # alive for this op
-    return numel, (macs, weights + biases, layer_flash, cycles), persistent, tensors, scratch
+    return _numel(layer.output_shape), (c.macs, weights + biases, layer_flash, cycles), persistent, tensors, scratch
 
 
 # A converter-made model's float32 input: one QUANTIZE before the int8 network.
@@ -345,16 +320,33 @@ def _front_costs(front: tuple[FrontOp, ...], input_shape: tuple[int, ...], input
         first[op.output] = step
         sizes[op.output] = (channels if op.per_channel else numel) * 4
         read = channels if sizes[op.inputs[0]] == channels * 4 and op.inputs[0] != RAW else numel
-        cycles += setting.per_op + read * setting.cpe["quantize" if op.op == "QUANTIZE" else f"front_{op.op}"]
+        cycles += setting.per_op + read * setting.cpe[f"front_{op.op}"]
         flash += K.FLASH_FRONT_OPERATOR_BYTES
         persistent += setting.op_bytes_of.get(f"front_{op.op}", setting.op_bytes_default)
-        if op.op == "MEAN":
-            scratch += [((size + _ROUND) & _MASK, step, step) for size in K.MEAN_SCRATCH_BYTES]
+        scratch += [((size + _ROUND) & _MASK, step, step)
+                    for size in lookup(op.op).costs(_front_view(op, front, input_shape), setting.runtime).scratch]
     widths = {"mean": channels, "inv_std": channels, "axes": 2, "eps": 1}
     flash += sum(K.FLASH_FRONT_CONSTANT_BYTES + widths[c] * _FRONT_CONSTANT_BYTES[c] for c in constants)
     names = [RAW, *(op.output for op in front[:-1])]   # the last output is the IR's tensor 0
     buffers = [((sizes[t] + _ROUND) & _MASK, first[t], last[t]) for t in names]
     return buffers, scratch, cycles, flash, persistent, len(names) + len(constants)
+
+
+def _front_view(op: FrontOp, front: tuple[FrontOp, ...], input_shape: tuple[int, ...]) -> OpView:
+    """A front operator as the op table sees it: float32 tensors of the input's shape, or one value
+    per channel, and its constants."""
+    full, channel = (1, *input_shape), (1, 1, 1, input_shape[-1])
+    per_channel = {o.output for o in front if o.per_channel}
+    constants = {"mean": (input_shape[-1],), "inv_std": (input_shape[-1],), "axes": (2,), "eps": (1,)}
+
+    def tensor(name: str) -> Shaped:
+        if name in constants:
+            return Shaped(constants[name], "int32" if name == "axes" else "float32", True)
+        return Shaped(channel if name in per_channel else full, "float32")
+
+    return OpView(op.op, tuple(tensor(name) for name in op.inputs),
+                  (Shaped(channel if op.per_channel else full, "int8" if op.output == OUTPUT else "float32"),),
+                  dict(op.options[1]) if op.options else {})
 
 
 def _verdict(budget: Budget, sram: int, flash: int, macs: int,

@@ -14,16 +14,10 @@ import re
 from math import prod
 
 from .. import __version__
+from ..ops import resolver_method
 from .quantize import QuantizedModel
 from .tflite_writer import operator_names
 
-# TFLite builtin operator -> MicroMutableOpResolver method.
-RESOLVER_METHODS = {
-    "CONV_2D": "AddConv2D", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
-    "FULLY_CONNECTED": "AddFullyConnected", "ADD": "AddAdd", "AVERAGE_POOL_2D": "AddAveragePool2D",
-    "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean", "RESHAPE": "AddReshape", "SOFTMAX": "AddSoftmax",
-    "SUB": "AddSub", "MUL": "AddMul", "RSQRT": "AddRsqrt", "QUANTIZE": "AddQuantize",
-}
 _C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
                "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
                "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
@@ -110,7 +104,7 @@ def model_config_header(q: QuantizedModel, name: str, labels: list[str], arena_s
     graph = q.graph
     ops = operator_names(graph)
     inp, out = q.tensors[0], q.tensors[-1]
-    register = " ".join(f"(resolver).{RESOLVER_METHODS[op]}();" for op in ops)
+    register = " ".join(f"(resolver).{resolver_method(op)}();" for op in ops)
     if graph.normalize == "none":
         input_note = " * Inputs are int8: q = round(x / INPUT_SCALE) + INPUT_ZERO_POINT; outputs likewise. */"
         input_kind = [f"#define {p}_INPUT_FLOAT 0"]

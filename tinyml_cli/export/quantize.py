@@ -26,15 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..arch.graph import Layer, LayerGraph, same_padding
+from ..arch.graph import Layer, LayerGraph
 from ..data import Dataset
-from ..train.builder import ConvUnit, GraphModule, normalize_input
+from ..ops import LAYER_OPS
+from ..train.builder import GraphModule, normalize_input
 
 QMIN, QMAX = -128, 127
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
-# Ops whose int8 kernels keep the input's scale and zero point (no requantization).
-SAME_AS_INPUT = ("avg_pool", "max_pool", "mean", "reshape")
-WEIGHT_OPS = ("conv2d", "depthwise_conv2d", "fully_connected")
+# Layers with weights (quantized per channel or per tensor, as their op says).
+WEIGHT_OPS = tuple(name for name, op in LAYER_OPS.items() if op.weight_axis is not None)
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,15 @@ def activation_qparams(lo: float, hi: float) -> QParams:
 
 
 def weight_axis(op: str) -> int:
-    """The quantized dimension: output channels (0) for CONV_2D, channels (3) for DEPTHWISE_CONV_2D."""
-    return 3 if op == "depthwise_conv2d" else 0
+    """The quantized dimension of a layer's TFLite-layout weights: output channels (0) for CONV_2D,
+    channels (3) for DEPTHWISE_CONV_2D (the op table's ``weight_axis``)."""
+    return LAYER_OPS[op].weight_axis
 
 
 def weight_scales(weight: np.ndarray, op: str) -> np.ndarray:
-    """Symmetric scales: max |w| / 127 per output channel (one scale for FULLY_CONNECTED)."""
-    if op == "fully_connected":
+    """Symmetric scales: max |w| / 127 per output channel (one scale where the op quantizes its
+    weights per tensor, as FULLY_CONNECTED does)."""
+    if not LAYER_OPS[op].per_channel:
         peak = np.abs(weight).max(keepdims=True).reshape(1)
     else:
         axis = weight_axis(op)
@@ -95,20 +97,9 @@ def weight_scales(weight: np.ndarray, op: str) -> np.ndarray:
     return np.where(peak > 0, peak / QMAX, 1.0).astype(np.float64)
 
 
-def fold_batch_norm(unit: ConvUnit) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of a convolution unit with its batch norm (eval statistics) folded in."""
-    conv, bn = unit.conv, unit.bn
-    weight = conv.weight.detach()
-    bias = torch.zeros(conv.out_channels, device=weight.device) if conv.bias is None else conv.bias.detach()
-    if bn is None:
-        return weight, bias
-    factor = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
-    return weight * factor.view(-1, 1, 1, 1), (bias - bn.running_mean) * factor + bn.bias.detach()
-
-
 def _channel_shape(op: str, ndim: int) -> tuple[int, ...]:
     shape = [1] * ndim
-    if op != "fully_connected":
+    if LAYER_OPS[op].per_channel:
         shape[weight_axis(op)] = -1
     return tuple(shape)
 
@@ -138,14 +129,10 @@ class FoldedModule(nn.Module):
         the weights into TFLite layouts (on the CPU, wherever ``module`` lives)."""
         weights = {}
         for i, (layer, unit) in enumerate(zip(module.graph.layers, module.layers)):
-            if layer.op in ("conv2d", "depthwise_conv2d"):
-                w, b = fold_batch_norm(unit)
-                w = w.permute(0, 2, 3, 1)  # (out, kh, kw, in)
-                if layer.op == "depthwise_conv2d":
-                    w = w.permute(3, 1, 2, 0)  # (1, kh, kw, channels)
-                weights[i] = (w.cpu().numpy(), b.cpu().numpy())
-            elif layer.op == "fully_connected":
-                weights[i] = (unit.fc.weight.detach().cpu().numpy(), unit.fc.bias.detach().cpu().numpy())
+            exported = LAYER_OPS[layer.op].export_weights(unit)
+            if exported is not None:
+                w, b = exported
+                weights[i] = (w.detach().cpu().numpy(), b.detach().cpu().numpy())
         front = ({name: buffer.detach().cpu().numpy() for name, buffer in module.input_norm.named_buffers()}
                  if module.input_norm is not None else {})
         return cls(module.graph, weights, front)
@@ -171,25 +158,9 @@ class FoldedModule(nn.Module):
         return w, _fake_quant(b, bias_scale, 0, -2**31, 2**31 - 1)
 
     def _apply(self, i: int, layer: Layer, inputs: list[torch.Tensor]) -> torch.Tensor:
-        x = inputs[0]
-        if layer.op in ("conv2d", "depthwise_conv2d"):
-            w, b = self._layer_params(i, layer)
-            return _conv_nhwc(x, w, b, layer)
-        if layer.op == "fully_connected":
-            w, b = self._layer_params(i, layer)
-            return _activate(F.linear(x, w, b), layer.activation)
-        if layer.op == "add":
-            return _activate(inputs[0] + inputs[1], layer.activation)
-        if layer.op in ("avg_pool", "max_pool"):
-            pool = F.avg_pool2d if layer.op == "avg_pool" else F.max_pool2d
-            return pool(x.permute(0, 3, 1, 2), layer.kernel, layer.stride).permute(0, 2, 3, 1)
-        if layer.op == "mean":
-            return x.mean(dim=(1, 2))
-        if layer.op == "reshape":
-            return x.reshape(x.shape[0], -1)
-        if layer.op == "softmax":
-            return torch.softmax(x, dim=-1)
-        raise ValueError(f"no folded implementation for op {layer.op!r}")
+        op = LAYER_OPS[layer.op]
+        w, b = self._layer_params(i, layer) if op.weight_axis is not None else (None, None)
+        return op.forward(layer, inputs, w, b)
 
     def _run(self, x: torch.Tensor, stop: int) -> list[torch.Tensor]:
         """Every tensor up to ``stop`` for raw input ``x`` (tensor 0: the normalized input)."""
@@ -205,7 +176,7 @@ class FoldedModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits: the input of the final SOFTMAX (the last tensor when there is none)."""
-        stop = len(self.graph.layers) - (self.graph.layers[-1].op == "softmax")
+        stop = len(self.graph.layers) - (LAYER_OPS[self.graph.layers[-1].op].output_quant == "softmax")
         return self._run(x, stop)[stop]
 
 
@@ -214,28 +185,6 @@ def _fake_quant(x: torch.Tensor, scale: torch.Tensor | float, zero_point: int, l
     """Round to the quantization grid, with straight-through gradients."""
     q = (torch.clamp(torch.round(x / scale) + zero_point, lo, hi) - zero_point) * scale
     return x + (q - x).detach()
-
-
-def _activate(x: torch.Tensor, activation: str) -> torch.Tensor:
-    if activation == "relu":
-        return F.relu(x)
-    if activation == "relu6":
-        return torch.clamp(x, 0.0, 6.0)
-    return x
-
-
-def _conv_nhwc(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, layer: Layer) -> torch.Tensor:
-    """CONV_2D / DEPTHWISE_CONV_2D on NHWC input with TFLite weight layouts and SAME padding."""
-    x = x.permute(0, 3, 1, 2)
-    if layer.padding == "same":
-        top, bottom = same_padding(x.shape[2], layer.kernel[0], layer.stride[0])
-        left, right = same_padding(x.shape[3], layer.kernel[1], layer.stride[1])
-        x = F.pad(x, (left, right, top, bottom))
-    if layer.op == "depthwise_conv2d":
-        y = F.conv2d(x, w.permute(3, 0, 1, 2), b, layer.stride, groups=x.shape[1])
-    else:
-        y = F.conv2d(x, w.permute(0, 3, 1, 2), b, layer.stride)
-    return _activate(y, layer.activation).permute(0, 2, 3, 1)
 
 
 @torch.no_grad()
@@ -252,9 +201,10 @@ def calibrate(folded: FoldedModule, samples: np.ndarray, batch_size: int = 256) 
     folded.qparams = saved
     params = [activation_qparams(lo[0], hi[0])]
     for i, layer in enumerate(graph.layers):
-        if layer.op == "softmax":
+        rule = LAYER_OPS[layer.op].output_quant
+        if rule == "softmax":
             params.append(QParams(*SOFTMAX_OUTPUT))
-        elif layer.op in SAME_AS_INPUT:
+        elif rule == "input":                         # the int8 kernel keeps its input's parameters
             params.append(params[layer.inputs[0]])
         else:
             params.append(activation_qparams(lo[i + 1], hi[i + 1]))
@@ -273,7 +223,7 @@ def quantize_layers(folded: FoldedModule) -> QuantizedModel:
         raise ValueError("calibrate the folded module before quantizing its layers")
     layers: list[QuantLayer | None] = []
     for i, layer in enumerate(folded.graph.layers):
-        if layer.op not in WEIGHT_OPS:
+        if LAYER_OPS[layer.op].weight_axis is None:
             layers.append(None)
             continue
         w = folded.weight[str(i)].detach().double().numpy()

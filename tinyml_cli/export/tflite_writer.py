@@ -23,8 +23,6 @@ TensorFlow Lite Micro prefers.
 
 from __future__ import annotations
 
-from typing import Any
-
 import flatbuffers
 import numpy as np
 import tflite
@@ -33,44 +31,29 @@ from .. import __version__
 from ..arch.graph import Layer, LayerGraph
 from ..arch.normalization import OUTPUT, RAW, ZNORM_EPS, FrontOp, front_constants, front_ops, front_tensors
 from ..errors import ArchError
+from ..ops import LAYER_OPS
+from ..ops.base import ACTIVATION_CODES, PADDING_CODES
 from ..tflite.writer import Options, OperatorSpec, TensorSpec, build_model, options, table, vector
 from .quantize import QuantizedModel
 
 
-# IR op -> (TFLite builtin operator name, operator version for int8 kernels).
-OPERATORS: dict[str, tuple[str, int]] = {
-    "conv2d": ("CONV_2D", 3),
-    "depthwise_conv2d": ("DEPTHWISE_CONV_2D", 3),
-    "fully_connected": ("FULLY_CONNECTED", 4),
-    "add": ("ADD", 2),
-    "avg_pool": ("AVERAGE_POOL_2D", 2),
-    "max_pool": ("MAX_POOL_2D", 2),
-    "mean": ("MEAN", 2),
-    "reshape": ("RESHAPE", 1),
-    "softmax": ("SOFTMAX", 2),
-}
 # Float32 ends (``float_io``): operator versions for float -> int8 and int8 -> float.
 _QUANTIZE, _DEQUANTIZE = ("QUANTIZE", 1), ("DEQUANTIZE", 2)
-# The float operators of a normalization front (version 1: float kernels) and their options tables.
+# The float operators of a normalization front: version 1, their float kernels.
 _FRONT_VERSIONS = {"SUB": 1, "MUL": 1, "ADD": 1, "MEAN": 1, "RSQRT": 1, "QUANTIZE": 1}
-_FRONT_OPTIONS = {"SUB": "SubOptions", "MUL": "MulOptions", "ADD": "AddOptions", "MEAN": "ReducerOptions"}
-_ACTIVATION = {"none": tflite.ActivationFunctionType.NONE, "relu": tflite.ActivationFunctionType.RELU,
-               "relu6": tflite.ActivationFunctionType.RELU6}
-_FUSES_ACTIVATION = ("conv2d", "depthwise_conv2d", "fully_connected", "add")
-_PADDING = {"same": tflite.Padding.SAME, "valid": tflite.Padding.VALID}
 
 
 def check_writable(graph: LayerGraph) -> None:
     """Raise ArchError naming the first layer the writer cannot express."""
     for i, layer in enumerate(graph.layers):
-        if layer.op not in OPERATORS:
+        op = LAYER_OPS.get(layer.op)
+        if op is None:
             raise ArchError(f"layer {i} ({layer.name}): op {layer.op!r} cannot be written to TFLite; "
-                            f"supported: {', '.join(OPERATORS)}")
-        if layer.activation not in _ACTIVATION or (layer.activation != "none"
-                                                   and layer.op not in _FUSES_ACTIVATION):
+                            f"supported: {', '.join(LAYER_OPS)}")
+        if layer.activation not in ACTIVATION_CODES or (layer.activation != "none" and not op.fuses_activation):
             raise ArchError(f"layer {i} ({layer.name}): activation {layer.activation!r} cannot be "
-                            f"fused into {OPERATORS[layer.op][0]}")
-        if layer.padding not in _PADDING:
+                            f"fused into {op.builtin}")
+        if layer.padding not in PADDING_CODES:
             raise ArchError(f"layer {i} ({layer.name}): padding {layer.padding!r} is not SAME or VALID")
 
 
@@ -79,7 +62,7 @@ def operator_names(graph: LayerGraph) -> list[str]:
     first-use order."""
     check_writable(graph)
     front = [op.op for op in front_ops(graph.normalize)]
-    return list(dict.fromkeys([*front, *(OPERATORS[layer.op][0] for layer in graph.layers)]))
+    return list(dict.fromkeys([*front, *(LAYER_OPS[layer.op].builtin for layer in graph.layers)]))
 
 
 def _tflite_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -106,14 +89,8 @@ def _tensors(q: QuantizedModel) -> tuple[list[TensorSpec], list[list[int]]]:
             tensors.append(TensorSpec(f"{layer.name}/bias", quant.bias.shape, tflite.TensorType.INT32,
                                    quant.bias.astype("<i4").tobytes(), bias_scale, zeros, 0))
             inputs += [len(tensors) - 2, len(tensors) - 1]
-        elif layer.op == "mean":
-            tensors.append(TensorSpec(f"{layer.name}/axis", (2,), tflite.TensorType.INT32,
-                                   np.array([1, 2], "<i4").tobytes()))
-            inputs.append(len(tensors) - 1)
-        elif layer.op == "reshape":
-            new_shape = _tflite_shape(layer.output_shape)
-            tensors.append(TensorSpec(f"{layer.name}/shape", (len(new_shape),), tflite.TensorType.INT32,
-                                   np.array(new_shape, "<i4").tobytes()))
+        for name, data in LAYER_OPS[layer.op].constants(layer):   # axes, new shapes
+            tensors.append(TensorSpec(f"{layer.name}/{name}", data.shape, tflite.TensorType.INT32, data.tobytes()))
             inputs.append(len(tensors) - 1)
         op_inputs.append(inputs)
     return tensors, op_inputs
@@ -152,7 +129,7 @@ def _operators(q: QuantizedModel, tensors: list[TensorSpec], layer_inputs: list[
     has one) and a DEQUANTIZE after the last."""
     graph = q.graph
     last = len(graph.layers)
-    ops: list[Operator] = [(OPERATORS[layer.op][0], layer_inputs[i], [i + 1], layer)
+    ops: list[Operator] = [(LAYER_OPS[layer.op].builtin, layer_inputs[i], [i + 1], layer)
                            for i, layer in enumerate(graph.layers)]
     model_in = 0
     if graph.normalize != "none":
@@ -169,44 +146,16 @@ def _operators(q: QuantizedModel, tensors: list[TensorSpec], layer_inputs: list[
     return ops, model_in, len(tensors) - 1
 
 
-def _option_fields(b: flatbuffers.Builder, layer: Layer) -> tuple[str, dict[str, Any]]:
-    """The builtin options table of one layer and its fields, in the order they are written."""
-    act = {"FusedActivationFunction": _ACTIVATION[layer.activation]}
-    spatial = {"Padding": _PADDING[layer.padding], "StrideH": layer.stride[0], "StrideW": layer.stride[1]}
-    dilation = {"DilationHFactor": 1, "DilationWFactor": 1}
-    if layer.op == "conv2d":
-        return "Conv2DOptions", {**spatial, **dilation, **act}
-    if layer.op == "depthwise_conv2d":
-        return "DepthwiseConv2DOptions", {**spatial, "DepthMultiplier": 1, **dilation, **act}
-    if layer.op == "fully_connected":
-        return "FullyConnectedOptions", act
-    if layer.op == "add":
-        return "AddOptions", act
-    if layer.op in ("avg_pool", "max_pool"):
-        kernel = {"FilterHeight": layer.kernel[0], "FilterWidth": layer.kernel[1]}
-        return "Pool2DOptions", {**spatial, **kernel, **act}
-    if layer.op == "mean":
-        return "ReducerOptions", {"KeepDims": False}
-    if layer.op == "reshape":  # the vector is built before the table that points to it
-        new_shape = vector(b, np.array(_tflite_shape(layer.output_shape), np.int32))
-        return "ReshapeOptions", {"NewShape": new_shape}
-    return "SoftmaxOptions", {"Beta": 1.0}
-
-
 def _options(op: Layer | FrontOp) -> Options | None:
     """The writer of one layer's or front operator's builtin options table (None: it has none)."""
     if isinstance(op, FrontOp):
-        if op.op not in _FRONT_OPTIONS:
-            return None
-        fields = {"KeepDims": True} if op.op == "MEAN" else {
-            "FusedActivationFunction": tflite.ActivationFunctionType.NONE}
-        return options(_FRONT_OPTIONS[op.op], fields)
+        return options(op.options[0], dict(op.options[1])) if op.options else None
     return lambda b: _layer_options(b, op)
 
 
 def _layer_options(b: flatbuffers.Builder, layer: Layer) -> tuple[int, int]:
     """(builtin options type, options table offset) of one layer."""
-    name, fields = _option_fields(b, layer)
+    name, fields = LAYER_OPS[layer.op].options(b, layer)
     return getattr(tflite.BuiltinOptions, name), table(b, name, fields)
 
 
@@ -219,7 +168,8 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
     check_writable(graph)
     tensors, layer_inputs = _tensors(q)
     ops, model_in, model_out = _operators(q, tensors, layer_inputs, float_io)
-    versions = {**_FRONT_VERSIONS, **dict(OPERATORS.values()), **dict([_QUANTIZE, _DEQUANTIZE])}
+    versions = {**_FRONT_VERSIONS, **{op.builtin: op.version for op in LAYER_OPS.values()},
+                **dict([_QUANTIZE, _DEQUANTIZE])}
     specs = [OperatorSpec(name, op_inputs, op_outputs, _options(layer) if layer is not None else None,
                           versions[name]) for name, op_inputs, op_outputs, layer in ops]
     return build_model(tensors, specs, [model_in], [model_out],

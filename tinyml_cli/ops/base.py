@@ -3,8 +3,8 @@
 An op kind declares, in one module, what every part of the toolchain needs to know about it. The
 facets of every kind, read or written in a .tflite by any tool:
 
-- ``builtins``: the TFLite builtin operators it covers and ``resolver``, the
-  ``MicroMutableOpResolver`` method that registers the first;
+- ``builtins``: the TFLite builtin operators it covers (:func:`resolver_method` names the
+  ``MicroMutableOpResolver`` method registering each);
 - ``costs(view, runtime)``: MACs (None when they do not apply), the elements its element-wise work
   touches, the latency class it is timed by (a key of ``estimate/constants.py``'s cycle tables),
   the scratch buffers the kernel requests (``RequestScratchBufferInArena``, in request order) and
@@ -19,10 +19,14 @@ facets of every kind, read or written in a .tflite by any tool:
 Estimating needs nothing else: memory comes from tensor sizes and lifetimes alone, so an operator
 no kind covers still gets an exact arena plan; only its MACs and latency are unknown.
 
+The builtins the search spaces build also have a :class:`LayerOp`: how such a layer of the IR is
+trained (its torch module), run folded and fake-quantized, quantized, written to and read from a
+.tflite. Those are the only places that know what a layer computes.
+
 >>> from tinyml_cli.ops import lookup
 >>> kind = lookup("DEPTHWISE_CONV_2D")
->>> kind.name, kind.resolver
-('depthwise_conv2d', 'AddDepthwiseConv2D')
+>>> kind.name, resolver_method("DEPTHWISE_CONV_2D"), resolver_method("PADV2")
+('depthwise_conv2d', 'AddDepthwiseConv2D', 'AddPadV2')
 >>> lookup("CUSTOM:ethos-u") is None
 True
 """
@@ -44,6 +48,21 @@ class TensorView(Protocol):
 
     @property
     def numel(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """A tensor known by its shape and type alone (the IR's tensors, as a cost facet sees them)."""
+
+    shape: tuple[int, ...]
+    dtype: str = "int8"
+    constant: bool = False
+    scales: int = 1
+
+    @property
+    def numel(self) -> int:
+        """Number of elements."""
+        return prod(self.shape)
 
 
 @dataclass(frozen=True)
@@ -87,8 +106,90 @@ class OpKind:
 
     name: str
     builtins: tuple[str, ...]
-    resolver: str
     costs: Callable[[OpView, str], Costs]
+
+
+@dataclass(frozen=True)
+class LayerOp:
+    """A layer of the IR (``Layer.op == ir``) written as ``builtin`` (int8 kernel ``version``), of
+    op kind ``kind``. Weights: ``weight_axis`` is the quantized dimension of its TFLite-layout
+    weights (None: no weights), ``per_channel`` whether each output channel gets its own scale.
+    ``output_quant``: ``"calibrated"`` (from the calibration ranges), ``"input"`` (the int8 kernel
+    keeps its input's scale and zero point) or ``"softmax"`` (TFLite's fixed 1/256, -128).
+    Facets (functions):
+
+    - ``module(layer, in_shape)``: the torch module training it (NCHW inside);
+    - ``export_weights(unit)``: that module's weights and bias in the TFLite layout, batch norm
+      folded (None without weights);
+    - ``forward(layer, inputs, weight, bias)``: the deployed layer in float on NHWC tensors (the
+      exporter's folded and fake-quantized model);
+    - ``options(builder, layer)``: its builtin options table name and fields (None: none);
+    - ``constants(layer)``: the constant inputs it reads besides weights and bias (name, int32 data);
+    - ``read(options, weights, input_shape)``: the Layer attributes of a TFLite operator of it.
+    """
+
+    ir: str
+    builtin: str
+    version: int
+    kind: OpKind
+    weight_axis: int | None
+    per_channel: bool
+    fuses_activation: bool
+    output_quant: str
+    module: Callable[..., Any]
+    export_weights: Callable[..., Any]
+    forward: Callable[..., Any]
+    options: Callable[..., Any]
+    constants: Callable[..., list]
+    read: Callable[..., dict]
+    activations: int = 1               # activation tensors it reads (ADD: 2)
+
+
+# The TFLite enum codes of the IR's fused activations and paddings (tflite.ActivationFunctionType,
+# tflite.Padding).
+ACTIVATION_CODES = {"none": 0, "relu": 1, "relu6": 3}
+PADDING_CODES = {"same": 0, "valid": 1}
+PADDING_NAMES = {code: name for name, code in PADDING_CODES.items()}
+
+
+def no_constants(layer: Any) -> list:
+    """No constant inputs besides weights and bias."""
+    return []
+
+
+def no_weights(unit: Any) -> None:
+    """No weights to export."""
+    return None
+
+
+def no_attributes(options: dict, weights: Any, in_shape: tuple[int, ...]) -> dict:
+    """Nothing to read beyond the fused activation."""
+    return {}
+
+
+def fused(layer: Any) -> dict[str, int]:
+    """The options field of a fused activation."""
+    return {"FusedActivationFunction": ACTIVATION_CODES[layer.activation]}
+
+
+def sliding(layer: Any) -> dict[str, int]:
+    """The options fields of a sliding window: padding and strides."""
+    return {"Padding": PADDING_CODES[layer.padding], "StrideH": layer.stride[0], "StrideW": layer.stride[1]}
+
+
+def read_sliding(options: dict) -> dict:
+    """Padding and strides of a sliding-window operator's options."""
+    return {"padding": PADDING_NAMES[options.get("Padding", 0)],
+            "stride": (options.get("StrideH", 1), options.get("StrideW", 1))}
+
+
+_RESOLVER_WORDS = {"MATMUL": "MatMul", "LSTM": "LSTM", "PADV2": "PadV2", "SVDF": "Svdf"}
+
+
+def resolver_method(builtin: str) -> str:
+    """The ``MicroMutableOpResolver`` method that registers a builtin operator."""
+    words = [_RESOLVER_WORDS.get(w, w if w[:1].isdigit() else w.capitalize()) for w in builtin.split("_")]
+    return "Add" + "".join(words)
 
 
 def numel(shape: tuple[int, ...]) -> int:

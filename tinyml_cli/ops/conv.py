@@ -33,7 +33,10 @@ Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(1280,), persiste
 
 from __future__ import annotations
 
-from .base import QUANTIZED, Costs, OpKind, OpView, per_channel
+from typing import Any
+
+from .base import (QUANTIZED, Costs, LayerOp, OpKind, OpView, fused, no_constants, per_channel,
+                   read_sliding, sliding)
 
 IM2COL_COLUMNS = 2             # arm_convolve_s8 / _s16 fill two im2col columns
 COLUMN_ELEMENT_BYTES = 2       # of int16 elements
@@ -136,6 +139,72 @@ def transpose_costs(view: OpView, runtime: str) -> Costs:
     return Costs(macs, 0, "conv", scratch, per_channel(weights[0]))
 
 
-CONV = OpKind("conv2d", ("CONV_2D",), "AddConv2D", conv_costs)
-DEPTHWISE = OpKind("depthwise_conv2d", ("DEPTHWISE_CONV_2D",), "AddDepthwiseConv2D", depthwise_costs)
-TRANSPOSE_CONV = OpKind("transpose_conv", ("TRANSPOSE_CONV",), "AddTransposeConv", transpose_costs)
+CONV = OpKind("conv2d", ("CONV_2D",), conv_costs)
+DEPTHWISE = OpKind("depthwise_conv2d", ("DEPTHWISE_CONV_2D",), depthwise_costs)
+TRANSPOSE_CONV = OpKind("transpose_conv", ("TRANSPOSE_CONV",), transpose_costs)
+
+
+# --- the IR's convolutions ----------------------------------------------------------------------
+
+def _conv_module(layer: Any, in_shape: tuple[int, ...]) -> Any:
+    from .torch_layers import ConvUnit
+    return ConvUnit(layer, in_shape[-1], (in_shape[0], in_shape[1]), 1)
+
+
+def _depthwise_module(layer: Any, in_shape: tuple[int, ...]) -> Any:
+    from .torch_layers import ConvUnit
+    return ConvUnit(layer, in_shape[-1], (in_shape[0], in_shape[1]), in_shape[-1])
+
+
+def _conv_weights(unit: Any) -> tuple[Any, Any]:
+    """Batch norm folded; (out, kh, kw, in)."""
+    from .torch_layers import fold_batch_norm
+    w, b = fold_batch_norm(unit)
+    return w.permute(0, 2, 3, 1), b
+
+
+def _depthwise_weights(unit: Any) -> tuple[Any, Any]:
+    """Batch norm folded; (1, kh, kw, channels)."""
+    w, b = _conv_weights(unit)
+    return w.permute(3, 1, 2, 0), b
+
+
+def _conv_forward(layer: Any, inputs: list, w: Any, b: Any) -> Any:
+    from .torch_layers import conv_nhwc
+    return conv_nhwc(inputs[0], w, b, layer, depthwise=False)
+
+
+def _depthwise_forward(layer: Any, inputs: list, w: Any, b: Any) -> Any:
+    from .torch_layers import conv_nhwc
+    return conv_nhwc(inputs[0], w, b, layer, depthwise=True)
+
+
+_DILATION = {"DilationHFactor": 1, "DilationWFactor": 1}
+
+
+def _conv_options(b: Any, layer: Any) -> tuple[str, dict]:
+    return "Conv2DOptions", {**sliding(layer), **_DILATION, **fused(layer)}
+
+
+def _depthwise_options(b: Any, layer: Any) -> tuple[str, dict]:
+    return "DepthwiseConv2DOptions", {**sliding(layer), "DepthMultiplier": 1, **_DILATION, **fused(layer)}
+
+
+def _read(options: dict, weights: Any, in_shape: tuple[int, ...]) -> dict:
+    """Kernel, padding and strides; ValueError for what the IR does not have."""
+    if options.get("DilationHFactor", 1) != 1 or options.get("DilationWFactor", 1) != 1:
+        raise ValueError("uses dilation; the IR has none")
+    return {"kernel": (weights.shape[1], weights.shape[2]), **read_sliding(options)}
+
+
+def _read_depthwise(options: dict, weights: Any, in_shape: tuple[int, ...]) -> dict:
+    if weights.shape[-1] != in_shape[-1]:
+        raise ValueError("has a depth multiplier other than 1; the IR has none")
+    return _read(options, weights, in_shape)
+
+
+CONV_LAYER = LayerOp("conv2d", "CONV_2D", 3, CONV, 0, True, True, "calibrated", _conv_module, _conv_weights,
+                     _conv_forward, _conv_options, no_constants, _read)
+DEPTHWISE_LAYER = LayerOp("depthwise_conv2d", "DEPTHWISE_CONV_2D", 3, DEPTHWISE, 3, True, True, "calibrated",
+                          _depthwise_module, _depthwise_weights, _depthwise_forward, _depthwise_options,
+                          no_constants, _read_depthwise)

@@ -32,8 +32,10 @@ Costs(macs=512, elements=0, cycle_class='fully_connected', scratch=(64,), persis
 
 from __future__ import annotations
 
-from .base import EVAL_TENSOR_BYTES, QUANTIZED, Costs, OpKind, OpView, TensorView, copied_dims, int_array, \
-    per_channel, persistent
+from typing import Any
+
+from .base import (EVAL_TENSOR_BYTES, QUANTIZED, Costs, LayerOp, OpKind, OpView, TensorView, copied_dims,
+                   fused, int_array, no_attributes, no_constants, per_channel, persistent)
 
 ITEM_BYTES = {"int8": 1, "int16": 2, "float32": 4}
 BATCH_MATMUL_QUANTIZATION_BYTES = 7 * 4       # QuantizationOpDataBatchMatmul (batch_matmul.h)
@@ -84,5 +86,32 @@ def matmul_costs(view: OpView, runtime: str) -> Costs:
     return Costs(view.out.numel * contracted, 0, "fully_connected", (), extra)
 
 
-FULLY_CONNECTED = OpKind("fully_connected", ("FULLY_CONNECTED",), "AddFullyConnected", fc_costs)
-BATCH_MATMUL = OpKind("batch_matmul", ("BATCH_MATMUL",), "AddBatchMatMul", matmul_costs)
+FULLY_CONNECTED = OpKind("fully_connected", ("FULLY_CONNECTED",), fc_costs)
+BATCH_MATMUL = OpKind("batch_matmul", ("BATCH_MATMUL",), matmul_costs)
+
+
+# --- the IR's dense layer (weights quantized per tensor, as the TFLite converter does) -------------
+
+def _module(layer: Any, in_shape: tuple[int, ...]) -> Any:
+    from .torch_layers import Dense
+    return Dense(layer)
+
+
+def _weights(unit: Any) -> tuple[Any, Any]:
+    """(out, in), as torch keeps them."""
+    return unit.fc.weight.detach(), unit.fc.bias.detach()
+
+
+def _forward(layer: Any, inputs: list, w: Any, b: Any) -> Any:
+    import torch.nn.functional as F
+
+    from .torch_layers import activate
+    return activate(F.linear(inputs[0], w, b), layer.activation)
+
+
+def _options(b: Any, layer: Any) -> tuple[str, dict]:
+    return "FullyConnectedOptions", fused(layer)
+
+
+FULLY_CONNECTED_LAYER = LayerOp("fully_connected", "FULLY_CONNECTED", 4, FULLY_CONNECTED, 0, False, True,
+                                "calibrated", _module, _weights, _forward, _options, no_constants, no_attributes)

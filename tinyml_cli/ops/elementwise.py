@@ -13,7 +13,9 @@ Costs(macs=None, elements=192, cycle_class='binary', scratch=(), persistent=0, e
 
 from __future__ import annotations
 
-from .base import Costs, OpKind, OpView
+from typing import Any
+
+from .base import Costs, LayerOp, OpKind, OpView, fused, no_attributes, no_constants, no_weights
 
 
 def read_elements(view: OpView) -> int:
@@ -28,12 +30,32 @@ def _timed_as(cycle_class: str):
     return costs
 
 
-ADD = OpKind("add", ("ADD",), "AddAdd", _timed_as("add"))
-BINARY = OpKind("binary", ("SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"), "AddSub",
+ADD = OpKind("add", ("ADD",), _timed_as("add"))
+BINARY = OpKind("binary", ("SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"),
                 _timed_as("binary"))
 ACTIVATION = OpKind("activation", ("RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "PRELU"),
-                    "AddRelu", _timed_as("activation"))
-HARD_SWISH = OpKind("hard_swish", ("HARD_SWISH",), "AddHardSwish", _timed_as("hard_swish"))
+                    _timed_as("activation"))
+HARD_SWISH = OpKind("hard_swish", ("HARD_SWISH",), _timed_as("hard_swish"))
 TRANSCENDENTAL = OpKind("transcendental", ("LOGISTIC", "TANH", "EXP", "LOG", "RSQRT", "SQRT", "GELU"),
-                        "AddLogistic", _timed_as("transcendental"))
-CONVERT = OpKind("convert", ("QUANTIZE", "DEQUANTIZE", "CAST"), "AddQuantize", _timed_as("quantize"))
+                        _timed_as("transcendental"))
+CONVERT = OpKind("convert", ("QUANTIZE", "DEQUANTIZE", "CAST"), _timed_as("quantize"))
+
+
+# --- the IR's residual ADD --------------------------------------------------------------------------
+
+def _add_module(layer: Any, in_shape: tuple[int, ...]) -> Any:
+    from .torch_layers import Add
+    return Add(layer)
+
+
+def _add_forward(layer: Any, inputs: list, w: Any, b: Any) -> Any:
+    from .torch_layers import activate
+    return activate(inputs[0] + inputs[1], layer.activation)
+
+
+def _add_options(b: Any, layer: Any) -> tuple[str, dict]:
+    return "AddOptions", fused(layer)
+
+
+ADD_LAYER = LayerOp("add", "ADD", 2, ADD, None, False, True, "calibrated", _add_module, no_weights, _add_forward,
+                    _add_options, no_constants, no_attributes, activations=2)

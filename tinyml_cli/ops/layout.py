@@ -21,7 +21,11 @@ static shapes never have (``reshape_common.cc``). The rest request nothing beyon
 
 from __future__ import annotations
 
-from .base import Costs, OpKind, OpView, copied_dims
+from typing import Any
+
+import numpy as np
+
+from .base import Costs, LayerOp, OpKind, OpView, copied_dims, no_attributes, no_weights
 from .elementwise import _timed_as, read_elements
 
 COPIES_DIMS = ("GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
@@ -34,7 +38,36 @@ def move_costs(view: OpView, runtime: str) -> Costs:
     return Costs(None, read_elements(view), "move", scratch, extra, element_class="move")
 
 
-RESHAPE = OpKind("reshape", ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), "AddReshape", _timed_as("reshape"))
+RESHAPE = OpKind("reshape", ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"), _timed_as("reshape"))
 MOVE = OpKind("move", ("TRANSPOSE", "PAD", "PADV2", "MIRROR_PAD", "CONCATENATION", "STRIDED_SLICE", "SLICE",
                        "SPLIT", "SPLIT_V", "PACK", "UNPACK", "GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH",
-                       "BROADCAST_TO", "FILL", "ZEROS_LIKE"), "AddTranspose", move_costs)
+                       "BROADCAST_TO", "FILL", "ZEROS_LIKE"), move_costs)
+
+
+# --- the IR's flatten (a RESHAPE to a vector in H, W, C order) ------------------------------------------
+
+def _flatten_module(layer: Any, in_shape: tuple[int, ...]) -> Any:
+    from .torch_layers import Flatten
+    return Flatten()
+
+
+def _flatten_forward(layer: Any, inputs: list, w: Any, b: Any) -> Any:
+    return inputs[0].reshape(inputs[0].shape[0], -1)
+
+
+def _new_shape(layer: Any) -> tuple[int, ...]:
+    return (1, *layer.output_shape)
+
+
+def _reshape_options(b: Any, layer: Any) -> tuple[str, dict]:
+    from ..tflite.writer import vector                 # the vector is built before the table
+    return "ReshapeOptions", {"NewShape": vector(b, np.array(_new_shape(layer), np.int32))}
+
+
+def _reshape_shape(layer: Any) -> list:
+    """The new shape, batch included."""
+    return [("shape", np.array(_new_shape(layer), "<i4"))]
+
+
+RESHAPE_LAYER = LayerOp("reshape", "RESHAPE", 1, RESHAPE, None, False, False, "input", _flatten_module, no_weights,
+                        _flatten_forward, _reshape_options, _reshape_shape, no_attributes)

@@ -75,5 +75,5 @@ def lstm_costs(view: OpView, runtime: str) -> Costs:
     return Costs(per_step * steps * batch, 10 * cells * steps * batch, "fully_connected", scratch, extra)
 
 
-SVDF = OpKind("svdf", ("SVDF",), "AddSvdf", svdf_costs)
-LSTM = OpKind("lstm", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), "AddUnidirectionalSequenceLSTM", lstm_costs)
+SVDF = OpKind("svdf", ("SVDF",), svdf_costs)
+LSTM = OpKind("lstm", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), lstm_costs)

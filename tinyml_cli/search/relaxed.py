@@ -50,7 +50,7 @@ def _block_spans(arch: Arch) -> list[tuple[int, int]]:
     for stage in arch.choices["stages"]:
         for block in stage["blocks"]:
             end = start + (block["expand"] != 1) + 2
-            if end < len(graph.layers) and graph.layers[end].op == "add":
+            if end < len(graph.layers) and len(graph.layers[end].inputs) == 2:   # the residual ADD
                 end += 1
             spans.append((start, end))
             start = end

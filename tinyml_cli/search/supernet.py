@@ -36,7 +36,8 @@ from ..arch.graph import same_padding
 from ..arch.mbnet import MbnetSpace, make_divisible
 from ..arch.space import Genome
 from ..errors import ArchError
-from ..train.builder import ConvUnit, GraphModule, InputNorm, build_module
+from ..ops.torch_layers import ConvUnit
+from ..train.builder import GraphModule, InputNorm, build_module
 
 _ACT = {"none": lambda x: x, "relu6": F.relu6}
 

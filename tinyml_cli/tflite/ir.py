@@ -24,13 +24,11 @@ from typing import NoReturn
 from ..arch.graph import Layer, LayerGraph, Shape
 from ..arch.normalization import NORMALIZATIONS, RAW, front_ops
 from ..errors import InputFileError
+from ..ops import LAYER_BY_BUILTIN
+from ..ops.base import ACTIVATION_CODES
 from .model import ITEM_BYTES, Operator, Subgraph, Tensor, read_model
 
-_LAYER_OPS = {"CONV_2D": "conv2d", "DEPTHWISE_CONV_2D": "depthwise_conv2d", "FULLY_CONNECTED": "fully_connected",
-              "ADD": "add", "AVERAGE_POOL_2D": "avg_pool", "MAX_POOL_2D": "max_pool", "MEAN": "mean",
-              "RESHAPE": "reshape", "SOFTMAX": "softmax"}
-_ACTIVATIONS = {0: "none", 1: "relu", 3: "relu6"}      # tflite.ActivationFunctionType
-_PADDINGS = {0: "same", 1: "valid"}                     # tflite.Padding
+_ACTIVATIONS = {code: name for name, code in ACTIVATION_CODES.items()}
 _IO_TYPES = ("float32", "int8", "uint8", "int16")
 
 
@@ -101,9 +99,9 @@ class _Reader:
                 else:
                     output_index = ins[0]
                 continue
-            if op.builtin not in _LAYER_OPS:
+            if op.builtin not in LAYER_BY_BUILTIN:
                 self.fail(f"operator {op.builtin} (operator {op.index}) is not an IR layer; the IR has "
-                          f"{', '.join(_LAYER_OPS)}, QUANTIZE and DEQUANTIZE at the ends")
+                          f"{', '.join(LAYER_BY_BUILTIN)}, QUANTIZE and DEQUANTIZE at the ends")
             self.add_layer(op, ins)
         if not self.layers:
             self.fail("the model has no layers besides QUANTIZE and DEQUANTIZE")
@@ -160,37 +158,27 @@ class _Reader:
         return _ACTIVATIONS[act]
 
     def add_layer(self, op: Operator, ins: list[int]) -> None:
-        kind = _LAYER_OPS[op.builtin]
+        layer_op = LAYER_BY_BUILTIN[op.builtin]
         tensors = self.sg.tensors
         out_shape = self.shape(tensors[op.outputs[0]])
-        attrs: dict = {}
-        if op.builtin in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        attrs: dict = {"activation": self.fused(op)} if layer_op.fuses_activation else {}
+        weights = None
+        if layer_op.weight_axis is not None:
             weights = tensors[ins[1]] if len(ins) > 1 else None
             if weights is None or not weights.constant:
                 self.fail(f"operator {op.index} ({op.builtin}) has no constant weights")
             self.weight_bytes = self.element_bytes(weights, "weight")
-            attrs = {"activation": self.fused(op), "weight_shape": weights.shape,
-                     "bias": len(ins) > 2 and tensors[ins[2]].constant}
-            if op.builtin != "FULLY_CONNECTED":
-                if op.options.get("DilationHFactor", 1) != 1 or op.options.get("DilationWFactor", 1) != 1:
-                    self.fail(f"operator {op.index} ({op.builtin}) uses dilation; the IR has none")
-                if op.builtin == "DEPTHWISE_CONV_2D" and weights.shape[-1] != tensors[ins[0]].shape[-1]:
-                    self.fail(f"operator {op.index} (DEPTHWISE_CONV_2D) has a depth multiplier other than 1; "
-                              "the IR has none")
-                attrs.update(kernel=(weights.shape[1], weights.shape[2]), padding=_PADDINGS[op.options["Padding"]],
-                             stride=(op.options["StrideH"], op.options["StrideW"]))
-            sources = (self.activation(ins[0], op),)
-        elif op.builtin in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-            o = op.options
-            attrs = {"activation": self.fused(op), "padding": _PADDINGS[o["Padding"]],
-                     "kernel": (o["FilterHeight"], o["FilterWidth"]), "stride": (o["StrideH"], o["StrideW"])}
-            sources = (self.activation(ins[0], op),)
-        elif op.builtin == "ADD":
-            attrs = {"activation": self.fused(op)}
-            if len(ins) != 2 or any(tensors[t].constant for t in ins):
-                self.fail(f"operator {op.index} (ADD) must add two activation tensors")
-            sources = tuple(self.activation(t, op) for t in ins)
-        else:                                          # MEAN, RESHAPE, SOFTMAX: the data input only
-            sources = (self.activation(ins[0], op),)
-        self.layers.append(Layer(f"{kind}_{len(self.layers)}", kind, sources, out_shape, **attrs))
+            attrs.update(weight_shape=weights.shape, bias=len(ins) > 2 and tensors[ins[2]].constant)
+            sources: tuple[int, ...] = (self.activation(ins[0], op),)
+        else:
+            activations = [t for t in ins if not tensors[t].constant]
+            if len(activations) != layer_op.activations:
+                self.fail(f"operator {op.index} ({op.builtin}) reads {len(activations)} activation tensor(s); "
+                          f"the IR's {layer_op.ir} reads {layer_op.activations}")
+            sources = tuple(self.activation(t, op) for t in activations)
+        try:
+            attrs.update(layer_op.read(op.options, weights, tensors[ins[0]].shape))
+        except ValueError as exc:
+            self.fail(f"operator {op.index} ({op.builtin}) {exc}")
+        self.layers.append(Layer(f"{layer_op.ir}_{len(self.layers)}", layer_op.ir, sources, out_shape, **attrs))
         self.ids[op.outputs[0]] = len(self.layers)

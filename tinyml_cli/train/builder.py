@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..arch.graph import Layer, LayerGraph, same_padding
+from ..arch.graph import Layer, LayerGraph
 from ..arch.normalization import ZNORM_EPS
 from ..data.dataset import channel_stats
-
-_ACTIVATIONS = {"none": nn.Identity, "relu": nn.ReLU, "relu6": nn.ReLU6}
-
+from ..ops import LAYER_OPS
+from ..ops.torch_layers import Dense
 
 def normalize_input(x: torch.Tensor, kind: str, mean: torch.Tensor | None = None,
                     inv_std: torch.Tensor | None = None) -> torch.Tensor:
@@ -66,99 +64,11 @@ class InputNorm(nn.Module):
         return normalize_input(x, self.kind, getattr(self, "mean", None), getattr(self, "inv_std", None))
 
 
-class ConvUnit(nn.Module):
-    """CONV_2D or DEPTHWISE_CONV_2D with TFLite SAME padding, optional batch norm, activation."""
-
-    def __init__(self, layer: Layer, in_channels: int, in_hw: tuple[int, int]) -> None:
-        super().__init__()
-        out_channels = layer.output_shape[-1]
-        groups = in_channels if layer.op == "depthwise_conv2d" else 1
-        if layer.padding == "same":
-            top, bottom = same_padding(in_hw[0], layer.kernel[0], layer.stride[0])
-            left, right = same_padding(in_hw[1], layer.kernel[1], layer.stride[1])
-            self.pad = (left, right, top, bottom)
-        else:
-            self.pad = (0, 0, 0, 0)
-        self.conv = nn.Conv2d(in_channels, out_channels, layer.kernel, layer.stride, groups=groups,
-                              bias=not layer.batch_norm)
-        self.bn = nn.BatchNorm2d(out_channels) if layer.batch_norm else None
-        self.act = _ACTIVATIONS[layer.activation]()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if any(self.pad):
-            x = F.pad(x, self.pad)
-        x = self.conv(x)
-        if self.bn is not None:
-            x = self.bn(x)
-        return self.act(x)
-
-
-class Dense(nn.Module):
-    """FULLY_CONNECTED with activation."""
-
-    def __init__(self, layer: Layer) -> None:
-        super().__init__()
-        out_features, in_features = layer.weight_shape
-        self.fc = nn.Linear(in_features, out_features)
-        self.act = _ACTIVATIONS[layer.activation]()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.fc(x))
-
-
-class Pool(nn.Module):
-    """AVERAGE_POOL_2D / MAX_POOL_2D with VALID padding."""
-
-    def __init__(self, layer: Layer) -> None:
-        super().__init__()
-        cls = nn.AvgPool2d if layer.op == "avg_pool" else nn.MaxPool2d
-        self.pool = cls(layer.kernel, layer.stride)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(x)
-
-
-class Add(nn.Module):
-    """ADD with activation."""
-
-    def __init__(self, layer: Layer) -> None:
-        super().__init__()
-        self.act = _ACTIVATIONS[layer.activation]()
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.act(a + b)
-
-
-class Mean(nn.Module):
-    """Global average pool to a vector."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
-
-
-class Flatten(nn.Module):
-    """RESHAPE to a vector in H, W, C order (TFLite's)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-
-
 def _module_for(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module:
-    if layer.op in ("conv2d", "depthwise_conv2d"):
-        return ConvUnit(layer, in_shape[-1], (in_shape[0], in_shape[1]))
-    if layer.op == "fully_connected":
-        return Dense(layer)
-    if layer.op in ("avg_pool", "max_pool"):
-        return Pool(layer)
-    if layer.op == "add":
-        return Add(layer)
-    if layer.op == "mean":
-        return Mean()
-    if layer.op == "reshape":
-        return Flatten()
-    if layer.op == "softmax":
-        return nn.Identity()
-    raise ValueError(f"no torch module for op {layer.op!r}")
+    """The torch module the op table gives a layer."""
+    if layer.op not in LAYER_OPS:
+        raise ValueError(f"no torch module for op {layer.op!r}")
+    return LAYER_OPS[layer.op].module(layer, in_shape)
 
 
 class GraphModule(nn.Module):
@@ -170,7 +80,7 @@ class GraphModule(nn.Module):
         self.input_norm = (InputNorm(graph.normalize, graph.input_shape[-1])
                            if graph.normalize != "none" else None)
         self.layers = nn.ModuleList(_module_for(l, graph.input_shapes(l)[0]) for l in graph.layers)
-        classifiers = [i for i, l in enumerate(graph.layers) if l.op == "fully_connected"]
+        classifiers = [i for i, m in enumerate(self.layers) if isinstance(m, Dense)]
         self.classifier_index = classifiers[-1]
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
