@@ -127,3 +127,26 @@ def test_mcu_profile_file_and_quiet(cli, tmp_path):
     assert data["mcu"] == "TinyM0" and data["budget"]["sram"] == 24 * 1024
     code, out, err = cli("estimate", PLAIN, "--mcu", profile, "-q")
     assert code == 0 and out == "" and err == ""
+
+
+def test_an_op_outside_the_table_is_one_warning_not_a_refusal(cli, tmp_path):
+    import numpy as np
+    import tflite
+
+    from tinyml_cli.tflite.writer import OperatorSpec, TensorSpec, build_model
+
+    quant = {"scale": np.array([0.05]), "zero_point": np.array([0])}
+    tensors = [TensorSpec("x", (1, 8, 8, 4), tflite.TensorType.INT8, **quant),
+               TensorSpec("deq", (1, 8, 8, 4), tflite.TensorType.FLOAT32),
+               TensorSpec("floor", (1, 8, 8, 4), tflite.TensorType.FLOAT32)]
+    model = tmp_path / "floor.tflite"
+    model.write_bytes(build_model(tensors, [OperatorSpec("DEQUANTIZE", [0], [1]), OperatorSpec("FLOOR", [1], [2])],
+                                  [0], [2]))
+    code, out, err = cli("estimate", model, "--mcu", "STM32H743", "--check")
+    assert code == 0 and out == ""
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "(FLOOR)" in warnings[0]
+    data = run_json(cli, model, "--mcu", "STM32H743")
+    assert [(row["op"], row["macs"], row["latency_ms"] is None) for row in data["layers"]] == [
+        ("DEQUANTIZE", None, False), ("FLOOR", None, True)]
+    assert data["notes"] == [warnings[0].removeprefix("warning: ")]

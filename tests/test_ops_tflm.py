@@ -535,3 +535,24 @@ def test_every_builtin_tflm_registers_has_a_case(tmp_path):
 
     written = {row.op for build in CASES.values() for row in host_estimate(build()[0], tmp_path).graph.layers}
     assert set(BY_BUILTIN) - written == {"RELU_N1_TO_1", "RELU_0_TO_1", "GELU", "REDUCE_PROD"}
+
+
+def test_an_op_outside_the_table_is_planned_exactly_and_named(capfd, tmp_path):
+    # FLOOR runs in TFLM but is not in the op table: the estimate still runs, its plan is TFLM's,
+    # the op's MACs and latency are unknown (None) and one note names it
+    from tinyml_cli.ops import lookup
+
+    assert lookup("FLOOR") is None
+    n = Net()
+    x = n.act((1, 16, 16, 8))
+    y = n.op("RELU", [x], [n.act((1, 16, 16, 8))])
+    z = n.op("DEQUANTIZE", [y], [n.act((1, 16, 16, 8), "float32")])
+    out = n.op("FLOOR", [z], [n.act((1, 16, 16, 8), "float32")])
+    data = n.build([x], [out])
+    runtime.Interpreter.from_bytes(data, arena_size=1 << 20).invoke()
+    est = host_estimate(data, tmp_path)
+    assert est.arena_planned == tflm_arena(data, capfd)["head"]
+    assert [(row["op"], row["macs"], row["latency_ms"] is None) for row in est.layers] == [
+        ("RELU", None, False), ("DEQUANTIZE", None, False), ("FLOOR", None, True)]
+    assert len(est.notes) == 1 and "(FLOOR)" in est.notes[0]
+    assert est.latency_ms == pytest.approx(sum(row["latency_ms"] or 0 for row in est.layers))

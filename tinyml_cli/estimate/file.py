@@ -181,7 +181,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             total_params += params
             out = view.outputs[0] if view.outputs else None
             rows.append(OpRow(out.name if out else f"op_{op.index}", op.builtin, _shape(out.shape) if out else ()))
-            costs.append((macs, params, flash, cycles if kind is not None else 0.0))
+            costs.append((macs, params, flash, cycles if kind is not None else None))
             steps.append(lifetimes.op_scope.get((s, op.index), (0, 0))[0])
     scratch_count = len(buffers) - tensor_buffers
     planned = planned_size(buffers)

@@ -52,7 +52,7 @@ class Estimate:
     fits: bool
     violations: list[str]
     margins: dict[str, float]
-    layer_costs: list[tuple[int | None, int, int, float]] = field(repr=False)   # macs, params, flash, cycles
+    layer_costs: list[tuple[int | None, int, int, float | None]] = field(repr=False)   # macs, params, flash, cycles
     live_steps: list[int] = field(repr=False)                  # activation bytes alive at each layer
     ms_per_cycle: float = field(repr=False)
     notes: list[str] = field(default_factory=list)             # what the estimate could not count
@@ -60,13 +60,15 @@ class Estimate:
     @property
     def layers(self) -> list[dict[str, Any]]:
         """Per-layer rows: name, op, output shape, MACs, parameters, flash bytes, latency in ms and
-        the activation bytes alive while the layer runs."""
+        the activation bytes alive while the layer runs. MACs are None for an op that does no
+        multiply-accumulates; MACs and latency both None for an op the op table does not know."""
         rows = []
         for layer, (macs, params, flash, cycles), live in zip(self.graph.layers, self.layer_costs,
                                                               self.live_steps):
             rows.append({"name": layer.name, "op": layer.op, "output_shape": list(layer.output_shape),
                          "macs": macs, "params": params, "flash": flash,
-                         "latency_ms": cycles * self.ms_per_cycle, "live_sram": live})
+                         "latency_ms": None if cycles is None else cycles * self.ms_per_cycle,
+                         "live_sram": live})
         return rows
 
     def to_dict(self) -> dict[str, Any]:

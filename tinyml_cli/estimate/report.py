@@ -9,10 +9,9 @@ from .model import Estimate
 
 def render(est: Estimate, ui: Ui) -> None:
     """Per-layer table (normal verbosity and up) and a summary with the verdict, on ``ui``."""
-    rows = [[row["name"], row["op"], "x".join(map(str, row["output_shape"])),
-             "?" if row["macs"] is None else format_count(row["macs"]), format_count(row["params"]),
-             format_bytes(row["flash"]),
-             format_bytes(row["live_sram"]), f"{row['latency_ms']:.3f}"] for row in est.layers]
+    rows = [[row["name"], row["op"], "x".join(map(str, row["output_shape"])), _macs(row),
+             format_count(row["params"]), format_bytes(row["flash"]), format_bytes(row["live_sram"]),
+             "?" if row["latency_ms"] is None else f"{row['latency_ms']:.3f}"] for row in est.layers]
     ui.table(f"{est.graph.name} on {est.mcu}", ["layer", "op", "output", "MACs", "params", "flash",
                                                 "live SRAM", "ms"], rows)
     b = est.budget
@@ -30,6 +29,13 @@ def render(est: Estimate, ui: Ui) -> None:
         ui.info(f"[green]fits[/green] {est.mcu} (left: {margins})")
     else:
         ui.info(f"[red]does not fit[/red] {est.mcu}: {'; '.join(est.violations)} (left: {margins})")
+
+
+def _macs(row: dict) -> str:
+    """A row's MACs: '-' for an op that does none, '?' for an op the op table does not know."""
+    if row["macs"] is not None:
+        return format_count(row["macs"])
+    return "?" if row["latency_ms"] is None else "-"
 
 
 def _margin(name: str, left: float) -> str:

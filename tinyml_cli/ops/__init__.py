@@ -4,9 +4,9 @@ the IR's layers (``LAYER_OPS``, by ``Layer.op``)."""
 
 from __future__ import annotations
 
-from . import conv, dense, elementwise, layout, recurrent, reduce
 from typing import Any
 
+from . import conv, dense, elementwise, layout, recurrent, reduce
 from .base import Costs, LayerOp, OpKind, OpView, Shaped, resolver_method
 
 KINDS: tuple[OpKind, ...] = (
