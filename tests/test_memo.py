@@ -69,8 +69,9 @@ def test_full_memos_are_dropped_and_stay_correct(monkeypatch):
     warm = [fingerprint(build_graph(arch)) for arch in archs]
     assert len(graph_module._LAYERS) <= 5 and len(mbnet_module._BLOCKS) <= 3
     # a cost table is checked before each estimate, so it exceeds its size by one graph at most
+    # (two entries per new layer: by identity and by signature)
     longest = max(len(build_graph(arch).layers) for arch in archs)
-    assert all(len(table) < 7 + longest for table in model_module._LAYER_MEMO.values())
+    assert all(len(table) < 7 + 2 * longest for table in model_module._LAYER_MEMO.values())
     assert warm == [fresh_fingerprint(arch) for arch in archs]
 
 

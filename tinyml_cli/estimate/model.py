@@ -187,7 +187,12 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         in_shape = shapes[inputs[0]]
         known = memo.get(id(layer))
         if known is None or known[0] is not layer or known[1] != in_shape:
-            known = memo[id(layer)] = (layer, in_shape, *_layer_cost(layer, in_shape, setting))
+            signature = (layer.op, len(inputs), in_shape, layer.output_shape, layer.kernel, layer.stride,
+                         layer.padding, layer.weight_shape, layer.bias)
+            costed = memo.get(signature)
+            if costed is None:
+                costed = memo[signature] = _layer_cost(layer, in_shape, setting)
+            known = memo[id(layer)] = (layer, in_shape, *costed)
         _, _, numel, cost, layer_persistent, tensors, scratch_sizes = known
         numels.append(numel)
         costs.append(cost)
@@ -254,8 +259,10 @@ class _Setting(NamedTuple):
 # Per-layer costs by layer identity, one table per (core family, weight bytes, activation bytes,
 # runtime). The graph builder shares equal layers between graphs, so a search computes each layer's
 # cost once. An entry holds its layer, so no other object can take its id while the entry lives; a
-# full table is dropped. The constants are read when a layer is first seen.
-_LAYER_MEMO: dict[tuple, dict[int, tuple]] = {}
+# full table is dropped. The constants are read when a layer is first seen. A layer not seen before
+# takes the costs of one with the same signature (every field but its name, its input count and its
+# input shape), as layers of other names in other graphs often have.
+_LAYER_MEMO: dict[tuple, dict[int | tuple, tuple]] = {}
 _LAYER_MEMO_MAX = 50_000
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 
 class TensorView(Protocol):
@@ -50,8 +50,7 @@ class TensorView(Protocol):
     def numel(self) -> int: ...
 
 
-@dataclass(frozen=True)
-class Shaped:
+class Shaped(NamedTuple):
     """A tensor known by its shape and type alone (the IR's tensors, as a cost facet sees them)."""
 
     shape: tuple[int, ...]
@@ -65,8 +64,7 @@ class Shaped:
         return prod(self.shape)
 
 
-@dataclass(frozen=True)
-class OpView:
+class OpView(NamedTuple):
     """One operator as a cost facet sees it: builtin name, input tensors (None: an omitted
     optional input), output tensors and builtin options."""
 
@@ -85,8 +83,7 @@ class OpView:
         return self.outputs[0]
 
 
-@dataclass(frozen=True)
-class Costs:
+class Costs(NamedTuple):
     """What one operator costs: MACs (None: not a multiply-accumulate op) and their latency class
     (a key of ``CYCLES_PER_MAC``), elements of element-wise work and theirs (of
     ``CYCLES_PER_ELEMENT``), scratch buffer sizes (bytes, unaligned, in request order) and persistent
