@@ -134,24 +134,78 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 @click.option("--rank", type=int, help="Export the candidate of this rank (1: the best).")
 @click.option("--top", type=int, help="Export the K best candidates.")
 @click.option("--out", type=click.Path(), help="Export folder (must not exist or be empty).")
+@click.option("--profile", "run_profile", is_flag=True,
+              help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile).")
 @output_options
 def export_command(target: str, overrides: tuple[str, ...], weights: str | None, dataset: str | None,
-                   rank: int | None, top: int | None, out: str | None, ui: Ui, as_json: bool) -> None:
+                   rank: int | None, top: int | None, out: str | None, run_profile: bool, ui: Ui,
+                   as_json: bool) -> None:
     """Quantize to int8, write .tflite and C sources, verify in LiteRT and TFLM.
 
     TARGET is a search run directory (its candidates, best first) or an ARCH.yaml with --weights.
     Overrides such as export.qat_epochs=3 or export.calibration_samples=200 follow it.
     """
+    from .config import read_yaml
     from .export.command import run_export
+    from .mcu import load_profile
+    from .profile.report import render
+    from .profile.target import profile_target
 
     out_dir, results = run_export(target, list(overrides), ui, weights=weights, dataset=dataset,
                                   rank=rank, top=top, out=out, argv=sys.argv)
     exports = [{"dir": r.out_dir, "files": r.files, "quantization": r.quantization, "verify": r.verify}
                for r in results]
+    if run_profile:
+        cfg = read_yaml(out_dir / "config.yaml")
+        profile = load_profile(cfg["mcu"])
+        for entry in exports:
+            ui.info(f"profiling {entry['dir']} on an emulated {profile.core}")
+            entry["profile"], _ = profile_target(entry["dir"], profile, "cmsis_nn", None, 4, cfg["seed"], 600.0)
+            if not as_json:
+                render(entry["profile"], ui)
     if as_json:
         emit_json({"out_dir": out_dir, "exports": exports})
     else:
         ui.info(f"export written to {out_dir}")
+
+
+# ---- profile ----------------------------------------------------------------------------------------
+
+@cli.command("profile")
+@click.argument("model")
+@click.option("--mcu", "mcu", default=None,
+              help="Built-in MCU name or a profile YAML (its core picks the emulated board; default STM32F412).")
+@click.option("--kernels", type=click.Choice(["cmsis_nn", "reference"]), default="cmsis_nn", show_default=True,
+              help="TFLM's CMSIS-NN kernels or its reference kernels.")
+@click.option("--inputs", "inputs_file", type=click.Path(), help="Input samples (.npy, or .npz with x); "
+              "default: the export's saved test samples, else random ones.")
+@click.option("--samples", type=click.IntRange(min=1, max=64), default=4, show_default=True,
+              help="How many samples to run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random samples.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=600, show_default=True,
+              help="Seconds the emulated run may take.")
+@click.option("--out", "out", type=click.Path(), help="Report file (default: beside the model).")
+@output_options
+def profile_command(model: str, mcu: str | None, kernels: str, inputs_file: str | None, samples: int, seed: int,
+                    timeout_s: float, out: str | None, ui: Ui, as_json: bool) -> None:
+    """Build MODEL with TFLM for the MCU's Cortex-M core, run it in QEMU, and measure it.
+
+    MODEL is a .tflite file or an export folder. Reports the smallest arena TFLM accepts, flash and
+    RAM by part, the stack, instructions per inference and per operator, and whether the outputs
+    equal LiteRT's and TFLM-host's; saved beside the model.
+    """
+    from .mcu import load_profile
+    from .profile.report import render
+    from .profile.target import profile_target
+
+    profile = load_profile(mcu or "STM32F412")
+    ui.info(f"building {model} with TFLM ({kernels}) for {profile.core} and running it in QEMU")
+    report, path = profile_target(model, profile, kernels, inputs_file, samples, seed, timeout_s, out)
+    if as_json:
+        emit_json(report)
+    else:
+        render(report, ui)
+        ui.info(f"report written to {path}")
 
 
 # ---- simulate-drift and adapt ----------------------------------------------------------------------

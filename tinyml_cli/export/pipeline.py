@@ -2,14 +2,18 @@
 them in LiteRT and TFLM, and write everything into an export folder.
 
 Folder layout: ``model.tflite``, ``model_data.h``, ``model_data.c``, ``model_config.h``,
-``verify.json`` (and ``quantization.json``: calibration and QAT record).
+``verify.json`` (and ``quantization.json``: calibration and QAT record; ``test_samples.npz``: the
+first test samples as the model takes them, ``x``, and their labels, ``y``, for ``tinyml profile``).
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from ..arch import Arch, build_graph
 from ..config import Field, boolean, integer, number
@@ -20,7 +24,9 @@ from ..train.builder import GraphModule
 from .c_writer import c_sources
 from .quantize import FoldedModule, folded_accuracy, qat_finetune, quantize, quantize_layers
 from .tflite_writer import check_writable, write_tflite
-from .verify import verify
+from .verify import model_inputs, verify
+
+SAVED_SAMPLES = 16
 
 EXPORT_SCHEMA = {
     "calibration_samples": Field(integer(min_value=1), 500,
@@ -77,6 +83,10 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
     model = write_tflite(q, f"tinyml: {name} ({arch.space}, {data.name})")
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out_dir / "model.tflite", model)
+    if len(data.x_test):                               # what `tinyml profile` runs the model on
+        buffer = io.BytesIO()
+        np.savez(buffer, x=model_inputs(q, data.x_test[:SAVED_SAMPLES]), y=data.y_test[:SAVED_SAMPLES])
+        atomic_write_bytes(out_dir / "test_samples.npz", buffer.getvalue())
     write_json(out_dir / "quantization.json", record)
     report = None
     if cfg["verify"]:
