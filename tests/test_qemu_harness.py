@@ -171,6 +171,38 @@ def test_a_fault_is_reported_with_its_exit_code(toolchain, tmp_path):
     assert "tinyml: HardFault" in result.errors and "bfar=0xf0000000" in result.errors
 
 
+RESUME = r"""
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+extern void (*volatile tinyml_fault_resume)(void);
+static jmp_buf back;
+static void resumed(void) { longjmp(back, 1); }
+int main(void)
+{
+    extern uint32_t __flash_start[];
+    if (setjmp(back) == 0) {
+        tinyml_fault_resume = resumed;
+        __flash_start[3] = 0xdeadbeefu;          /* the HardFault vector: read-only under the MPU */
+        puts("the store went through");
+        return 1;
+    }
+    tinyml_fault_resume = 0;
+    printf("resumed, vector %s\n", __flash_start[3] != 0xdeadbeefu ? "intact" : "overwritten");
+    return *(volatile int *)0xF0000000u;          /* now a fault ends the run as before */
+}
+"""
+
+
+@pytest.mark.parametrize("core", sorted(BOARDS))
+def test_flash_is_read_only_and_a_fault_can_resume(toolchain, tmp_path, core):
+    # a stray store into QEMU's flash (RAM there) faults, and the firmware resumes where it asked
+    board = BOARDS[core]
+    result = qemu.run(build(tmp_path, board, RESUME, {}), board, timeout_s=10)
+    assert "resumed, vector intact" in result.output and "went through" not in result.output
+    assert result.exit_code == 128 + 3 and "bfar=0xf0000000" in result.errors
+
+
 def test_the_plugin_is_built_once_and_cached(toolchain):
     first = qemu.plugin_path()
     assert first.name == "insn_marks.so" and first.parent.parent.name == "qemu-plugin"

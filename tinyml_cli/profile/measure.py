@@ -25,6 +25,7 @@ CORE_OF_FAMILY = {"m4": "cortex-m4", "m7": "cortex-m7", "m33": "cortex-m33"}
 KERNEL_SETS = ("cmsis_nn", "reference")
 NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "float32": np.float32, "uint8": np.uint8, "int32": np.int32}
 ARENA_HEADROOM = 64 * 1024
+ARENA_GUARDS = 2 * 256 * 1024          # the runner's guard bands around the arena (firmware/runner.cc)
 _LINE = re.compile(r"^(ARENA_MIN|ARENA_USED|STACK) (\d+)$", re.M)
 _OUT = re.compile(r"^OUT (\d+) ([0-9a-f]*)$", re.M)
 
@@ -83,7 +84,7 @@ def profile_model(model: TfliteModel, data: bytes, profile: McuProfile, inputs: 
     board = board_for(profile)
     check_inputs(model, inputs)
     estimate = estimate_file(model, profile, budget_for(profile))
-    arena_max = min(board.extra_length, 2 * estimate.peak_sram + ARENA_HEADROOM)
+    arena_max = min(board.extra_length - ARENA_GUARDS, 2 * estimate.peak_sram + ARENA_HEADROOM)
     with tempfile.TemporaryDirectory(prefix="tinyml-profile-") as tmp:
         firmware = build_firmware(model, data, inputs.samples, board, kernels, Path(tmp), arena_max)
         result = run(firmware.elf, board, timeout_s)

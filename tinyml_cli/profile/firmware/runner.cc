@@ -2,6 +2,9 @@
 //
 // 1. The smallest arena AllocateTensors() accepts, by bisection between 0 and the static arena's
 //    size (TFLM's logs muted meanwhile; a fresh interpreter per try, as a fresh boot would have).
+//    Some sizes just too small make TFLM's planner read wild pointers and fault (the host build
+//    segfaults alike): startup.c's fault handler resumes at probe_crashed, which counts that size
+//    as too small. Guard bands around the arena keep such a probe's stray accesses off other data.
 // 2. With exactly that arena: arena_used_bytes(), then each input sample copied into the input
 //    tensor and Invoke() run between the markers tinyml_mark_begin(0) / tinyml_mark_end(0), each
 //    operator between tinyml_mark_begin(1) / tinyml_mark_end(1) (a MicroProfilerInterface: TFLM
@@ -12,6 +15,7 @@
 // model.h (generated per model) defines TINYML_ARENA_MAX, TINYML_SAMPLES, TINYML_INPUT_BYTES,
 // TINYML_ADD_OPS(resolver) and TINYML_OP_COUNT, and declares the model and input bytes.
 
+#include <csetjmp>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -29,13 +33,19 @@ void tinyml_mark_end(unsigned id);
 void tinyml_op_begin(void);
 void tinyml_op_end(void);
 unsigned tinyml_stack_used(void);
+extern void (*volatile tinyml_fault_resume)(void);
 }
 
 namespace {
 
 bool quiet = false;
 
-alignas(16) uint8_t arena[TINYML_ARENA_MAX] __attribute__((section(".arena")));
+constexpr size_t kGuard = 256 * 1024;
+alignas(16) uint8_t arena_region[kGuard + TINYML_ARENA_MAX + kGuard] __attribute__((section(".arena")));
+uint8_t* const arena = arena_region + kGuard;
+jmp_buf probe_jump;
+
+void probe_crashed() { longjmp(probe_jump, 1); }
 alignas(tflite::MicroInterpreter) uint8_t interpreter_storage[sizeof(tflite::MicroInterpreter)];
 tflite::MicroMutableOpResolver<TINYML_OP_COUNT> resolver;
 
@@ -61,6 +71,19 @@ bool allocates(size_t arena_bytes) {
   tflite::MicroInterpreter* interpreter = make_interpreter(arena_bytes, nullptr);
   bool ok = interpreter->AllocateTensors() == kTfLiteOk;
   drop(interpreter);
+  return ok;
+}
+
+// allocates(), with a fault counted as "too small" (the interpreter left as it was: the next probe
+// constructs a fresh one over it)
+bool allocates_or_crashes(size_t arena_bytes) {
+  if (setjmp(probe_jump) != 0) {
+    tinyml_fault_resume = nullptr;
+    return false;
+  }
+  tinyml_fault_resume = probe_crashed;
+  bool ok = allocates(arena_bytes);
+  tinyml_fault_resume = nullptr;
   return ok;
 }
 
@@ -95,7 +118,7 @@ int main() {
   size_t lo = 0, hi = TINYML_ARENA_MAX;  // allocates(hi), not allocates(lo)
   while (hi - lo > 1) {
     size_t mid = lo + (hi - lo) / 2;
-    if (allocates(mid)) {
+    if (allocates_or_crashes(mid)) {
       hi = mid;
     } else {
       lo = mid;

@@ -43,8 +43,14 @@
 #define SCB_HFSR (*(volatile uint32_t *)0xE000ED2Cu)
 #define SCB_MMFAR (*(volatile uint32_t *)0xE000ED34u)
 #define SCB_BFAR (*(volatile uint32_t *)0xE000ED38u)
+#define MPU_CTRL (*(volatile uint32_t *)0xE000ED94u)
+#define MPU_RNR (*(volatile uint32_t *)0xE000ED98u)
+#define MPU_RBAR (*(volatile uint32_t *)0xE000ED9Cu)
+#define MPU_RASR (*(volatile uint32_t *)0xE000EDA0u)  /* Armv7-M; Armv8-M: MPU_RLAR at the same address */
+#define MPU_MAIR0 (*(volatile uint32_t *)0xE000EDC0u)
 
 /* Symbols of link.ld.in. */
+extern uint32_t __flash_start[], __flash_end[];
 extern uint32_t __data_load[], __data_start[], __data_end[];
 extern uint32_t __bss_start__[], __bss_end__[];
 extern uint32_t __stack_bottom[], __stack_top[];
@@ -167,7 +173,7 @@ static char *append_hex(char *text, const char *label, uint32_t value)
     return text;
 }
 
-/* Called by tinyml_fault_entry with the exception frame (r0-r3, r12, lr, pc, xpsr) and IPSR. */
+/* Reports a fault from its exception frame (r0-r3, r12, lr, pc, xpsr) and IPSR, then exits. */
 __attribute__((used, noreturn)) void tinyml_fault_report(const uint32_t *frame, uint32_t ipsr)
 {
     char line[160];
@@ -191,13 +197,67 @@ __attribute__((used, noreturn)) void tinyml_fault_report(const uint32_t *frame, 
     _exit(128 + (int)(ipsr & 0x1FFu));
 }
 
-/* Every exception but reset: hand the stacked frame (on MSP, the only stack used) to C. */
+/* Where a fault resumes instead of ending the run (0: nowhere). A firmware that probes something
+ * that may crash (TFLM's allocator on an arena just too small) sets it around the probe. */
+void (*volatile tinyml_fault_resume)(void) = 0;
+
+/* Called by tinyml_fault_entry with the exception frame (r0-r3, r12, lr, pc, xpsr) and IPSR: resume
+ * at tinyml_fault_resume (the frame's return address and xPSR rewritten, the fault status cleared;
+ * the exception return then enters it in Thumb state), else report the fault and exit. */
+__attribute__((used)) void tinyml_fault_handle(uint32_t *frame, uint32_t ipsr)
+{
+    void (*resume)(void) = tinyml_fault_resume;
+    if (resume != 0) {
+        frame[6] = (uint32_t)resume & ~1u;
+        frame[7] = 1u << 24;                   /* xPSR: only the Thumb bit */
+        SCB_CFSR = SCB_CFSR;                   /* write-one-to-clear */
+        SCB_HFSR = SCB_HFSR;
+        return;
+    }
+    tinyml_fault_report(frame, ipsr);
+}
+
+/* Every exception but reset: hand the stacked frame (on MSP, the only stack used) to C; should the
+ * handler return, return from the exception (EXC_RETURN, saved with the frame pointer). */
 __attribute__((naked)) void tinyml_fault_entry(void)
 {
     __asm__ volatile(
         "mov r0, sp\n"
         "mrs r1, ipsr\n"
-        "b tinyml_fault_report\n");
+        "push {r0, lr}\n"
+        "bl tinyml_fault_handle\n"
+        "pop {r0, pc}\n");
+}
+
+/* ---- memory protection ------------------------------------------------------------------------ */
+
+/* QEMU's "flash" is RAM: a wild store (TFLM's planner on an arena just too small) could rewrite the
+ * vector table or code. The MPU makes FLASH, and the alias QEMU maps it at too, read-only, so such a
+ * store faults (and a probe can resume) instead; the default memory map stays for everything else
+ * (PRIVDEFENA). Armv7-M PMSAv7 (ARMv7-M ARM B3.5): RBAR base | VALID | region, RASR AP=0b110
+ * (read-only), SIZE = log2(bytes) - 1, ENABLE. Armv8-M PMSAv8 (ARMv8-M ARM B10): RBAR base | AP=0b11
+ * (read-only) << 1, RLAR limit | ENABLE, attribute 0 in MAIR0. */
+static void protect_flash(void)
+{
+    uint32_t start = (uint32_t)__flash_start, length = (uint32_t)__flash_end - start;
+#if defined(__ARM_ARCH_8M_MAIN__)
+    uint32_t alias = start & 0x0FFFFFFFu;              /* an505: 0x10000000 is the Secure alias of 0x0 */
+    MPU_MAIR0 = 0x44u;                                 /* normal memory, non-cacheable */
+    for (uint32_t region = 0; region < 2; ++region) {
+        uint32_t base = region == 0 ? start : alias;
+        MPU_RNR = region;
+        MPU_RBAR = base | (3u << 1);
+        MPU_RASR = ((base + length - 1u) & ~31u) | 1u;
+    }
+#else
+    uint32_t size_field = 31u - (uint32_t)__builtin_clz(length) - 1u;
+    for (uint32_t region = 0; region < 2; ++region) {   /* the memory, then its mirror above it */
+        MPU_RBAR = (start + region * length) | (1u << 4) | region;
+        MPU_RASR = (6u << 24) | (1u << 17) | (size_field << 1) | 1u;
+    }
+#endif
+    MPU_CTRL = (1u << 2) | 1u;
+    __asm__ volatile("dsb\n isb" : : : "memory");
 }
 
 /* ---- reset ------------------------------------------------------------------------------------ */
@@ -219,6 +279,7 @@ __attribute__((noreturn, used)) void tinyml_reset_c(void)
     SCB_CPACR |= 0xFu << 20;
     __asm__ volatile("dsb\n isb" : : : "memory");
 #endif
+    protect_flash();
     initialise_monitor_handles();
     __libc_init_array();
     exit(main());
