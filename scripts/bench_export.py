@@ -58,14 +58,19 @@ def random_module(graph, x: np.ndarray) -> torch.nn.Module:
     return module.eval()
 
 
-def measure(graph, rng: np.random.Generator) -> tuple[int, int, int]:
-    """(smallest TFLM arena, TFLM's reported arena use, file size) of one randomly initialised,
-    exported graph."""
+def random_export(graph, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    """A randomly initialised graph exported to int8 .tflite bytes, and one int8 input for it."""
     x = rng.random((16, *graph.input_shape), dtype=np.float32)
     folded = FoldedModule.from_module(random_module(graph, x))
     q = quantize(folded, x)
-    model = write_tflite(q)
-    result = run_tflm(model, quantize_input(x[:1], q.tensors[0]), arena_upper_bound(graph))
+    return write_tflite(q), quantize_input(x[:1], q.tensors[0])
+
+
+def measure(graph, rng: np.random.Generator) -> tuple[int, int, int]:
+    """(smallest TFLM arena, TFLM's reported arena use, file size) of one randomly initialised,
+    exported graph."""
+    model, x = random_export(graph, rng)
+    result = run_tflm(model, x, arena_upper_bound(graph))
     return required_arena(model, result.arena_total), result.arena_total, len(model)
 
 

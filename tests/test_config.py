@@ -50,7 +50,7 @@ def test_required_field():
 def test_profiles_match_the_datasheets():
     table = {"STM32H743": (480, 512, 2048), "STM32F746": (216, 320, 1024), "STM32F412": (100, 256, 1024),
              "STM32L4R5": (120, 640, 2048), "nRF52840": (64, 256, 1024), "RP2040": (133, 264, 2048),
-             "ESP32-S3": (240, 512, 8192)}
+             "ESP32-S3": (240, 512, 8192), "RA6M4": (200, 256, 1024)}
     profiles = {p.name: p for p in list_profiles()}
     assert set(profiles) == set(table)
     for name, (mhz, sram_kb, flash_kb) in table.items():

@@ -188,6 +188,7 @@ CYCLES_PER_MAC = {
     "m0plus": {"pointwise": 8.0, "conv": 9.0, "depthwise": 11.0, "fully_connected": 8.0},
     "m4": {"pointwise": 2.0, "conv": 2.5, "depthwise": 4.5, "fully_connected": 2.2},
     "m7": {"pointwise": 1.1, "conv": 1.4, "depthwise": 2.5, "fully_connected": 1.3},
+    "m33": {"pointwise": 2.0, "conv": 2.5, "depthwise": 4.5, "fully_connected": 2.2},
     "lx7": {"pointwise": 0.9, "conv": 1.3, "depthwise": 2.2, "fully_connected": 1.2},
 }
 # Cycles per element for element-wise and reduction ops (counted on the op's input elements):
@@ -221,14 +222,20 @@ CYCLES_PER_ELEMENT = {
 # polynomial with the requantization around it, a data move (TRANSPOSE, PAD, CONCATENATION,
 # STRIDED_SLICE...) a load and a store with the index arithmetic of TFLM's reference loops.
 # Estimates from the kernels' code, not measured on boards.
-for _family, _scale in (("m0plus", 2.5), ("m4", 1.0), ("m7", 0.6), ("lx7", 0.5)):
+CYCLES_PER_ELEMENT["m33"] = dict(CYCLES_PER_ELEMENT["m4"])
+for _family, _scale in (("m0plus", 2.5), ("m4", 1.0), ("m7", 0.6), ("m33", 1.0), ("lx7", 0.5)):
     CYCLES_PER_ELEMENT[_family].update({
         "binary": CYCLES_PER_ELEMENT[_family]["add"], "activation": 3.0 * _scale,
         "hard_swish": 12.0 * _scale, "transcendental": 40.0 * _scale, "move": 4.0 * _scale,
         "front_QUANTIZE": CYCLES_PER_ELEMENT[_family]["quantize"]})
 del _family, _scale
 # Fixed cost of invoking one operator in TFLM (node dispatch, parameter setup, requantization tables).
-CYCLES_PER_OP = {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "lx7": 1500.0}
+CYCLES_PER_OP = {family: {"default": cycles}
+                 for family, cycles in {"m0plus": 4000.0, "m4": 2000.0, "m7": 1500.0, "m33": 2000.0,
+                                        "lx7": 1500.0}.items()}
+# Cycles per element of a MAC kernel's window (MACs per output channel) and per output element
+CYCLES_PER_WINDOW = {family: {} for family in CYCLES_PER_OP}
+CYCLES_PER_OUTPUT = {family: {} for family in CYCLES_PER_OP}
 # Float32 models (a .tflite that was not quantized) run the reference float kernels: with a single
 # precision FPU (M4F, M7, LX7) about 3x the int8 SIMD cost, without one (M0+) soft-float, ~20x.
-FLOAT_SLOWDOWN = {"m0plus": 20.0, "m4": 3.0, "m7": 3.0, "lx7": 3.0}
+FLOAT_SLOWDOWN = {"m0plus": 20.0, "m4": 3.0, "m7": 3.0, "m33": 3.0, "lx7": 3.0}

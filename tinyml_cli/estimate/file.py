@@ -28,6 +28,7 @@ from ..mcu import Budget, McuProfile
 from ..ops import OpView, lookup
 from ..tflite.model import Operator, Subgraph, Tensor, TfliteModel
 from . import constants as K
+from .latency import RATES, op_cycles
 from .model import Estimate, _arena_constants, _verdict
 from .planner import planned_size
 
@@ -106,7 +107,8 @@ class _Lifetimes:
         self.visiting.discard(s)
 
 
-def _view(g: Subgraph, op: Operator) -> OpView:
+def op_view(g: Subgraph, op: Operator) -> OpView:
+    """An operator of a file as its op kind's cost facet sees it."""
     return OpView(op.builtin, tuple(g.tensors[t] if t >= 0 else None for t in op.inputs),
                   tuple(g.tensors[t] for t in op.outputs), op.options)
 
@@ -149,7 +151,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
     for s, g in enumerate(model.subgraphs):
         for op in g.operators:
             kind = lookup(op.builtin)
-            view = _view(g, op)
+            view = op_view(g, op)
             # its kernel's Prepare: the scratch requests so far with room for more, and a temporary
             # TfLiteTensor per input and output
             requests = len(buffers) - tensor_buffers + K.SCRATCH_REQUESTS_PER_OP
@@ -158,8 +160,8 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             params = sum(t.numel for t in view.inputs if t is not None and t.constant)
             flash = sum(t.nbytes for t in view.inputs if t is not None and t.constant)
             is_float = any(t.dtype in _FLOAT_SLOWDOWN_TYPES for t in view.outputs)
-            cycles = K.CYCLES_PER_OP[family]
             macs: int | None = None
+            cycles: float | None = None
             # persistent bytes per builtin (upper case) where measured, else per IR op kind
             persistent += op_bytes.get(op.builtin, op_bytes.get(kind.name if kind else "",
                                                                  arena["ARENA_OP_BYTES_DEFAULT"]))
@@ -168,11 +170,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             else:
                 c = kind.costs(view, runtime)
                 macs = c.macs
-                slowdown = K.FLOAT_SLOWDOWN[family] if is_float else 1.0
-                if c.macs is not None:
-                    cycles += c.macs * K.CYCLES_PER_MAC[family][c.cycle_class] * slowdown
-                if c.elements:
-                    cycles += c.elements * K.CYCLES_PER_ELEMENT[family][c.element_class] * slowdown
+                cycles = op_cycles(c, RATES[family, is_float])
                 start, end = lifetimes.op_scope.get((s, op.index), (0, 0))
                 buffers += [(_aligned(size), start, end) for size in c.scratch]
                 persistent += c.persistent
@@ -181,7 +179,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             total_params += params
             out = view.outputs[0] if view.outputs else None
             rows.append(OpRow(out.name if out else f"op_{op.index}", op.builtin, _shape(out.shape) if out else ()))
-            costs.append((macs, params, flash, cycles if kind is not None else None))
+            costs.append((macs, params, flash, cycles))
             steps.append(lifetimes.op_scope.get((s, op.index), (0, 0))[0])
     scratch_count = len(buffers) - tensor_buffers
     planned = planned_size(buffers)

@@ -25,6 +25,7 @@ from ..ops import LAYER_OPS, OpView, Shaped, layer_view, lookup
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
+from .latency import RATES, Rates, op_cycles
 from .planner import planned_size
 
 @dataclass(slots=True)
@@ -95,18 +96,6 @@ _ROUND = K.ARENA_ALIGNMENT - 1
 _MASK = ~_ROUND
 
 
-def _rates(family: str, is_float: bool) -> tuple[dict[str, float], dict[str, float], float]:
-    """Cycles per MAC by kernel kind, per element by op, and per operator, for one core family."""
-    slowdown = K.FLOAT_SLOWDOWN[family] if is_float else 1.0
-    return ({kind: c * slowdown for kind, c in K.CYCLES_PER_MAC[family].items()},
-            {op: c * slowdown for op, c in K.CYCLES_PER_ELEMENT[family].items()},
-            K.CYCLES_PER_OP[family])
-
-
-_RATES = {(family, is_float): _rates(family, is_float)
-          for family in K.CYCLES_PER_MAC for is_float in (False, True)}
-
-
 def _arena_constants(runtime: str) -> dict[str, Any]:
     """The arena constants of a runtime build: the module's (a 32-bit MCU) or the host's overrides."""
     if runtime not in ("mcu", "host"):
@@ -139,8 +128,8 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
     arena = _arena_constants(runtime)
-    cpm, cpe, per_op = _RATES[profile.core_family, weight_bytes > 1]
-    setting = _Setting(cpm, cpe, per_op, K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0,
+    r = RATES[profile.core_family, weight_bytes > 1]
+    setting = _Setting(r, K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0,
                        arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"], runtime, weight_bytes,
                        activation_bytes)
     memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, runtime))
@@ -174,7 +163,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     if dequantize:                                     # the float output and its DEQUANTIZE
         numel = _numel(shapes[n])
         extra.append(((numel * io_bytes[1] + rnd) & mask, n + s0, n + s0))
-        total_cycles += per_op + numel * cpe["quantize"]
+        total_cycles += setting.rates.per_op["default"] + numel * setting.rates.per_element["quantize"]
         flash += op_flash + _TENSOR_FLASH
         persistent += setting.op_bytes_default
         tensor_count += 1
@@ -245,9 +234,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
 class _Setting(NamedTuple):
     """What a layer's cost depends on besides the layer and its input shape."""
 
-    cpm: dict[str, float]                              # cycles per MAC by kernel kind
-    cpe: dict[str, float]                              # cycles per element by op
-    per_op: float                                      # cycles per operator
+    rates: Rates                                       # cycles per unit of work (latency.py)
     quant_bytes: int                                   # quantization parameters per channel
     op_bytes_of: dict[str, int]                        # persistent arena bytes per operator
     op_bytes_default: int
@@ -275,13 +262,10 @@ def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> t
     """One layer's output elements, (MACs, parameters, flash, cycles), persistent arena bytes,
     tensors it adds beyond its output, and the sizes of its scratch buffers: the op table's costs of
     the layer (``tinyml_cli.ops``) turned into bytes and cycles with this module's constants."""
-    (cpm, cpe, per_op, quant_bytes, op_bytes_of, op_bytes_default, runtime, weight_bytes,
-     activation_bytes) = setting
+    (rates, quant_bytes, op_bytes_of, op_bytes_default, runtime, weight_bytes, activation_bytes) = setting
     op = LAYER_OPS[layer.op]
     c = op.kind.costs(layer_view(layer, [in_shape] * len(layer.inputs), activation_bytes, weight_bytes), runtime)
-    cycles = per_op + c.elements * cpe[c.element_class]
-    if c.macs is not None:
-        cycles += c.macs * cpm[c.cycle_class]
+    cycles = op_cycles(c, rates)
     persistent = op_bytes_of.get(layer.op, op_bytes_default) + ((c.persistent + _ROUND) & _MASK)
     scratch = tuple((size + _ROUND) & _MASK for size in c.scratch if size)   # alive for this op
     wshape = layer.weight_shape
@@ -329,7 +313,7 @@ def _front_costs(front: tuple[FrontOp, ...], input_shape: tuple[int, ...], input
         first[op.output] = step
         sizes[op.output] = (channels if op.per_channel else numel) * 4
         read = channels if sizes[op.inputs[0]] == channels * 4 and op.inputs[0] != RAW else numel
-        cycles += setting.per_op + read * setting.cpe[f"front_{op.op}"]
+        cycles += setting.rates.per_op["default"] + read * setting.rates.per_element[f"front_{op.op}"]
         flash += K.FLASH_FRONT_OPERATOR_BYTES
         persistent += setting.op_bytes_of.get(f"front_{op.op}", setting.op_bytes_default)
         scratch += [((size + _ROUND) & _MASK, step, step)

@@ -19,7 +19,7 @@ from typing import Mapping
 from ..config import Field, boolean, choice, number, read_yaml, size_bytes, size_bytes_or_zero, string, validate
 from ..errors import ConfigError
 
-CORE_FAMILIES = ("m0plus", "m4", "m7", "lx7")
+CORE_FAMILIES = ("m0plus", "m4", "m7", "m33", "lx7")
 
 PROFILE_SCHEMA = {
     "name": Field(string),

@@ -87,7 +87,9 @@ class Costs(NamedTuple):
     """What one operator costs: MACs (None: not a multiply-accumulate op) and their latency class
     (a key of ``CYCLES_PER_MAC``), elements of element-wise work and theirs (of
     ``CYCLES_PER_ELEMENT``), scratch buffer sizes (bytes, unaligned, in request order) and persistent
-    bytes (each allocation already rounded up to the arena alignment, see :func:`persistent`)."""
+    bytes (each allocation already rounded up to the arena alignment, see :func:`persistent`). A MAC
+    kernel also counts its ``window`` (MACs per output channel: the input elements it gathers, as
+    im2col does, once for all output channels) and its ``outputs`` (each requantized alone)."""
 
     macs: int | None
     elements: int
@@ -95,6 +97,8 @@ class Costs(NamedTuple):
     scratch: tuple[int, ...] = ()
     persistent: int = 0
     element_class: str = "binary"
+    window: int = 0
+    outputs: int = 0
 
 
 @dataclass(frozen=True)

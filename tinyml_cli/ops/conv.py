@@ -26,7 +26,7 @@ What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
 >>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
 >>> view = OpView("DEPTHWISE_CONV_2D", (t((1, 49, 10, 8)), t((1, 10, 8, 8), True)), (t((1, 25, 5, 8)),), {})
 >>> DEPTHWISE.costs(view, "mcu")
-Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(1280,), persistent=64, element_class='binary')
+Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(1280,), persistent=64, element_class='binary', window=10000, outputs=1000)
 >>> DEPTHWISE.costs(view, "host").scratch
 ()
 """
@@ -82,7 +82,8 @@ def conv_costs(view: OpView, runtime: str) -> Costs:
         scratch, extra = cmsis_conv_scratch(view), per_channel(weights[0]) if quantized else 0
     else:
         scratch, extra = _unpacked_int4(view), per_channel(weights[0])
-    return Costs(macs, 0, "pointwise" if kh == kw == 1 else "conv", scratch, extra)
+    return Costs(macs, 0, "pointwise" if kh == kw == 1 else "conv", scratch, extra,
+                 window=macs // out[3], outputs=view.out.numel)
 
 
 def cmsis_depthwise_scratch(view: OpView) -> tuple[int, ...]:
@@ -109,7 +110,7 @@ def depthwise_costs(view: OpView, runtime: str) -> Costs:
         scratch, extra = cmsis_depthwise_scratch(view), per_channel(weights[3]) if quantized else 0
     else:
         scratch, extra = _unpacked_int4(view), per_channel(weights[3])
-    return Costs(macs, 0, "depthwise", scratch, extra)
+    return Costs(macs, 0, "depthwise", scratch, extra, window=macs // out[3], outputs=view.out.numel)
 
 
 def cmsis_transpose_scratch(view: OpView) -> tuple[int, ...]:

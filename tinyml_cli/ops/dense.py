@@ -25,7 +25,7 @@ What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
 >>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
 >>> view = OpView("FULLY_CONNECTED", (t((1, 4, 16)), t((8, 16), True), None), (t((1, 4, 8)),), {})
 >>> FULLY_CONNECTED.costs(view, "mcu")
-Costs(macs=512, elements=0, cycle_class='fully_connected', scratch=(64,), persistent=0, element_class='binary')
+Costs(macs=512, elements=0, cycle_class='fully_connected', scratch=(64,), persistent=0, element_class='binary', window=64, outputs=32)
 >>> FULLY_CONNECTED.costs(view, "host").scratch
 ()
 """
@@ -62,7 +62,8 @@ def fc_costs(view: OpView, runtime: str) -> Costs:
         scratch = cmsis_fc_scratch(view)
     else:
         scratch = (weights.numel,) if weights.dtype == "int4" else ()
-    return Costs(rows * out_features * in_features, 0, "fully_connected", scratch, extra)
+    return Costs(rows * out_features * in_features, 0, "fully_connected", scratch, extra,
+                 window=rows * in_features, outputs=view.out.numel)
 
 
 def transposed_copy(tensor: TensorView, runtime: str) -> int:

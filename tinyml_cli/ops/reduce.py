@@ -17,7 +17,7 @@ What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
 >>> from tinyml_cli.tflite.model import Tensor
 >>> t = lambda shape, dtype="int8", constant=False: Tensor(0, "t", shape, dtype, constant, False, 1)
 >>> REDUCE.costs(OpView("MEAN", (t((1, 4, 4, 8)), t((2,), "int32", True)), (t((1, 8)),), {}), "host")
-Costs(macs=None, elements=128, cycle_class='mean', scratch=(32, 16, 8), persistent=0, element_class='mean')
+Costs(macs=None, elements=128, cycle_class='mean', scratch=(32, 16, 8), persistent=0, element_class='mean', window=0, outputs=0)
 """
 
 from __future__ import annotations
