@@ -105,16 +105,27 @@ def test_live_sram_without_scratch_is_exactly_the_alive_tensors():
         (buffers[-1][0], len(graph.layers) - 1, len(graph.layers) - 1)])
 
 
-def test_flash_grows_with_weights_and_includes_the_reserve():
+def test_flash_grows_with_weights_and_includes_the_runtime():
+    from tinyml_cli.estimate import constants as K
+    from tinyml_cli.ops import LAYER_OPS
+
     small = build_graph(mobilenet_v2(0.35, 96, 2))
     large = build_graph(mobilenet_v2(1.0, 96, 2))
     a, b = estimate(small, PROFILE, BUDGET), estimate(large, PROFILE, BUDGET)
+    # the measured runtime of the kernels it runs (the profile's core family is measured)
+    table = K.RUNTIME_FLASH[PROFILE.core_family]
+    kernels = {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
     for est in (a, b):
         weights = sum(l.weight_count for l in est.graph.layers)
         biases = sum(l.bias_count for l in est.graph.layers)
         assert est.flash_model > weights + 4 * biases
-        assert est.flash_total == est.flash_model + PROFILE.reserve_flash
+        assert {LAYER_OPS[layer.op].builtin for layer in est.graph.layers} == kernels
+        assert est.flash_total == est.flash_model + table["base"] + table["shared"] + sum(table[k] for k in kernels)
     assert b.flash_model - a.flash_model > (b.params - a.params)
+    # a core family never measured keeps the profile's flash reserve
+    rp2040 = load_profile("RP2040")
+    est = estimate(small, rp2040, budget_for(rp2040))
+    assert est.flash_total == est.flash_model + rp2040.reserve_flash
 
 
 def test_float_model_costs_more_and_file_size_overrides_flash():

@@ -29,6 +29,7 @@ from ..ops import OpView, lookup
 from ..tflite.model import Operator, Subgraph, Tensor, TfliteModel
 from . import constants as K
 from .latency import RATES, op_cycles
+from .runtime_flash import runtime_flash
 from .model import Estimate, _arena_constants, _verdict
 from .planner import planned_size
 
@@ -201,7 +202,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
     violations, margins = _verdict(budget, peak, model.size, total_macs, latency_ms)
     name = model.path.rsplit("/", 1)[-1].removesuffix(".tflite")
     return Estimate(FileView(name, tuple(rows)), profile.name, budget, total_macs, total_params, model.size,
-                    model.size + profile.reserve_flash, peak, max(live, default=0) + persistent, planned,
+                    model.size + runtime_flash(profile, {op.builtin for g in model.subgraphs for op in g.operators}), peak, max(live, default=0) + persistent, planned,
                     persistent, latency_ms, 1000.0 / latency_ms if latency_ms else float("inf"), not violations,
                     violations, margins, costs, [live[step] if step < len(live) else 0 for step in steps],
                     cycles_to_ms, notes)

@@ -1,6 +1,6 @@
 """Cycles of one operator from its op-table costs (``tinyml_cli.ops``), per core family: a fixed cost
-per operator of its class, and cycles per MAC, per element of its window and per output (MAC
-kernels), per element read (the others). The rates are constants.py's: on the Cortex-M cores with
+per operator of its class, and cycles per MAC, per element of its window, per output and per output
+pixel (MAC kernels), per element read (the others). The rates are constants.py's: on the Cortex-M cores with
 the DSP extension, instructions counted on the emulated core (tinyml profile) times the cycles per
 instruction fitted to published board latencies; elsewhere first estimates."""
 
@@ -18,6 +18,7 @@ class Rates(NamedTuple):
     per_mac: dict[str, float]
     per_window: dict[str, float]
     per_output: dict[str, float]
+    per_pixel: dict[str, float]
     per_element: dict[str, float]
     per_op: dict[str, float]               # by class; "default" for a class without its own
 
@@ -27,7 +28,8 @@ def rates(family: str, is_float: bool) -> Rates:
     not on the fixed cost per operator)."""
     slowdown = K.FLOAT_SLOWDOWN[family] if is_float else 1.0
     scaled = [{name: c * slowdown for name, c in table[family].items()}
-              for table in (K.CYCLES_PER_MAC, K.CYCLES_PER_WINDOW, K.CYCLES_PER_OUTPUT, K.CYCLES_PER_ELEMENT)]
+              for table in (K.CYCLES_PER_MAC, K.CYCLES_PER_WINDOW, K.CYCLES_PER_OUTPUT, K.CYCLES_PER_PIXEL,
+                            K.CYCLES_PER_ELEMENT)]
     return Rates(*scaled, dict(K.CYCLES_PER_OP[family]))
 
 
@@ -40,5 +42,5 @@ def op_cycles(c: Costs, r: Rates) -> float:
     cycles = r.per_op.get(key, r.per_op["default"]) + c.elements * r.per_element[c.element_class]
     if c.macs is not None:
         cycles += (c.macs * r.per_mac[c.cycle_class] + c.window * r.per_window.get(c.cycle_class, 0.0)
-                   + c.outputs * r.per_output.get(c.cycle_class, 0.0))
+                   + c.outputs * r.per_output.get(c.cycle_class, 0.0) + c.pixels * r.per_pixel.get(c.cycle_class, 0.0))
     return cycles

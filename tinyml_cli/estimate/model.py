@@ -27,6 +27,7 @@ from ..units import format_bytes, format_count
 from . import constants as K
 from .latency import RATES, Rates, op_cycles
 from .planner import planned_size
+from .runtime_flash import runtime_flash
 
 @dataclass(slots=True)
 class Estimate:
@@ -225,8 +226,11 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     cycles_to_ms = 1.0 / (profile.clock_mhz * 1000.0)
     latency_ms = total_cycles * cycles_to_ms
     violations, margins = _verdict(budget, peak, flash_model, total_macs, latency_ms)
+    builtins = {LAYER_OPS[name].builtin for name in {layer.op for layer in layers}} | {op.op for op in front}
+    if dequantize:
+        builtins.add("DEQUANTIZE")
     return Estimate(graph, profile.name, budget, total_macs, total_params, flash_model,
-                    flash_model + profile.reserve_flash, peak, live_peak + persistent, planned,
+                    flash_model + runtime_flash(profile, builtins), peak, live_peak + persistent, planned,
                     persistent, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
                     costs, live_steps, cycles_to_ms)
 

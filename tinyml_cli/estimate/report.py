@@ -17,7 +17,7 @@ def render(est: Estimate, ui: Ui) -> None:
     b = est.budget
     ui.info(f"MACs {format_count(est.macs)}, parameters {format_count(est.params)}")
     ui.info(f"flash: model {format_bytes(est.flash_model)} of {format_bytes(b.flash)}, "
-            f"with the runtime reserve {format_bytes(est.flash_total)}")
+            f"with the runtime {format_bytes(est.flash_total)}")
     ui.info(f"peak SRAM {format_bytes(est.peak_sram)} of {format_bytes(b.sram)} (arena plan "
             f"{format_bytes(est.arena_planned)} + persistent {format_bytes(est.arena_persistent)}; "
             f"lower bound {format_bytes(est.sram_lower_bound)})")

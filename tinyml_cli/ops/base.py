@@ -89,7 +89,8 @@ class Costs(NamedTuple):
     ``CYCLES_PER_ELEMENT``), scratch buffer sizes (bytes, unaligned, in request order) and persistent
     bytes (each allocation already rounded up to the arena alignment, see :func:`persistent`). A MAC
     kernel also counts its ``window`` (MACs per output channel: the input elements it gathers, as
-    im2col does, once for all output channels) and its ``outputs`` (each requantized alone)."""
+    im2col does, once for all output channels), its ``outputs`` (each requantized alone) and its
+    output ``pixels`` (positions, each a pass of the kernel's outer loop)."""
 
     macs: int | None
     elements: int
@@ -99,6 +100,7 @@ class Costs(NamedTuple):
     element_class: str = "binary"
     window: int = 0
     outputs: int = 0
+    pixels: int = 0
 
 
 @dataclass(frozen=True)

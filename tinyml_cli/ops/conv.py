@@ -26,7 +26,7 @@ What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
 >>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
 >>> view = OpView("DEPTHWISE_CONV_2D", (t((1, 49, 10, 8)), t((1, 10, 8, 8), True)), (t((1, 25, 5, 8)),), {})
 >>> DEPTHWISE.costs(view, "mcu")
-Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(1280,), persistent=64, element_class='binary', window=10000, outputs=1000)
+Costs(macs=80000, elements=0, cycle_class='depthwise', scratch=(1280,), persistent=64, element_class='binary', window=10000, outputs=1000, pixels=125)
 >>> DEPTHWISE.costs(view, "host").scratch
 ()
 """
@@ -83,21 +83,26 @@ def conv_costs(view: OpView, runtime: str) -> Costs:
     else:
         scratch, extra = _unpacked_int4(view), per_channel(weights[0])
     return Costs(macs, 0, "pointwise" if kh == kw == 1 else "conv", scratch, extra,
-                 window=macs // out[3], outputs=view.out.numel)
+                 window=macs // out[3], outputs=view.out.numel, pixels=view.out.numel // out[3])
+
+
+def cmsis_depthwise_path(view: OpView) -> str:
+    """Which kernel cmsis_nn/depthwise_conv.cc's arm_depthwise_conv_wrapper_s8 (/ _s4) runs: "3x3"
+    (arm_depthwise_conv_3x3_s8), "opt" (arm_depthwise_conv_s8_opt, with a column buffer) or
+    "generic" (other types, depth multipliers, batches or dilations)."""
+    x, weights = view.inputs[0], view.inputs[1]
+    _, _, dh, dw = _options(view)
+    if x.dtype != "int8" or x.shape[3] != view.out.shape[3] or x.shape[0] != 1 or (dh, dw) != (1, 1):
+        return "generic"
+    return "3x3" if weights.shape[1:3] == (3, 3) and weights.dtype == "int8" else "opt"
 
 
 def cmsis_depthwise_scratch(view: OpView) -> tuple[int, ...]:
     """cmsis_nn/depthwise_conv.cc: arm_depthwise_conv_wrapper_s8 / _s4_get_buffer_size (DSP)."""
-    x, weights = view.inputs[0], view.inputs[1]
-    if x.dtype != "int8":
+    if cmsis_depthwise_path(view) != "opt":
         return ()
-    kh, kw = weights.shape[1], weights.shape[2]
-    _, _, dh, dw = _options(view)
-    if x.shape[3] != view.out.shape[3] or x.shape[0] != 1 or (dh, dw) != (1, 1):
-        return ()
-    if (kh, kw) == (3, 3) and weights.dtype == "int8":
-        return ()                                      # arm_depthwise_conv_3x3_s8
-    return (x.shape[3] * kh * kw * COLUMN_ELEMENT_BYTES,)
+    weights = view.inputs[1].shape
+    return (view.inputs[0].shape[3] * weights[1] * weights[2] * COLUMN_ELEMENT_BYTES,)
 
 
 def depthwise_costs(view: OpView, runtime: str) -> Costs:
@@ -110,7 +115,9 @@ def depthwise_costs(view: OpView, runtime: str) -> Costs:
         scratch, extra = cmsis_depthwise_scratch(view), per_channel(weights[3]) if quantized else 0
     else:
         scratch, extra = _unpacked_int4(view), per_channel(weights[3])
-    return Costs(macs, 0, "depthwise", scratch, extra, window=macs // out[3], outputs=view.out.numel)
+    timing = "depthwise_3x3" if cmsis_depthwise_path(view) == "3x3" else "depthwise"
+    return Costs(macs, 0, timing, scratch, extra, window=macs // out[3], outputs=view.out.numel,
+                 pixels=view.out.numel // out[3])
 
 
 def cmsis_transpose_scratch(view: OpView) -> tuple[int, ...]:

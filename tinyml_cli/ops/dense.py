@@ -25,7 +25,7 @@ What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
 >>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
 >>> view = OpView("FULLY_CONNECTED", (t((1, 4, 16)), t((8, 16), True), None), (t((1, 4, 8)),), {})
 >>> FULLY_CONNECTED.costs(view, "mcu")
-Costs(macs=512, elements=0, cycle_class='fully_connected', scratch=(64,), persistent=0, element_class='binary', window=64, outputs=32)
+Costs(macs=512, elements=0, cycle_class='fully_connected', scratch=(64,), persistent=0, element_class='binary', window=64, outputs=32, pixels=4)
 >>> FULLY_CONNECTED.costs(view, "host").scratch
 ()
 """
@@ -63,7 +63,7 @@ def fc_costs(view: OpView, runtime: str) -> Costs:
     else:
         scratch = (weights.numel,) if weights.dtype == "int4" else ()
     return Costs(rows * out_features * in_features, 0, "fully_connected", scratch, extra,
-                 window=rows * in_features, outputs=view.out.numel)
+                 window=rows * in_features, outputs=view.out.numel, pixels=rows)
 
 
 def transposed_copy(tensor: TensorView, runtime: str) -> int:

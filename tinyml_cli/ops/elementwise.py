@@ -8,7 +8,7 @@ MACs, no scratch buffers.
 >>> from tinyml_cli.tflite.model import Tensor
 >>> t = lambda shape, constant=False: Tensor(0, "t", shape, "int8", constant, False, 1)
 >>> BINARY.costs(OpView("SUB", (t((1, 8, 8, 3)), t((3,), True)), (t((1, 8, 8, 3)),), {}), "mcu")
-Costs(macs=None, elements=192, cycle_class='binary', scratch=(), persistent=0, element_class='binary', window=0, outputs=0)
+Costs(macs=None, elements=192, cycle_class='binary', scratch=(), persistent=0, element_class='binary', window=0, outputs=0, pixels=0)
 """
 
 from __future__ import annotations

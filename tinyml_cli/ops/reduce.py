@@ -17,7 +17,7 @@ What the kernels ask of the arena (TFLM ``tensorflow/lite/micro/kernels/``):
 >>> from tinyml_cli.tflite.model import Tensor
 >>> t = lambda shape, dtype="int8", constant=False: Tensor(0, "t", shape, dtype, constant, False, 1)
 >>> REDUCE.costs(OpView("MEAN", (t((1, 4, 4, 8)), t((2,), "int32", True)), (t((1, 8)),), {}), "host")
-Costs(macs=None, elements=128, cycle_class='mean', scratch=(32, 16, 8), persistent=0, element_class='mean', window=0, outputs=0)
+Costs(macs=None, elements=128, cycle_class='mean', scratch=(32, 16, 8), persistent=0, element_class='mean', window=0, outputs=0, pixels=0)
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def pool_costs(view: OpView, runtime: str) -> Costs:
     x = view.inputs[0]
     average = view.builtin == "AVERAGE_POOL_2D"
     scratch = (x.shape[-1] * 4,) if runtime == "mcu" and average and x.dtype in QUANTIZED else ()
-    return Costs(None, read_elements(view), "avg_pool", scratch, element_class="avg_pool")
+    timing = "avg_pool" if average else "max_pool"
+    return Costs(None, read_elements(view), timing, scratch, element_class=timing)
 
 
 def softmax_costs(view: OpView, runtime: str) -> Costs:
