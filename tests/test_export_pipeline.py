@@ -254,3 +254,20 @@ def test_candidates_are_ranked_by_the_leaderboard(run_dir):
     assert [p.name for p in ranked_candidates(run_dir)] == ["002", "001"]
     (run_dir / "leaderboard.json").unlink()
     assert [p.name for p in ranked_candidates(run_dir)] == ["001", "002"]
+
+
+def test_export_then_profile_on_the_emulated_core(run_dir, cli):
+    from test_profile import MISSING, _sources_problem
+
+    if MISSING or _sources_problem():
+        pytest.skip(f"no Cortex-M toolchain or TFLM sources: {', '.join(MISSING) or _sources_problem()}")
+    code, stdout, err = cli("export", run_dir, "--profile", "--json", "-q")
+    assert code == 0, err
+    export = json.loads(stdout)["exports"][0]
+    out = Path(export["dir"])
+    saved = np.load(out / "test_samples.npz")
+    assert saved["x"].dtype == np.int8 and len(saved["x"]) == len(saved["y"]) == 16
+    report = export["profile"]
+    assert report == json.loads((out / "profile-STM32F412.json").read_text())
+    assert report["inputs"] == "4 test samples saved by tinyml export" and report["core"] == "cortex-m4"
+    assert report["comparison"]["tflm_host"]["equal"]

@@ -12,6 +12,7 @@ import pytest
 
 from tinyml_cli.arch.graph import GraphBuilder
 from tinyml_cli.errors import TinymlError
+from tinyml_cli.estimate import constants as K
 from tinyml_cli.mcu import load_profile
 from tinyml_cli.profile import build
 from tinyml_cli.profile.boards import BOARDS
@@ -82,8 +83,16 @@ def test_a_model_runs_on_the_emulated_m4_as_in_tflm_host(toolchain, cli, tmp_pat
     assert report["instructions"] > report["estimate"]["macs"] / 4
     # the model is in flash as it is in the file (up to the next section's alignment)
     assert len(data) <= report["sizes"]["flash"]["model"] < len(data) + 16
-    assert report["arena_used"] <= report["arena_min"] <= report["estimate"]["peak_sram"] * 1.5
+    assert report["arena_used"] <= report["arena_min"]
     assert 0 < report["stack_bytes"] < 16 * 1024
+    # the estimator holds its fit to the emulator (README: SRAM within 2%, instructions within 10%
+    # on random architectures; this model's few small layers are allowed 15%)
+    est = report["estimate"]
+    assert abs(est["peak_sram"] / report["arena_min"] - 1) <= 0.02
+    instructions = est["latency_ms"] * PROFILE.clock_mhz * 1000 / K.CYCLES_PER_INSTRUCTION["m4"]
+    assert abs(instructions / report["instructions"] - 1) <= 0.15
+    flash = report["sizes"]["flash_total"] - report["sizes"]["flash"]["inputs"]
+    assert abs(est["flash_total"] / flash - 1) <= 0.05
 
 
 @needs_toolchain
