@@ -81,6 +81,11 @@ def test_a_model_runs_on_the_emulated_m4_as_in_tflm_host(toolchain, cli, tmp_pat
     assert 0.9 * report["instructions"] < sum(ops) < report["instructions"]
     # a MAC takes at least one instruction's share on a core without SIMD for 8 MACs at once
     assert report["instructions"] > report["estimate"]["macs"] / 4
+    # the map's flash by part adds up to what arm-none-eabi-size says the image holds
+    sections = report["sections"]
+    loaded = sum(size for name, size in sections.items() if name not in (".bss", ".heap", ".stack", ".arena"))
+    assert report["sizes"]["flash_total"] == loaded
+    assert report["sizes"]["ram_total"] == sections[".data"] + sections[".bss"]
     # the model is in flash as it is in the file (up to the next section's alignment)
     assert len(data) <= report["sizes"]["flash"]["model"] < len(data) + 16
     assert report["arena_used"] <= report["arena_min"]

@@ -19,7 +19,7 @@ from ..tflite.model import TfliteModel
 from .boards import BOARDS, Board
 from .firmware import build_firmware
 from .qemu import run
-from .sizes import read_map
+from .sizes import read_map, section_sizes
 
 CORE_OF_FAMILY = {"m4": "cortex-m4", "m7": "cortex-m7", "m33": "cortex-m33"}
 KERNEL_SETS = ("cmsis_nn", "reference")
@@ -89,6 +89,7 @@ def profile_model(model: TfliteModel, data: bytes, profile: McuProfile, inputs: 
         firmware = build_firmware(model, data, inputs.samples, board, kernels, Path(tmp), arena_max)
         result = run(firmware.elf, board, timeout_s)
         sizes = read_map(firmware.map)
+        sections = section_sizes(firmware.elf)
     if result.exit_code != 0 or "DONE" not in result.output:
         why = next((line for line in result.output.splitlines() if line.startswith("ERROR")),
                    f"exit code {result.exit_code}")
@@ -100,7 +101,7 @@ def profile_model(model: TfliteModel, data: bytes, profile: McuProfile, inputs: 
         "model": model.path, "mcu": profile.name, "core": board.core, "machine": board.machine,
         "kernels": kernels, "inputs": inputs.source, "samples": len(inputs.samples),
         "arena_min": values["ARENA_MIN"], "arena_used": values["ARENA_USED"], "stack_bytes": values["STACK"],
-        "sizes": sizes.to_dict(),
+        "sizes": sizes.to_dict(), "sections": sections,
         "instructions": invokes[0] if invokes else None, "instructions_per_sample": invokes,
         "operators": [{"index": i, "op": op.builtin, "instructions": count}
                       for i, (op, count) in enumerate(zip(model.subgraphs[0].operators, operators))],

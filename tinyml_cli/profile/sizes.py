@@ -20,6 +20,7 @@ FLASH_SECTIONS = {".vectors", ".text", ".ARM.extab", ".ARM.exidx", ".rodata", ".
                   ".init_array", ".fini_array"}
 RAM_SECTIONS = {".data", ".bss"}
 PARTS = ("model", "inputs", "tflm", "clib", "firmware")
+_NOT_LOADED = (".debug", ".comment", ".ARM.attributes")     # sections not in the program's memory
 
 
 @dataclass
@@ -40,6 +41,21 @@ class Sizes:
                 "ram_total": sum(self.ram.values()), "runtime_flash": self.runtime_flash}
 
 
+def section_sizes(elf: Path) -> dict[str, int]:
+    """``arm-none-eabi-size -A``'s allocated sections of the firmware, by name: text, read-only data,
+    data and bss as the program has them (the heap, stack and arena reservations listed apart)."""
+    import subprocess
+
+    listing = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True)
+    sizes = {}
+    for line in listing.stdout.splitlines():
+        parts = line.split()
+        if (len(parts) == 3 and parts[1].isdigit() and parts[0].startswith(".")
+                and not parts[0].startswith(_NOT_LOADED)):
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
 def part_of(section: str, origin: str) -> str:
     """Which part an input section belongs to, from its name and the file it came from."""
     if ".tinyml_model" in section:
@@ -55,20 +71,25 @@ def part_of(section: str, origin: str) -> str:
 
 
 def read_map(path: Path) -> Sizes:
-    """The sizes of a firmware from its linker map."""
-    sizes = Sizes()
+    """The sizes of a firmware from its linker map. The map lists mergeable string sections
+    (``.rodata.str*``) at their size before the linker merged equal strings: what merging saved in an
+    output section is taken off the parts that brought strings, in proportion."""
     text = path.read_text(errors="replace")
     start = text.find("Linker script and memory map")
     lines = text[start:].splitlines() if start >= 0 else []
+    declared: dict[str, int] = {}
+    inputs: dict[str, dict[str, int]] = {}         # output section -> part -> bytes listed
+    strings: dict[str, dict[str, int]] = {}        # output section -> part -> mergeable-string bytes
     output, pending, last = None, None, "firmware"
     for line in lines:
         fill = _FILL.match(line)
         if fill and output is not None:            # alignment padding: the part before it pays
-            _add(sizes, output, last, int(fill.group(1), 16))
+            _count(inputs, output, last, int(fill.group(1), 16))
             continue
         out = _OUTPUT.match(line)
         if out and not line.startswith(" "):
             output, pending = out.group(1), None
+            declared[output] = int(out.group(3), 16)
             continue
         if line.startswith(" ") and not line.startswith("  ") and len(line.split()) == 1:
             pending = line.split()[0]              # a long input section name: the rest follows
@@ -81,8 +102,26 @@ def read_map(path: Path) -> Sizes:
         size, origin = int(found.group(3), 16), found.group(4).strip()
         if size:
             last = part_of(section, origin)
-            _add(sizes, output, last, size)
+            _count(inputs, output, last, size)
+            if ".str" in section:
+                _count(strings, output, last, size)
+    sizes = Sizes()
+    for output, parts in inputs.items():
+        merged = sum(parts.values()) - declared.get(output, 0)
+        brought = strings.get(output, {})
+        total = sum(brought.values())
+        if merged > 0 and total:
+            saved = {part: merged * size // total for part, size in brought.items()}
+            saved[max(brought, key=brought.get)] += merged - sum(saved.values())   # the rounding's remainder
+            parts = {part: size - saved.get(part, 0) for part, size in parts.items()}
+        for part, size in parts.items():
+            _add(sizes, output, part, size)
     return sizes
+
+
+def _count(table: dict[str, dict[str, int]], output: str, part: str, size: int) -> None:
+    table.setdefault(output, {}).setdefault(part, 0)
+    table[output][part] += size
 
 
 def _add(sizes: Sizes, output: str, part: str, size: int) -> None:
