@@ -90,3 +90,21 @@ def test_binary_states_are_signs():
 def test_bad_parameters_name_themselves(kwargs, word):
     with pytest.raises(ConfigError, match=f"esn: .*{word}"):
         EchoStateNetwork(1, 1, **kwargs)
+
+
+def test_esn_method_memory_matches_what_it_keeps():
+    from tinyml_cli.adapt.demo import demo
+    from tinyml_cli.adapt.esn.method import Esn
+
+    ctx = demo()[0]
+    for kind, weight in (("float", 4), ("int8", 1)):
+        esn = Esn(ctx, {"units": 20, "kind": kind, "density": 0.2})
+        layer, f = esn.reservoir.layers[0], 2 * 20 + 1
+        cost = esn.cost()
+        assert cost.state == 20 * (weight + 4) + f * 2 * 4  # states, their running mean, the readout
+        assert cost.buffers == f * (f + 1) // 2 * 4  # RLS's P, one triangle
+        nnz = layer.nonzeros()
+        assert cost.flash == (nnz + layer.w_in.size) * weight + 2 * nnz + 2 * 21 + 8 + 2 * 4
+        assert cost.ops_per_update == 4 * (nnz + layer.w_in.size + 40) + 2 * f * f + f + 4 * f + 2 * f
+    ridge = Esn(ctx, {"units": 20, "readout": "ridge", "batch": 8}).cost()
+    assert ridge.buffers == (41 * 42 // 2 + 41 * 2) * 4

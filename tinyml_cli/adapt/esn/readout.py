@@ -23,9 +23,9 @@ class Rls:
     def __init__(self, features: int, outputs: int, forgetting: float = 1.0, ridge: float = 1e-2) -> None:
         check(0 < forgetting <= 1, f"forgetting must be in (0, 1], got {forgetting}")
         check(ridge > 0, f"ridge must be > 0, got {ridge}")
-        self.forgetting = forgetting
+        self.forgetting, self.ridge = forgetting, ridge
         self.w = np.zeros((features, outputs))
-        self.p = np.eye(features) / ridge
+        self.restart()
 
     def predict(self, phi: np.ndarray) -> np.ndarray:
         """The outputs for features ``phi``."""
@@ -37,6 +37,10 @@ class Rls:
         k = p_phi / (self.forgetting + phi @ p_phi)
         self.w += np.outer(k, y - phi @ self.w)
         self.p = (self.p - np.outer(k, p_phi)) / self.forgetting
+
+    def restart(self) -> None:
+        """Forget the past correlations (``P`` back to ``I / ridge``), keeping the weights."""
+        self.p = np.eye(len(self.w)) / self.ridge
 
 
 class BatchRidge:
@@ -74,6 +78,11 @@ class BatchRidge:
             self.w = np.linalg.solve(self.a + self.ridge * np.eye(len(self.a)), self.b)
             self.a *= self.forgetting
             self.b *= self.forgetting
+
+    def restart(self) -> None:
+        """Forget the past sums, keeping the weights until the next solve."""
+        self.a[:] = 0.0
+        self.b[:] = 0.0
 
 
 READOUTS = {"rls": Rls, "ridge": BatchRidge}
