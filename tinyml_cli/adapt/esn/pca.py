@@ -1,5 +1,6 @@
-"""Incremental PCA for a stream: candid covariance-free incremental PCA (CCIPCA), O(k d) per sample
-and k d numbers of state, with a bounded memory so the subspace follows slow drift."""
+"""Incremental PCA for a stream: a running mean and covariance updated with each sample (older
+samples fade once ``memory`` is reached, so the subspace follows slow drift), eigendecomposed every
+``refresh`` samples. State: one triangle of the covariance, the mean and the kept directions."""
 
 from __future__ import annotations
 
@@ -9,13 +10,7 @@ from .reservoir import check
 
 
 class IncrementalPca:
-    """The ``components`` leading principal directions of a stream, updated one sample at a time.
-
-    ``memory`` caps the sample count in the running averages (older samples fade, so the subspace
-    follows drift); ``amnesia`` weighs recent samples more (CCIPCA's amnesic parameter).
-
-    Reference: J. Weng, Y. Zhang, W.-S. Hwang, "Candid covariance-free incremental principal
-    component analysis", IEEE TPAMI 25(8) (2003).
+    """The ``components`` leading principal directions of a stream, learnt one sample at a time.
 
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(0, 1, (3000, 3)) * [5.0, 2.0, 0.1]  # variances 25, 4, 0.01
@@ -26,44 +21,45 @@ class IncrementalPca:
     ([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [26.0, 4.0])
     """
 
-    def __init__(self, dims: int, components: int, memory: int = 2000, amnesia: float = 2.0) -> None:
+    def __init__(self, dims: int, components: int, memory: int = 2000, refresh: int = 50) -> None:
         check(1 <= components <= dims, f"components must be in 1..{dims}, got {components}")
-        check(memory > amnesia + 1, f"memory must exceed amnesia + 1, got {memory}")
-        self.components, self.memory, self.amnesia = components, memory, amnesia
+        check(memory >= 2, f"memory must be >= 2, got {memory}")
+        check(refresh >= 1, f"refresh must be >= 1, got {refresh}")
+        self.components, self.memory, self.refresh = components, memory, refresh
         self.mean = np.zeros(dims)
-        self.v = np.zeros((components, dims))
+        self.cov = np.zeros((dims, dims))
+        self.vectors = np.zeros((components, dims))
+        self.values = np.ones(components)
         self.n = 0
 
     def learn(self, x: np.ndarray) -> None:
-        """Update the mean and the directions with one sample."""
+        """Update the mean and covariance with one sample; the directions every ``refresh`` samples."""
         self.n += 1
-        n = min(self.n, self.memory)
-        self.mean += (x - self.mean) / n
-        u = x - self.mean
-        for i in range(self.components):
-            norm = np.linalg.norm(self.v[i])
-            if norm == 0.0:  # a new direction starts at the first residual it sees
-                self.v[i] = u
-                break
-            keep = max(0.0, (n - 1 - self.amnesia) / n)
-            self.v[i] = keep * self.v[i] + (1 - keep) * (u @ self.v[i] / norm) * u
-            unit = self.v[i] / (np.linalg.norm(self.v[i]) or 1.0)
-            u = u - (u @ unit) * unit
+        w = 1.0 / min(self.n, self.memory)
+        d = x - self.mean
+        self.mean += w * d
+        self.cov *= 1.0 - w
+        self.cov += (w * (1.0 - w)) * np.outer(d, d)
+        if self.n % self.refresh == 0:
+            self.solve()
+
+    def solve(self) -> None:
+        """The leading eigenvectors of the covariance now."""
+        values, vectors = np.linalg.eigh(self.cov)
+        self.vectors = vectors[:, ::-1][:, :self.components].T
+        self.values = np.maximum(values[::-1][:self.components], 1e-12)
 
     def directions(self) -> np.ndarray:
         """Unit principal directions ``(components, dims)``."""
-        return self.v / np.maximum(np.linalg.norm(self.v, axis=1, keepdims=True), 1e-12)
+        return self.vectors
 
     def variances(self) -> np.ndarray:
         """Variance along each direction."""
-        return np.linalg.norm(self.v, axis=1)
+        return self.values
 
     def scores(self, x: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """``(projections, SPE, T^2)``: the sample's coordinates on the directions (deflated in
-        order, as learnt), its squared prediction error off the subspace and Hotelling's T^2."""
+        """``(projections, SPE, T^2)``: the sample's coordinates on the directions, its squared
+        prediction error off their subspace and Hotelling's T^2."""
         u = x - self.mean
-        proj = np.zeros(self.components)
-        for i, unit in enumerate(self.directions()):
-            proj[i] = u @ unit
-            u = u - proj[i] * unit
-        return proj, float(u @ u), float(np.sum(proj ** 2 / np.maximum(self.variances(), 1e-12)))
+        proj = self.vectors @ u
+        return proj, max(0.0, float(u @ u - proj @ proj)), float(np.sum(proj * proj / self.values))

@@ -9,6 +9,10 @@ from ...errors import ConfigError
 
 KINDS = ("float", "int8", "binary")
 Q = 127  # int8 full scale: states in [-1, 1] are stored as round(127 x)
+FLOAT = 4  # bytes of a float32 on the MCU
+INDEX = 2  # bytes of a stored column index or row offset of a sparse recurrent weight
+WEIGHT_BYTES = {"float": FLOAT, "int8": 1, "binary": 1 / 8}
+STATE_BYTES = {"float": FLOAT, "int8": 1, "binary": 1 / 8 + FLOAT}  # binary: the sign bit and its accumulator
 
 
 def check(condition: bool, message: str) -> None:
@@ -159,3 +163,16 @@ class Reservoir:
     def run(self, inputs: np.ndarray) -> np.ndarray:
         """Features for a whole sequence ``(T, inputs)`` from the current state: ``(T, features)``."""
         return np.stack([self.step(u) for u in inputs]) if len(inputs) else np.zeros((0, self.features), np.float32)
+
+
+def reservoir_cost(reservoir: Reservoir) -> tuple[int, int, int]:
+    """``(flash, state bytes, operations per step)`` on the MCU: the weights in flash (the sparse
+    recurrent ones with a column index each and row offsets, one scale per matrix), the states in
+    RAM, and per step the multiply-accumulates of both products plus one tanh (or sign) per unit."""
+    flash = ops = 0.0
+    for layer in reservoir.layers:
+        nnz, dense = layer.nonzeros(), layer.w_in.size
+        flash += (nnz + dense) * WEIGHT_BYTES[reservoir.kind] + (nnz + layer.units + 1) * INDEX + 2 * FLOAT
+        ops += nnz + dense + layer.units
+    states = reservoir.units * len(reservoir.layers) * STATE_BYTES[reservoir.kind]
+    return int(np.ceil(flash)), int(np.ceil(states)), int(ops)
