@@ -2,8 +2,8 @@
 
 1. Anomaly streams (tinyml_cli.drift.sensors: three channels, regimes, slow drift, three anomalies
    of each class after a clean warm-up of 2,000 samples, 8,000 samples): the reservoir detector
-   (SPE with an adaptive threshold) with float, int8 and binary reservoirs: F1 per anomaly class, overall F1, mean delay, false alarms per 1,000 samples,
-   MCU state and samples/s. TinyOL and TML-CD need labels and a deployed network: they do not apply.
+   (SPE with an adaptive threshold) with float, int8 and binary reservoirs: F1 per anomaly class,
+   overall F1, mean delay, false alarms per 1,000 samples, MCU state and samples/s. TinyOL and TML-CD need labels and a deployed network: they do not apply.
 2. Classification with concept drift (configs/adapt/sea_esn.yaml: SEA, drifts at 1,000 and 2,000):
    the esn method (float, int8, binary, ridge readout) against tinyol and tml-cd: accuracy,
    recovery after the first drift, RAM and samples/s.

@@ -7,8 +7,8 @@ import numpy as np
 
 from ...config import Field, choice, integer, number
 from ..base import FLOAT, Cost, Method
-from .readout import READOUTS, Rls
-from .reservoir import KINDS, Reservoir, reservoir_cost
+from .readout import READOUTS, Rls, make_readout
+from .reservoir import KINDS, Reservoir, check, reservoir_cost
 
 
 def sequences(x: np.ndarray) -> np.ndarray:
@@ -60,6 +60,7 @@ class Esn(Method):
     def __init__(self, ctx, options=None) -> None:
         super().__init__(ctx, options)
         o = self.options
+        check(ctx.ref_x is not None, "needs the reference inputs (the context's ref_x) to start from")
         ref = sequences(ctx.ref_x)
         self.mean, std = ref.mean(axis=(0, 1)), ref.std(axis=(0, 1))
         self.std = np.where(std > 1e-6, std, 1.0)
@@ -67,9 +68,7 @@ class Esn(Method):
                                    o["input_scaling"], o["leak"], o["kind"], np.random.default_rng(ctx.seed))
         self.steps = ref.shape[1]
         features = 2 * (self.reservoir.features - 1) + 1
-        readout = READOUTS[o["readout"]]
-        extra = {"batch": o["batch"]} if o["readout"] == "ridge" else {}
-        self.readout = readout(features, ctx.num_labels, o["forgetting"], o["ridge"], **extra)
+        self.readout = make_readout(o["readout"], features, ctx.num_labels, o["forgetting"], o["ridge"], o["batch"])
         self.eye = np.eye(ctx.num_labels)
         for phi, label in zip(self._features(ctx.ref_x), ctx.ref_y):
             self.readout.learn(phi, self.eye[label])

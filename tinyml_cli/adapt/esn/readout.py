@@ -86,3 +86,12 @@ class BatchRidge:
 
 
 READOUTS = {"rls": Rls, "ridge": BatchRidge}
+
+
+def make_readout(kind: str, features: int, outputs: int, forgetting: float, ridge: float,
+                 batch: int) -> Rls | BatchRidge:
+    """A readout by name (``batch`` matters to ``ridge`` only)."""
+    check(kind in READOUTS, f"readout must be one of {', '.join(READOUTS)}, got {kind!r}")
+    if kind == "rls":
+        return Rls(features, outputs, forgetting, ridge)
+    return BatchRidge(features, outputs, forgetting, ridge, batch)
