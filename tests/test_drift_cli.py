@@ -152,3 +152,21 @@ def test_a_searched_model_is_streamed_its_own_held_out_split(tmp_path):
     trained_on = {x.tobytes() for x in searched.x_train}
     streamed = {x.tobytes() for x in exp.stream.x}
     assert streamed <= held_out and not streamed & trained_on
+
+
+def test_adapt_with_an_echo_state_network_saves_its_state_and_checks_its_memory(simulated, config, tmp_path, cli):
+    stream_file = simulated[0] / "stream.npz"
+    code, stdout, err = cli("adapt", config, "--method", "esn", "methods={esn: {units: 30, kind: int8}}",
+                            "--stream", stream_file, "--out", tmp_path / "esn", "--json", "--check")
+    assert code == 0, err
+    run = json.loads(stdout)["methods"][0]
+    assert run["method"] == "esn" and run["accuracy"] > 0.7 and all(run["fits"].values())
+    f = 2 * 30 + 1
+    assert run["cost"]["buffers"] == f * (f + 1) // 2 * 4  # the RLS matrix, one triangle of floats
+    state = np.load(tmp_path / "esn" / "state.npz")
+    assert state["readout"].shape == (f, 2) and state["w_0"].shape == (30, 30)
+    assert np.abs(state["w_0"]).max() == 127  # int8 weights
+    assert not (tmp_path / "esn" / "adapted").exists()  # no network changes
+    code, _, err = cli("adapt", config, "--method", "esn", "constraints.sram=4KB", "--stream", stream_file,
+                       "--out", tmp_path / "tight", "--check")
+    assert code == 3 and "esn: do not fit" in err

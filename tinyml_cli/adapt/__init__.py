@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 from .base import Context, Cost, Method
+from .esn.method import Esn
 from .finetune_last import FinetuneLast
 from .none import Frozen
 from .tinyol import TinyOL
@@ -13,7 +14,7 @@ from .tinytl import TinyTL
 from .tmlcd import TmlCd
 
 METHODS: dict[str, type[Method]] = {
-    "none": Frozen, "tinyol": TinyOL, "tml-cd": TmlCd, "tinytl": TinyTL, "finetune-last": FinetuneLast,
+    "none": Frozen, "tinyol": TinyOL, "tml-cd": TmlCd, "tinytl": TinyTL, "finetune-last": FinetuneLast, "esn": Esn,
 }
 
 

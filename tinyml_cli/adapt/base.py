@@ -55,14 +55,17 @@ class Context:
     ref_y: np.ndarray
     num_labels: int
     seed: int
+    ref_x: np.ndarray | None = None  # the reference inputs themselves (for methods on raw inputs)
 
 
 class Method:
-    """Base: the frozen model (``none``). ``schema`` lists the method's options."""
+    """Base: the frozen model (``none``). ``schema`` lists the method's options; ``uses_model`` is
+    False for a method that runs in place of the deployed network (its memory then stands alone)."""
 
     name = "none"
     schema: dict = {}
     changes_weights = False
+    uses_model = True
 
     def __init__(self, ctx: Context, options: Mapping[str, Any] | None = None) -> None:
         self.ctx = ctx

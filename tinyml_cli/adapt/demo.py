@@ -36,5 +36,5 @@ def demo(seed: int = 0, n: int = 600, swap_at: int = 300) -> tuple[Context, np.n
     ref_x, ref_y = draw(400)
     x, y = draw(n)
     y[swap_at:] = 1 - y[swap_at:]
-    ctx = Context(arch, module, ref_x.reshape(-1, 4), ref_y, 2, seed)
+    ctx = Context(arch, module, ref_x.reshape(-1, 4), ref_y, 2, seed, ref_x)
     return ctx, x, x.reshape(-1, 4), y

@@ -90,7 +90,7 @@ def model_cost(arch: Arch, profile: McuProfile, budget: Budget) -> dict:
 def make_context(deployed: Deployed, stream: Stream, seed: int) -> Context:
     """What the methods start from: the deployed network and its features of the reference data."""
     return Context(deployed.arch, deployed.module, features(deployed.module, stream.reference.x_train),
-                   stream.reference.y_train, stream.num_labels, seed)
+                   stream.reference.y_train, stream.num_labels, seed, stream.reference.x_train)
 
 
 def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | None = None,
@@ -125,7 +125,8 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
         trace = simulate(method, detector, stream.x, z, stream.y, stream.label_time)
         metrics = drift_metrics(trace.correct, stream.positions, trace.detections, r["window"], r["margin"], r["max_delay"])
         c = method.cost().to_dict()
-        fits = {"ram": cost["sram"] + c["ram"] <= budget.sram, "flash": cost["flash"] + c["flash"] <= budget.flash}
+        base = cost if method.uses_model else {"sram": 0, "flash": 0}
+        fits = {"ram": base["sram"] + c["ram"] <= budget.sram, "flash": base["flash"] + c["flash"] <= budget.flash}
         exp.runs.append(MethodRun(key, method, trace, metrics, c, fits))
         if progress:
             progress(f"{key}: accuracy {metrics['accuracy']:.3f}, {trace.samples_per_second:,.0f} samples/s")

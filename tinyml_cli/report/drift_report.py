@@ -70,7 +70,8 @@ def report_markdown(data: dict) -> str:
                              f"| {_fmt(d['after'])} | {_fmt(d['detection_delay'], False)} |")
     lines += ["", "RAM: adaptation state + buffers + gradients + kept activations (bytes beyond the deployed "
               "model); fits: the model's peak SRAM + RAM within the SRAM budget and model + method flash within "
-              "the flash budget (the model's figures from the estimator).", ""]
+              "the flash budget (the model's figures from the estimator); a method that runs in place of the model "
+              "(esn) counts its own RAM and flash only.", ""]
     return "\n".join(lines)
 
 

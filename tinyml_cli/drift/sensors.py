@@ -1,0 +1,89 @@
+"""Multichannel sensor-like streams for anomaly detection: channels mixed from a few latent
+oscillators, operating regimes that switch, slow drift of the baseline and noise, with injected
+anomalies of known span and class (spikes, level shifts, frequency changes, flat lines)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+ANOMALIES = ("spike", "level-shift", "frequency", "flatline")
+SPANS = {"spike": (1, 3), "level-shift": (60, 150), "frequency": (100, 200), "flatline": (60, 150)}
+
+
+@dataclass
+class SensorStream:
+    """``x`` (T, channels); ``events`` (start, end, class) of the injected anomalies, in order;
+    ``regime`` per sample; ``clean`` the first samples, free of anomalies (a warm-up window)."""
+
+    x: np.ndarray
+    events: list[tuple[int, int, str]]
+    regime: np.ndarray
+    clean: int
+
+    def spans(self, kind: str | None = None) -> list[tuple[int, int]]:
+        """``(start, end)`` of the events of one class (all when None)."""
+        return [(s, e) for s, e, k in self.events if kind is None or k == kind]
+
+
+def sensor_stream(rng: np.random.Generator, length: int = 6000, channels: int = 3,
+                  anomalies: tuple[str, ...] = ANOMALIES, per_class: int = 3, clean: int = 1500,
+                  regime_length: int = 400, drift: float = 0.5, noise: float = 0.05,
+                  magnitude: float = 1.0) -> SensorStream:
+    """A stream with ``per_class`` anomalies of each class in ``anomalies`` after ``clean`` samples.
+
+    Two latent oscillators per regime (three regimes, switching after ``regime_length`` samples on
+    average) are mixed into ``channels``; the baseline drifts by ``drift`` over the stream; ``noise``
+    is the Gaussian noise level; ``magnitude`` scales spikes and level shifts (in channel standard
+    deviations: 5 and 2.5 at 1) and frequency changes (x1.8 at 1).
+
+    >>> s = sensor_stream(np.random.default_rng(0), length=3000, per_class=1, clean=1000)
+    >>> s.x.shape, [k for _, _, k in s.events], all(start >= 1000 for start, _, _ in s.events)
+    ((3000, 3), ['flatline', 'frequency', 'level-shift', 'spike'], True)
+    """
+    unknown = sorted(set(anomalies) - set(ANOMALIES))
+    if unknown:
+        raise ConfigError(f"sensor stream: unknown anomaly classes {unknown}; known: {', '.join(ANOMALIES)}")
+    if length <= clean:
+        raise ConfigError(f"sensor stream: length {length} leaves no room after the clean window of {clean}")
+    regime = np.cumsum(rng.random(length) < 1.0 / regime_length) % 3
+    freq = rng.uniform(0.01, 0.08, (3, 2))  # cycles per sample, per regime and oscillator
+    mix = rng.normal(0, 1, (channels, 2))
+    events = _place(rng, length, clean, [k for k in anomalies for _ in range(per_class)])
+    rate = freq[regime]
+    for start, end, kind in events:
+        if kind == "frequency":
+            rate[start:end] *= 1.0 + 0.8 * magnitude
+    latent = np.sin(2 * np.pi * np.cumsum(rate, axis=0) + rng.uniform(0, 2 * np.pi, 2))
+    base = np.linspace(0, drift, length)[:, None] * rng.normal(0, 1, channels)
+    x = latent @ mix.T + base + rng.normal(0, noise, (length, channels))
+    std = x[:clean].std(axis=0)
+    for start, end, kind in events:
+        c = int(rng.integers(channels))
+        sign = rng.choice([-1.0, 1.0])
+        if kind == "spike":
+            x[start:end, c] += sign * 5.0 * magnitude * std[c]
+        elif kind == "level-shift":
+            x[start:end, c] += sign * 2.5 * magnitude * std[c]
+        elif kind == "flatline":
+            x[start:end, c] = x[start, c]
+    return SensorStream(x.astype(np.float32), events, regime, clean)
+
+
+def _place(rng: np.random.Generator, length: int, clean: int, kinds: list[str]) -> list[tuple[int, int, str]]:
+    """Non-overlapping spans in random order after ``clean``, evenly spread with random jitter."""
+    order = [kinds[i] for i in rng.permutation(len(kinds))]
+    slot = (length - clean) // max(1, len(order))
+    if slot < 2 * max(hi for _, hi in SPANS.values()):
+        raise ConfigError(f"sensor stream: {len(order)} anomalies do not fit in {length - clean} samples; "
+                          "lengthen the stream or inject fewer")
+    events = []
+    for i, kind in enumerate(order):
+        lo, hi = SPANS[kind]
+        span = int(rng.integers(lo, hi + 1))
+        start = clean + i * slot + int(rng.integers(slot // 4, slot - span - slot // 4))
+        events.append((start, start + span, kind))
+    return events

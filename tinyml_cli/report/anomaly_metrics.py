@@ -1,0 +1,46 @@
+"""Scores of an anomaly detector on a stream with labelled anomaly events.
+
+An *alarm* is the first flag of a run of consecutive flags. It is true when it falls inside an event
+``[start, end)`` or within ``tolerance`` samples after its end, false otherwise. An event is detected
+when a flag falls in that span; its delay is that first flag minus ``start``. Precision: true alarms
+over alarms; recall: detected events over events; false alarms are counted per 1,000 samples.
+
+>>> flags = np.zeros(1000, bool)
+>>> flags[[105, 106, 300, 710]] = True  # event 1 found 5 samples late, one false alarm, event 2 found
+>>> m = anomaly_metrics(flags, [(100, 120), (700, 720), (900, 910)], tolerance=0)
+>>> round(m["precision"], 4), round(m["recall"], 4), round(m["f1"], 4), m["delays"], m["false_alarms_per_1000"]
+(0.6667, 0.6667, 0.6667, [5, 10, None], 1.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def alarms(flags: np.ndarray) -> np.ndarray:
+    """Indices where a run of flags starts."""
+    flags = np.asarray(flags, bool)
+    return np.flatnonzero(flags & ~np.concatenate([[False], flags[:-1]]))
+
+
+def anomaly_metrics(flags: np.ndarray, events: list[tuple[int, int]], tolerance: int = 0) -> dict:
+    """Precision, recall, F1, per-event delays (None: missed), mean delay and false alarms per 1,000."""
+    flags = np.asarray(flags, bool)
+    inside = np.zeros(len(flags), bool)
+    delays: list[int | None] = []
+    for start, end in events:
+        stop = min(len(flags), end + tolerance)
+        inside[start:stop] = True
+        hits = np.flatnonzero(flags[start:stop])
+        delays.append(int(hits[0]) if len(hits) else None)
+    onsets = alarms(flags)
+    true = int(np.sum(inside[onsets]))
+    false = len(onsets) - true
+    detected = sum(d is not None for d in delays)
+    precision = true / len(onsets) if len(onsets) else 1.0
+    recall = detected / len(events) if events else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    found = [d for d in delays if d is not None]
+    return {"precision": precision, "recall": recall, "f1": f1, "delays": delays,
+            "mean_delay": float(np.mean(found)) if found else None,
+            "false_alarms": false, "false_alarms_per_1000": 1000.0 * false / max(1, len(flags))}
