@@ -1,0 +1,311 @@
+/* tinyml engine kernels: see tinyml_kernels.h. Each function cites the TFLite source it follows. */
+#include "tinyml_kernels.h"
+
+#include <string.h>
+
+#define TINYML_INT32_MIN (-2147483647 - 1)
+#define TINYML_INT32_MAX 2147483647
+
+static int32_t clamp32(int32_t x, int32_t lo, int32_t hi) {
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* gemmlowp SaturatingRoundingDoublingHighMul (fixedpoint.h, int32). */
+static int32_t high_mul(int32_t a, int32_t b) {
+    int64_t ab;
+    int32_t nudge;
+    if (a == b && a == TINYML_INT32_MIN) {
+        return TINYML_INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* gemmlowp RoundingDivideByPOT: divide by 2^exponent (0..31), rounding half away from zero. */
+static int32_t divide_pot(int32_t x, int exponent) {
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT with a positive exponent: a saturating left shift. */
+static int32_t saturating_shift_left(int32_t x, int exponent) {
+    const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) {
+        return TINYML_INT32_MAX;
+    }
+    if (x < -threshold) {
+        return TINYML_INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* MultiplyByQuantizedMultiplier, double rounding (kernels/internal/common.cc). */
+int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    const int left = shift > 0 ? (int)shift : 0;
+    const int right = shift > 0 ? 0 : (int)-shift;
+    return divide_pot(high_mul((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+static int8_t finish(int32_t acc, int32_t bias, int32_t multiplier, int32_t shift, int32_t offset,
+                     int32_t lo, int32_t hi) {
+    return (int8_t)clamp32(tinyml_requantize(acc + bias, multiplier, shift) + offset, lo, hi);
+}
+
+/* reference/integer_ops/conv.h ConvPerChannel (no dilation, one group). */
+void tinyml_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output) {
+    int oy, ox, oc, ky, kx, ic;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int y0 = oy * p->stride_h - p->pad_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int x0 = ox * p->stride_w - p->pad_w;
+            for (oc = 0; oc < p->out_c; ++oc) {
+                const int8_t *filter = p->weights + (long)oc * p->k_h * p->k_w * p->in_c;
+                int32_t acc = 0;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int y = y0 + ky;
+                    if (y < 0 || y >= p->in_h) {
+                        continue;
+                    }
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int x = x0 + kx;
+                        const int8_t *in, *w;
+                        if (x < 0 || x >= p->in_w) {
+                            continue;
+                        }
+                        in = input + ((long)y * p->in_w + x) * p->in_c;
+                        w = filter + ((long)ky * p->k_w + kx) * p->in_c;
+                        for (ic = 0; ic < p->in_c; ++ic) {
+                            acc += (int32_t)w[ic] * ((int32_t)in[ic] + p->in_offset);
+                        }
+                    }
+                }
+                *output++ = finish(acc, p->bias[oc], p->multiplier[oc], p->shift[oc], p->out_offset,
+                                   p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* reference/integer_ops/depthwise_conv.h DepthwiseConvPerChannel (multiplier 1, no dilation). */
+void tinyml_depthwise_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output) {
+    int oy, ox, c, ky, kx;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        const int y0 = oy * p->stride_h - p->pad_h;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            const int x0 = ox * p->stride_w - p->pad_w;
+            for (c = 0; c < p->out_c; ++c) {
+                int32_t acc = 0;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int y = y0 + ky;
+                    if (y < 0 || y >= p->in_h) {
+                        continue;
+                    }
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int x = x0 + kx;
+                        if (x < 0 || x >= p->in_w) {
+                            continue;
+                        }
+                        acc += (int32_t)p->weights[((long)ky * p->k_w + kx) * p->out_c + c] *
+                               ((int32_t)input[((long)y * p->in_w + x) * p->in_c + c] + p->in_offset);
+                    }
+                }
+                *output++ = finish(acc, p->bias[c], p->multiplier[c], p->shift[c], p->out_offset,
+                                   p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* reference/integer_ops/fully_connected.h FullyConnected (per-tensor weights, filter offset 0). */
+void tinyml_fully_connected(const tinyml_fc_params *p, const int8_t *input, int8_t *output) {
+    int o, i;
+    for (o = 0; o < p->out_n; ++o) {
+        const int8_t *w = p->weights + (long)o * p->in_n;
+        int32_t acc = 0;
+        for (i = 0; i < p->in_n; ++i) {
+            acc += (int32_t)w[i] * ((int32_t)input[i] + p->in_offset);
+        }
+        output[o] = finish(acc, p->bias[o], p->multiplier, p->shift, p->out_offset, p->act_min, p->act_max);
+    }
+}
+
+/* reference/integer_ops/add.h AddFunc: each input shifted left, rescaled, summed, rescaled.
+ * Element i is read before it is written, so the output may be either input. */
+void tinyml_add(const tinyml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output) {
+    int i;
+    for (i = 0; i < p->size; ++i) {
+        const int32_t a = (int32_t)((uint32_t)(p->in1_offset + input1[i]) << p->left_shift);
+        const int32_t b = (int32_t)((uint32_t)(p->in2_offset + input2[i]) << p->left_shift);
+        const int32_t sum = tinyml_requantize(a, p->in1_multiplier, p->in1_shift) +
+                            tinyml_requantize(b, p->in2_multiplier, p->in2_shift);
+        output[i] = (int8_t)clamp32(tinyml_requantize(sum, p->out_multiplier, p->out_shift) + p->out_offset,
+                                    p->act_min, p->act_max);
+    }
+}
+
+/* The window of output (oy, ox), clipped to the input (reference/integer_ops/pooling.h). */
+static void pool_window(const tinyml_pool_params *p, int oy, int ox, int *y0, int *y1, int *x0, int *x1) {
+    const int ys = oy * p->stride_h - p->pad_h, xs = ox * p->stride_w - p->pad_w;
+    *y0 = ys < 0 ? 0 : ys;
+    *y1 = ys + p->k_h < p->in_h ? ys + p->k_h : p->in_h;
+    *x0 = xs < 0 ? 0 : xs;
+    *x1 = xs + p->k_w < p->in_w ? xs + p->k_w : p->in_w;
+}
+
+/* reference/integer_ops/pooling.h AveragePool: the window's sum divided rounding half away from
+ * zero. An output never lies after the inputs it reads, so the output may be the input. */
+void tinyml_avg_pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output) {
+    int oy, ox, c, y, x, y0, y1, x0, x1;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        for (ox = 0; ox < p->out_w; ++ox) {
+            pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+            for (c = 0; c < p->c; ++c) {
+                const int32_t count = (y1 - y0) * (x1 - x0);
+                int32_t acc = 0;
+                for (y = y0; y < y1; ++y) {
+                    for (x = x0; x < x1; ++x) {
+                        acc += input[((long)y * p->in_w + x) * p->c + c];
+                    }
+                }
+                acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                output[((long)oy * p->out_w + ox) * p->c + c] = (int8_t)clamp32(acc, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* reference/integer_ops/pooling.h MaxPool; in place as tinyml_avg_pool. */
+void tinyml_max_pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output) {
+    int oy, ox, c, y, x, y0, y1, x0, x1;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        for (ox = 0; ox < p->out_w; ++ox) {
+            pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+            for (c = 0; c < p->c; ++c) {
+                int32_t best = -128;
+                for (y = y0; y < y1; ++y) {
+                    for (x = x0; x < x1; ++x) {
+                        const int32_t v = input[((long)y * p->in_w + x) * p->c + c];
+                        best = v > best ? v : best;
+                    }
+                }
+                output[((long)oy * p->out_w + ox) * p->c + c] = (int8_t)clamp32(best, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* reference/reduce.h QuantizedMeanOrSum (mean): int32 sums less the input zero point, rescaled.
+ * Channel c is written after the last read of element c, so the output may be the input. */
+void tinyml_mean(const tinyml_mean_params *p, const int8_t *input, int8_t *output) {
+    int c, i;
+    for (c = 0; c < p->c; ++c) {
+        int32_t sum = 0;
+        for (i = 0; i < p->count; ++i) {
+            sum += input[(long)i * p->c + c];
+        }
+        sum -= p->in_zero_point * p->count;
+        output[c] = (int8_t)clamp32(tinyml_requantize(sum, p->multiplier, p->shift) + p->out_zero_point,
+                                    -128, 127);
+    }
+}
+
+/* gemmlowp exp_on_interval_between_negative_one_quarter_and_0_excl (Q0.31). */
+static int32_t exp_quarter(int32_t a) {
+    const int32_t constant_term = 1895147668;     /* exp(-1/8) */
+    const int32_t one_third = 715827883;
+    const int32_t x = a + (1 << 28);
+    const int32_t x2 = high_mul(x, x);
+    const int32_t x3 = high_mul(x2, x);
+    const int32_t x4 = high_mul(x2, x2);
+    const int32_t x4_over_4 = divide_pot(x4, 2);
+    const int32_t poly = divide_pot(high_mul(x4_over_4 + x3, one_third) + x2, 1);
+    return constant_term + high_mul(constant_term, x + poly);
+}
+
+/* gemmlowp exp_on_negative_values for a Q5.26 input, giving Q0.31. */
+static int32_t exp_negative(int32_t a) {
+    static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535,
+                                           720401, 242};
+    const int32_t quarter = 1 << 24;
+    const int32_t mod_minus_quarter = (a & (quarter - 1)) - quarter;
+    const int32_t remainder = mod_minus_quarter - a;
+    int32_t result = exp_quarter(saturating_shift_left(mod_minus_quarter, 5));
+    int k;
+    for (k = 0; k < 7; ++k) {              /* exponents -2 .. 4: bits 24 .. 30 of the remainder */
+        if (remainder & ((int32_t)1 << (24 + k))) {
+            result = high_mul(result, multipliers[k]);
+        }
+    }
+    return a == 0 ? TINYML_INT32_MAX : result;
+}
+
+/* gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out, Newton-Raphson in Q2.29). */
+static int32_t one_over_one_plus_x(int32_t a) {
+    const int32_t half_denominator = (int32_t)(((int64_t)a + TINYML_INT32_MAX + 1) / 2);
+    int32_t x = 1515870810 + high_mul(half_denominator, -1010580540);
+    int i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus = (1 << 29) - high_mul(half_denominator, x);
+        x = x + saturating_shift_left(high_mul(x, one_minus), 2);
+    }
+    return saturating_shift_left(x, 1);
+}
+
+static int leading_zeros(uint32_t x) {
+    int n = 0;
+    if (x == 0) {
+        return 32;
+    }
+    while (!(x & 0x80000000u)) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+/* reference/softmax.h Softmax (int8 in and out): fixed-point exponentials, their sum in Q12.19,
+ * its reciprocal (common.h GetReciprocal). Element c is read last before it is written, so the
+ * output may be the input. */
+void tinyml_softmax(const tinyml_softmax_params *p, const int8_t *input, int8_t *output) {
+    int row, c;
+    for (row = 0; row < p->outer; ++row) {
+        const int8_t *in = input + (long)row * p->depth;
+        int8_t *out = output + (long)row * p->depth;
+        int32_t max = -128, sum = 0, scale;
+        int headroom, exponent;
+        for (c = 0; c < p->depth; ++c) {
+            max = in[c] > max ? in[c] : max;
+        }
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = in[c] - max;
+            if (diff >= p->diff_min) {
+                const int32_t scaled = high_mul((int32_t)((uint32_t)diff << p->input_left_shift),
+                                                p->input_multiplier);
+                sum += divide_pot(exp_negative(scaled), 12);
+            }
+        }
+        headroom = leading_zeros((uint32_t)sum);
+        scale = one_over_one_plus_x((int32_t)(((uint32_t)sum << headroom) - ((uint32_t)1 << 31)));
+        exponent = 12 - headroom + 31 - 8;
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = in[c] - max;
+            int32_t value = -128;
+            if (diff >= p->diff_min) {
+                const int32_t scaled = high_mul((int32_t)((uint32_t)diff << p->input_left_shift),
+                                                p->input_multiplier);
+                value = divide_pot(high_mul(scale, exp_negative(scaled)), exponent) - 128;
+            }
+            out[c] = (int8_t)clamp32(value, -128, 127);
+        }
+    }
+}
+
+/* RESHAPE: the same bytes (memmove: the planner may overlap the two). */
+void tinyml_copy(int size, const int8_t *input, int8_t *output) {
+    if (input != output) {
+        memmove(output, input, (unsigned)size);
+    }
+}
