@@ -1,9 +1,8 @@
 """The C engine against TFLM-host: random int8 models of both search spaces, generated as C,
-compiled with the host gcc and run through ctypes on random int8 inputs, must give outputs
-byte-identical to TensorFlow Lite Micro's; the static arena is the planner's; the code compiles
+compiled with the host C compiler (-std=c99 -Wall -Wextra -Werror -O2) and run through ctypes on
+random int8 inputs, must give outputs byte-identical to TensorFlow Lite Micro's; the static arena is the planner's; the code compiles
 warning-free for a Cortex-M4."""
 
-import ctypes
 import re
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 
 from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
 from tinyml_cli.engine.codegen import generate
+from tinyml_cli.engine.host import HostEngine, write_library
 from tinyml_cli.engine.planner import MemoryPlan, buffers, plan_memory
 from tinyml_cli.errors import EngineError
 from tinyml_cli.export.quantize import SOFTMAX_OUTPUT, QParams, QuantizedModel
@@ -21,35 +21,12 @@ from tinyml_cli.export.tflm_runner import run_tflm
 
 from random_models import export_random, sample_graphs
 
-HOST_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-fPIC", "-shared"]
 ARM_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c"]
 SPACES = [("mbnet", (16, 16, 3)), ("mbnet", (1, 48, 2)), ("plain", (12, 12, 1)), ("plain", (1, 40, 3))]
 MODELS_PER_SPACE = 4
 INPUTS_PER_MODEL = 4
 ALL_OPS = {"conv2d", "depthwise_conv2d", "fully_connected", "add", "avg_pool", "max_pool", "mean", "reshape",
            "softmax"}
-
-
-def write_library(lib, folder):
-    for name, text in lib.files.items():
-        (folder / name).write_text(text)
-    return sorted(folder / name for name in lib.files if name.endswith(".c"))
-
-
-def build_host(lib, folder):
-    """The library compiled with the host gcc and loaded."""
-    sources = write_library(lib, folder)
-    so = folder / "libtinyml.so"
-    subprocess.run(["gcc", *HOST_FLAGS, "-o", so, *sources], check=True, capture_output=True, text=True)
-    return ctypes.CDLL(str(so))
-
-
-def engine_outputs(dll, inputs, out_size):
-    outs = np.zeros((len(inputs), out_size), np.int8)
-    for k, x in enumerate(inputs):
-        x = np.ascontiguousarray(x, np.int8)
-        assert dll.tinyml_invoke(x.ctypes.data_as(ctypes.c_void_p), outs[k].ctypes.data_as(ctypes.c_void_p)) == 0
-    return outs
 
 
 def static_arena(source):
@@ -74,13 +51,11 @@ def test_engine_is_bit_exact_with_tflm_on_random_models(tmp_path):
     for k, (space, graph, rng) in enumerate(random_models()):
         q, model = export_random(graph, rng)
         lib = generate(q)
-        folder = tmp_path / f"m{k}"
-        folder.mkdir()
-        dll = build_host(lib, folder)
+        engine = HostEngine.build(lib, tmp_path / f"m{k}")
         assert static_arena(lib.files["tinyml_model.c"]) == lib.arena_size == lib.plan.size
         inputs = rng.integers(-128, 128, size=(INPUTS_PER_MODEL, *graph.input_shape), dtype=np.int8)
         tflm = run_tflm(model, inputs, 1 << 22)
-        ours = engine_outputs(dll, inputs, int(np.prod(graph.output_shape)))
+        ours = engine.run(inputs)
         assert np.array_equal(ours, tflm.outputs.reshape(len(inputs), -1)), (space, k, [l.op for l in graph.layers])
         covered |= {layer.op for layer in graph.layers}
         ends.add(graph.layers[-1].op)
@@ -93,9 +68,7 @@ def test_generated_c_compiles_for_cortex_m4_without_warnings(tmp_path):
     rng = np.random.default_rng(3)
     for k, graph in enumerate(sample_graphs({"name": "mbnet"}, (16, 16, 3), rng, 1)
                               + sample_graphs({"name": "plain"}, (1, 40, 1), rng, 1)):
-        folder = tmp_path / f"m{k}"
-        folder.mkdir()
-        for source in write_library(generate(export_random(graph, rng)[0]), folder):
+        for source in write_library(generate(export_random(graph, rng)[0]), tmp_path / f"m{k}"):
             subprocess.run(["arm-none-eabi-gcc", *ARM_FLAGS, "-o", source.with_suffix(".o"), source],
                            check=True, capture_output=True, text=True)
 
@@ -143,6 +116,6 @@ def test_softmax_is_bit_exact_over_input_scales(tmp_path, rng, scale):
     inputs = rng.integers(-128, 128, size=(64, 1, 1, 40), dtype=np.int8)
     inputs[:16] //= 8                                       # narrow rows: many classes share the mass
     expected = run_tflm(write_tflite(q), inputs, 1 << 20).outputs.reshape(len(inputs), -1)
-    ours = engine_outputs(build_host(generate(q), tmp_path), inputs, 40)
+    ours = HostEngine.build(generate(q), tmp_path).run(inputs)
     assert np.array_equal(ours, expected)
     assert len(np.unique(expected)) >= 8

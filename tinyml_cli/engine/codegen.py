@@ -37,11 +37,14 @@ _PER_ROW = 16
 
 @dataclass(frozen=True)
 class EngineLibrary:
-    """The generated files (name -> text), the arena size (bytes) and the memory plan."""
+    """The generated files (name -> text), the arena size (bytes), the memory plan and the shapes of
+    the int8 input and output buffers ``tinyml_invoke`` takes."""
 
     files: dict[str, str]
     arena_size: int
     plan: MemoryPlan
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
 
 
 def check_supported(q: QuantizedModel) -> None:
@@ -161,4 +164,4 @@ def generate(q: QuantizedModel) -> EngineLibrary:
     plan = plan_memory(q.graph, lambda layer: KERNELS[layer.op].in_place)
     files = {"tinyml_model.h": model_header(q, plan), "tinyml_model.c": model_source(q, plan),
              **kernel_sources()}
-    return EngineLibrary(files, plan.size, plan)
+    return EngineLibrary(files, plan.size, plan, q.graph.input_shape, q.graph.output_shape)
