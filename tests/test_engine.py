@@ -1,7 +1,7 @@
 """The C engine against TFLM-host: random int8 models of both search spaces, generated as C,
 compiled with the host C compiler (-std=c99 -Wall -Wextra -Werror -O2) and run through ctypes on
-random int8 inputs, must give outputs byte-identical to TensorFlow Lite Micro's; the static arena is the planner's; the code compiles
-warning-free for a Cortex-M4."""
+random int8 inputs, must give outputs byte-identical to TensorFlow Lite Micro's; the static arena
+is the planner's; the code compiles warning-free for a Cortex-M4."""
 
 import re
 import shutil
