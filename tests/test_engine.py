@@ -13,6 +13,7 @@ import pytest
 from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
 from tinyml_cli.engine.codegen import generate
 from tinyml_cli.engine.host import HostEngine, write_library
+from tinyml_cli.engine.kernels import KERNELS
 from tinyml_cli.engine.planner import MemoryPlan, buffers, plan_memory
 from tinyml_cli.errors import EngineError
 from tinyml_cli.export.quantize import SOFTMAX_OUTPUT, QParams, QuantizedModel
@@ -20,6 +21,12 @@ from tinyml_cli.export.tflite_writer import write_tflite
 from tinyml_cli.export.tflm_runner import run_tflm
 
 from random_models import export_random, sample_graphs
+
+
+
+def KERNEL_SCRATCH(layer, shape):
+    """What the generator tells the planner: each kernel's scratch to work in place."""
+    return KERNELS[layer.op].in_place_scratch(shape)
 
 ARM_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c"]
 SPACES = [("mbnet", (16, 16, 3)), ("mbnet", (1, 48, 2)), ("plain", (12, 12, 1)), ("plain", (1, 40, 3))]
@@ -47,7 +54,7 @@ def random_models():
 
 
 def test_engine_is_bit_exact_with_tflm_on_random_models(tmp_path):
-    covered, ends = set(), set()
+    covered, ends, in_place = set(), set(), 0
     for k, (space, graph, rng) in enumerate(random_models()):
         q, model = export_random(graph, rng)
         lib = generate(q)
@@ -56,11 +63,13 @@ def test_engine_is_bit_exact_with_tflm_on_random_models(tmp_path):
         inputs = rng.integers(-128, 128, size=(INPUTS_PER_MODEL, *graph.input_shape), dtype=np.int8)
         tflm = run_tflm(model, inputs, 1 << 22)
         ours = engine.run(inputs)
+        in_place += "_in_place(" in lib.files["tinyml_model.c"]
         assert np.array_equal(ours, tflm.outputs.reshape(len(inputs), -1)), (space, k, [l.op for l in graph.layers])
         covered |= {layer.op for layer in graph.layers}
         ends.add(graph.layers[-1].op)
     assert covered == ALL_OPS
     assert len(ends) >= 6, ends
+    assert in_place >= 4                                    # depthwise convolutions run in place
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
@@ -76,15 +85,17 @@ def test_generated_c_compiles_for_cortex_m4_without_warnings(tmp_path):
 def test_planner_overlaps_only_tensors_never_alive_together(rng):
     for name, shape in SPACES:
         for graph in sample_graphs({"name": name}, shape, rng, 3):
-            plan = plan_memory(graph, lambda layer: layer.op in ("add", "avg_pool", "max_pool", "mean"))
-            bufs = buffers(graph, lambda layer: layer.op in ("add", "avg_pool", "max_pool", "mean"))
+            plan = plan_memory(graph, KERNEL_SCRATCH)
+            bufs = buffers(graph, KERNEL_SCRATCH, plan.in_place)
+            start = {id(b): plan.scratch[b.scratch_of] if b.scratch_of is not None else plan.offsets[b.tensors[0]]
+                     for b in bufs}
             for a in bufs:
                 for b in bufs:
                     if a is b or a.last < b.first or b.last < a.first:
                         continue
-                    oa, ob = plan.offsets[a.tensors[0]], plan.offsets[b.tensors[0]]
-                    assert oa + a.size <= ob or ob + b.size <= oa
-            assert plan.size == max((plan.offsets[b.tensors[0]] + b.size for b in bufs), default=0)
+                    assert start[id(a)] + a.size <= start[id(b)] or start[id(b)] + b.size <= start[id(a)]
+            assert plan.size == max((start[id(b)] + b.size for b in bufs), default=0)
+            assert plan.size <= plan_memory(graph, lambda layer, shape: None).size
 
 
 def test_in_place_layers_share_their_input_buffer():
@@ -92,8 +103,17 @@ def test_in_place_layers_share_their_input_buffer():
     x = b.conv(b.input, 4, 3)
     y = b.pool(x, "max", 2)
     _ = b.fully_connected(b.flatten(y), 3)
-    plan = plan_memory(b.finish(), lambda layer: layer.op in ("max_pool", "reshape"))
-    assert plan == MemoryPlan({1: 0, 2: 0, 3: 0}, 256, "largest first")
+    plan = plan_memory(b.finish(), KERNEL_SCRATCH)
+    assert plan == MemoryPlan({1: 0, 2: 0, 3: 0}, {}, 256, "largest first", frozenset({1, 2}))
+
+
+def test_depthwise_works_in_place_with_one_channel_of_scratch():
+    b = GraphBuilder((8, 8, 16))
+    x = b.conv(b.input, 32, 1)                           # 8x8x32: 2048 bytes
+    y = b.depthwise(x, 3, stride=2)                      # 4x4x32 over it, 64 bytes of scratch
+    _ = b.conv(y, 8, 1)
+    plan = plan_memory(b.finish(), KERNEL_SCRATCH)
+    assert plan.offsets == {1: 0, 2: 0} and plan.scratch == {1: 2048} and plan.size == 2048 + 64
 
 
 def test_normalizing_models_are_refused(rng):

@@ -54,29 +54,29 @@ static int8_t finish(int32_t acc, int32_t bias, int32_t multiplier, int32_t shif
     return (int8_t)clamp32(tinyml_requantize(acc + bias, multiplier, shift) + offset, lo, hi);
 }
 
+/* The filter taps [start, end) of a window at ``origin`` that fall inside an axis of ``size``:
+ * padding is skipped, as the reference kernels do (conv.h, depthwise_conv.h, pooling.h). */
+static void clip(int origin, int k, int size, int *start, int *end) {
+    *start = origin < 0 ? -origin : 0;
+    *end = origin + k < size ? k : size - origin;
+}
+
 /* reference/integer_ops/conv.h ConvPerChannel (no dilation, one group). */
 void tinyml_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output) {
-    int oy, ox, oc, ky, kx, ic;
+    int oy, ox, oc, ky, kx, ic, ky0, ky1, kx0, kx1;
     for (oy = 0; oy < p->out_h; ++oy) {
         const int y0 = oy * p->stride_h - p->pad_h;
+        clip(y0, p->k_h, p->in_h, &ky0, &ky1);
         for (ox = 0; ox < p->out_w; ++ox) {
             const int x0 = ox * p->stride_w - p->pad_w;
+            clip(x0, p->k_w, p->in_w, &kx0, &kx1);
             for (oc = 0; oc < p->out_c; ++oc) {
                 const int8_t *filter = p->weights + (long)oc * p->k_h * p->k_w * p->in_c;
                 int32_t acc = 0;
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    const int y = y0 + ky;
-                    if (y < 0 || y >= p->in_h) {
-                        continue;
-                    }
-                    for (kx = 0; kx < p->k_w; ++kx) {
-                        const int x = x0 + kx;
-                        const int8_t *in, *w;
-                        if (x < 0 || x >= p->in_w) {
-                            continue;
-                        }
-                        in = input + ((long)y * p->in_w + x) * p->in_c;
-                        w = filter + ((long)ky * p->k_w + kx) * p->in_c;
+                for (ky = ky0; ky < ky1; ++ky) {
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        const int8_t *in = input + ((long)(y0 + ky) * p->in_w + x0 + kx) * p->in_c;
+                        const int8_t *w = filter + ((long)ky * p->k_w + kx) * p->in_c;
                         for (ic = 0; ic < p->in_c; ++ic) {
                             acc += (int32_t)w[ic] * ((int32_t)in[ic] + p->in_offset);
                         }
@@ -89,33 +89,49 @@ void tinyml_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *out
     }
 }
 
-/* reference/integer_ops/depthwise_conv.h DepthwiseConvPerChannel (multiplier 1, no dilation). */
-void tinyml_depthwise_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output) {
-    int oy, ox, c, ky, kx;
+/* One output channel of reference/integer_ops/depthwise_conv.h DepthwiseConvPerChannel
+ * (multiplier 1, no dilation), reading input channel c at in[(y * in_w + x) * step]. */
+static void depthwise_channel(const tinyml_conv_params *p, int c, const int8_t *in, int step,
+                              int8_t *output) {
+    int oy, ox, ky, kx, ky0, ky1, kx0, kx1;
     for (oy = 0; oy < p->out_h; ++oy) {
         const int y0 = oy * p->stride_h - p->pad_h;
+        clip(y0, p->k_h, p->in_h, &ky0, &ky1);
         for (ox = 0; ox < p->out_w; ++ox) {
             const int x0 = ox * p->stride_w - p->pad_w;
-            for (c = 0; c < p->out_c; ++c) {
-                int32_t acc = 0;
-                for (ky = 0; ky < p->k_h; ++ky) {
-                    const int y = y0 + ky;
-                    if (y < 0 || y >= p->in_h) {
-                        continue;
-                    }
-                    for (kx = 0; kx < p->k_w; ++kx) {
-                        const int x = x0 + kx;
-                        if (x < 0 || x >= p->in_w) {
-                            continue;
-                        }
-                        acc += (int32_t)p->weights[((long)ky * p->k_w + kx) * p->out_c + c] *
-                               ((int32_t)input[((long)y * p->in_w + x) * p->in_c + c] + p->in_offset);
-                    }
+            int32_t acc = 0;
+            clip(x0, p->k_w, p->in_w, &kx0, &kx1);
+            for (ky = ky0; ky < ky1; ++ky) {
+                for (kx = kx0; kx < kx1; ++kx) {
+                    acc += (int32_t)p->weights[((long)ky * p->k_w + kx) * p->out_c + c] *
+                           ((int32_t)in[((long)(y0 + ky) * p->in_w + x0 + kx) * step] + p->in_offset);
                 }
-                *output++ = finish(acc, p->bias[c], p->multiplier[c], p->shift[c], p->out_offset,
-                                   p->act_min, p->act_max);
             }
+            output[((long)oy * p->out_w + ox) * p->out_c + c] =
+                finish(acc, p->bias[c], p->multiplier[c], p->shift[c], p->out_offset, p->act_min, p->act_max);
         }
+    }
+}
+
+void tinyml_depthwise_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output) {
+    int c;
+    for (c = 0; c < p->out_c; ++c) {
+        depthwise_channel(p, c, input + c, p->in_c, output);
+    }
+}
+
+/* In place, channel by channel (as TinyEngine does): input channel c is copied into ``scratch``
+ * (in_h x in_w bytes), then output channel c is written over it. Output pixel i of channel c lies
+ * where input pixel i of channel c was, so no other channel is touched. */
+void tinyml_depthwise_conv2d_in_place(const tinyml_conv_params *p, int8_t *buffer, int8_t *scratch) {
+    const long pixels = (long)p->in_h * p->in_w;
+    long i;
+    int c;
+    for (c = 0; c < p->out_c; ++c) {
+        for (i = 0; i < pixels; ++i) {
+            scratch[i] = buffer[i * p->in_c + c];
+        }
+        depthwise_channel(p, c, scratch, 1, buffer);
     }
 }
 
@@ -146,13 +162,16 @@ void tinyml_add(const tinyml_add_params *p, const int8_t *input1, const int8_t *
     }
 }
 
-/* The window of output (oy, ox), clipped to the input (reference/integer_ops/pooling.h). */
+/* The input rows [y0, y1) and columns [x0, x1) of output (oy, ox)'s window
+ * (reference/integer_ops/pooling.h). */
 static void pool_window(const tinyml_pool_params *p, int oy, int ox, int *y0, int *y1, int *x0, int *x1) {
     const int ys = oy * p->stride_h - p->pad_h, xs = ox * p->stride_w - p->pad_w;
-    *y0 = ys < 0 ? 0 : ys;
-    *y1 = ys + p->k_h < p->in_h ? ys + p->k_h : p->in_h;
-    *x0 = xs < 0 ? 0 : xs;
-    *x1 = xs + p->k_w < p->in_w ? xs + p->k_w : p->in_w;
+    clip(ys, p->k_h, p->in_h, y0, y1);
+    clip(xs, p->k_w, p->in_w, x0, x1);
+    *y0 += ys;
+    *y1 += ys;
+    *x0 += xs;
+    *x1 += xs;
 }
 
 /* reference/integer_ops/pooling.h AveragePool: the window's sum divided rounding half away from

@@ -54,6 +54,8 @@ typedef struct {
 int32_t tinyml_requantize(int32_t x, int32_t multiplier, int32_t shift);
 void tinyml_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output);
 void tinyml_depthwise_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output);
+/* The output over the input, with in_h x in_w bytes of scratch. */
+void tinyml_depthwise_conv2d_in_place(const tinyml_conv_params *p, int8_t *buffer, int8_t *scratch);
 void tinyml_fully_connected(const tinyml_fc_params *p, const int8_t *input, int8_t *output);
 void tinyml_add(const tinyml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tinyml_avg_pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output);
