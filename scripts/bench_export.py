@@ -17,7 +17,7 @@ import torch
 from tinyml_cli.arch import build_graph, make_space, sample_buildable
 from tinyml_cli.errors import TinymlError
 from tinyml_cli.estimate import estimate
-from tinyml_cli.export.quantize import FoldedModule, quantize
+from tinyml_cli.export.quantize import FoldedModule, QuantizedModel, quantize
 from tinyml_cli.export.tflite_writer import write_tflite
 from tinyml_cli.export.verify import arena_upper_bound, quantize_input
 from tinyml_cli.export.tflm_runner import required_arena, run_tflm
@@ -58,12 +58,18 @@ def random_module(graph, x: np.ndarray) -> torch.nn.Module:
     return module.eval()
 
 
-def random_export(graph, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
-    """A randomly initialised graph exported to int8 .tflite bytes, and one int8 input for it."""
+def random_quantized(graph, rng: np.random.Generator, inputs: int = 1) -> tuple[QuantizedModel, np.ndarray]:
+    """A randomly initialised graph quantized to int8, and ``inputs`` int8 inputs for it."""
     x = rng.random((16, *graph.input_shape), dtype=np.float32)
     folded = FoldedModule.from_module(random_module(graph, x))
     q = quantize(folded, x)
-    return write_tflite(q), quantize_input(x[:1], q.tensors[0])
+    return q, quantize_input(x[:inputs], q.tensors[0])
+
+
+def random_export(graph, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    """A randomly initialised graph exported to int8 .tflite bytes, and one int8 input for it."""
+    q, x = random_quantized(graph, rng)
+    return write_tflite(q), x
 
 
 def measure(graph, rng: np.random.Generator) -> tuple[int, int, int]:
