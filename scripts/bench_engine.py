@@ -10,14 +10,12 @@ on the model's inputs. Prints one row per architecture and the min / median / ma
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from math import prod
 from pathlib import Path
 
 import numpy as np
-import torch
-from bench_export import random_quantized, sample_graphs
+from bench_export import _stats, bench_args, random_quantized, sample_graphs
 
 from tinyml_cli.engine.codegen import generate
 from tinyml_cli.engine.host import HostEngine
@@ -30,19 +28,8 @@ from tinyml_cli.mcu import budget_for, load_profile
 INPUTS = 8
 
 
-def _stats(values: list[float]) -> str:
-    return f"min {min(values):.3f}  median {float(np.median(values)):.3f}  max {max(values):.3f}"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=24, help="architectures")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mcu", default="STM32F746")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    args, rng = bench_args(__doc__, "STM32F746")
     profile = load_profile(args.mcu)
     budget = budget_for(profile)
     ratios: dict[str, list[float]] = {"arena / TFLM head": [], "arena+io / TFLM head": [],

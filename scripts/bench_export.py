@@ -84,15 +84,20 @@ def _stats(values: list[float]) -> str:
     return f"min {min(values):.4f}  median {float(np.median(values)):.4f}  max {max(values):.4f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=24, help="architectures to export")
+def bench_args(doc: str, mcu: str) -> tuple[argparse.Namespace, np.random.Generator]:
+    """``--n`` architectures, ``--seed`` (torch and numpy seeded, one thread) and ``--mcu``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--n", type=int, default=24, help="architectures")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mcu", default="STM32F412")
+    parser.add_argument("--mcu", default=mcu)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    return args, np.random.default_rng(args.seed)
+
+
+def main() -> None:
+    args, rng = bench_args(__doc__, "STM32F412")
     profile = load_profile(args.mcu)
     budget = budget_for(profile)
     sram_ratios, flash_ratios, failed = [], [], 0

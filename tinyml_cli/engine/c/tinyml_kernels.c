@@ -174,46 +174,39 @@ static void pool_window(const tinyml_pool_params *p, int oy, int ox, int *y0, in
     *x1 += xs;
 }
 
-/* reference/integer_ops/pooling.h AveragePool: the window's sum divided rounding half away from
- * zero. An output never lies after the inputs it reads, so the output may be the input. */
-void tinyml_avg_pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output) {
+/* reference/integer_ops/pooling.h AveragePool (the window's sum divided rounding half away from
+ * zero) or MaxPool. An output never lies after the inputs it reads, so the output may be the
+ * input. */
+static void pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output, int average) {
     int oy, ox, c, y, x, y0, y1, x0, x1;
     for (oy = 0; oy < p->out_h; ++oy) {
         for (ox = 0; ox < p->out_w; ++ox) {
             pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
             for (c = 0; c < p->c; ++c) {
                 const int32_t count = (y1 - y0) * (x1 - x0);
-                int32_t acc = 0;
-                for (y = y0; y < y1; ++y) {
-                    for (x = x0; x < x1; ++x) {
-                        acc += input[((long)y * p->in_w + x) * p->c + c];
-                    }
-                }
-                acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-                output[((long)oy * p->out_w + ox) * p->c + c] = (int8_t)clamp32(acc, p->act_min, p->act_max);
-            }
-        }
-    }
-}
-
-/* reference/integer_ops/pooling.h MaxPool; in place as tinyml_avg_pool. */
-void tinyml_max_pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output) {
-    int oy, ox, c, y, x, y0, y1, x0, x1;
-    for (oy = 0; oy < p->out_h; ++oy) {
-        for (ox = 0; ox < p->out_w; ++ox) {
-            pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-            for (c = 0; c < p->c; ++c) {
-                int32_t best = -128;
+                int32_t acc = 0, best = -128;
                 for (y = y0; y < y1; ++y) {
                     for (x = x0; x < x1; ++x) {
                         const int32_t v = input[((long)y * p->in_w + x) * p->c + c];
+                        acc += v;
                         best = v > best ? v : best;
                     }
+                }
+                if (average) {
+                    best = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
                 }
                 output[((long)oy * p->out_w + ox) * p->c + c] = (int8_t)clamp32(best, p->act_min, p->act_max);
             }
         }
     }
+}
+
+void tinyml_avg_pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output) {
+    pool(p, input, output, 1);
+}
+
+void tinyml_max_pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output) {
+    pool(p, input, output, 0);
 }
 
 /* reference/reduce.h QuantizedMeanOrSum (mean): int32 sums less the input zero point, rescaled.
