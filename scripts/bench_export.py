@@ -17,7 +17,7 @@ import torch
 from tinyml_cli.arch import build_graph, make_space, sample_buildable
 from tinyml_cli.errors import TinymlError
 from tinyml_cli.estimate import estimate
-from tinyml_cli.export.quantize import FoldedModule, quantize
+from tinyml_cli.export.quantize import FoldedModule, QuantizedModel, quantize
 from tinyml_cli.export.tflite_writer import write_tflite
 from tinyml_cli.export.verify import arena_upper_bound, quantize_input
 from tinyml_cli.export.tflm_runner import required_arena, run_tflm
@@ -58,12 +58,18 @@ def random_module(graph, x: np.ndarray) -> torch.nn.Module:
     return module.eval()
 
 
-def random_export(graph, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
-    """A randomly initialised graph exported to int8 .tflite bytes, and one int8 input for it."""
+def random_quantized(graph, rng: np.random.Generator, inputs: int = 1) -> tuple[QuantizedModel, np.ndarray]:
+    """A randomly initialised graph quantized to int8, and ``inputs`` int8 inputs for it."""
     x = rng.random((16, *graph.input_shape), dtype=np.float32)
     folded = FoldedModule.from_module(random_module(graph, x))
     q = quantize(folded, x)
-    return write_tflite(q), quantize_input(x[:1], q.tensors[0])
+    return q, quantize_input(x[:inputs], q.tensors[0])
+
+
+def random_export(graph, rng: np.random.Generator) -> tuple[bytes, np.ndarray]:
+    """A randomly initialised graph exported to int8 .tflite bytes, and one int8 input for it."""
+    q, x = random_quantized(graph, rng)
+    return write_tflite(q), x
 
 
 def measure(graph, rng: np.random.Generator) -> tuple[int, int, int]:
@@ -78,15 +84,20 @@ def _stats(values: list[float]) -> str:
     return f"min {min(values):.4f}  median {float(np.median(values)):.4f}  max {max(values):.4f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=24, help="architectures to export")
+def bench_args(doc: str, mcu: str) -> tuple[argparse.Namespace, np.random.Generator]:
+    """``--n`` architectures, ``--seed`` (torch and numpy seeded, one thread) and ``--mcu``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--n", type=int, default=24, help="architectures")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mcu", default="STM32F412")
+    parser.add_argument("--mcu", default=mcu)
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    return args, np.random.default_rng(args.seed)
+
+
+def main() -> None:
+    args, rng = bench_args(__doc__, "STM32F412")
     profile = load_profile(args.mcu)
     budget = budget_for(profile)
     sram_ratios, flash_ratios, failed = [], [], 0

@@ -271,3 +271,23 @@ def test_export_then_profile_on_the_emulated_core(run_dir, cli):
     assert report == json.loads((out / "profile-STM32F412.json").read_text())
     assert report["inputs"] == "4 test samples saved by tinyml export" and report["core"] == "cortex-m4"
     assert report["comparison"]["tflm_host"]["equal"]
+
+
+def test_export_command_with_the_c_runtime(run_dir, tmp_path, cli):
+    """--runtime c: the engine's library beside the .tflite, byte-identical to TFLM-host on the
+    saved test samples, its static arena the planner's figure, reported next to TFLM's arena."""
+    out = tmp_path / "c"
+    code, stdout, _ = cli("export", run_dir, "--runtime", "c", "--out", out, "--json", "-q",
+                          "export.calibration_samples=200")
+    assert code == 0
+    entry = json.loads(stdout)["exports"][0]
+    engine = entry["engine"]
+    assert engine["identical_to_tflm"] and engine["samples"] == 16 and "engine" in entry["files"]
+    assert engine["tflm_arena"] == entry["verify"]["tflm_arena"]["required"]
+    assert engine["tflm_mcu_estimate"] == entry["verify"]["estimate"]["mcu_peak_sram"]
+    assert engine["mcu_sram_ratio"] == (engine["arena"] + engine["io_buffers"]) / engine["tflm_mcu_estimate"]
+    source = (out / "engine" / "tinyml_model.c").read_text()
+    assert f"static int8_t tinyml_arena[{engine['arena']}];" in source
+    assert {p.name for p in (out / "engine").iterdir()} == {"tinyml_model.c", "tinyml_model.h", "tinyml_kernels.c",
+                                                           "tinyml_kernels.h", "verify.json"}
+    assert json.loads((out / "engine" / "verify.json").read_text()) == engine

@@ -136,10 +136,13 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 @click.option("--out", type=click.Path(), help="Export folder (must not exist or be empty).")
 @click.option("--profile", "run_profile", is_flag=True,
               help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile).")
+@click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
+              help="c: also write the tinyml C engine (engine/), checked against TFLM-host; as "
+              "export.runtime (default tflm).")
 @output_options
 def export_command(target: str, overrides: tuple[str, ...], weights: str | None, dataset: str | None,
-                   rank: int | None, top: int | None, out: str | None, run_profile: bool, ui: Ui,
-                   as_json: bool) -> None:
+                   rank: int | None, top: int | None, out: str | None, run_profile: bool,
+                   runtime: str | None, ui: Ui, as_json: bool) -> None:
     """Quantize to int8, write .tflite and C sources, verify in LiteRT and TFLM.
 
     TARGET is a search run directory (its candidates, best first) or an ARCH.yaml with --weights.
@@ -151,10 +154,11 @@ def export_command(target: str, overrides: tuple[str, ...], weights: str | None,
     from .profile.report import render
     from .profile.target import profile_target
 
+    overrides = (f"export.runtime={runtime}",) * (runtime is not None) + overrides
     out_dir, results = run_export(target, list(overrides), ui, weights=weights, dataset=dataset,
                                   rank=rank, top=top, out=out, argv=sys.argv)
-    exports = [{"dir": r.out_dir, "files": r.files, "quantization": r.quantization, "verify": r.verify}
-               for r in results]
+    exports = [{"dir": r.out_dir, "files": r.files, "quantization": r.quantization, "verify": r.verify,
+                **({"engine": r.engine} if r.engine is not None else {})} for r in results]
     if run_profile:
         cfg = read_yaml(out_dir / "config.yaml")
         profile = load_profile(cfg["mcu"])

@@ -45,3 +45,9 @@ class RunDirError(TinymlError):
     """A run directory cannot be created or resumed as asked."""
 
     exit_code = EXIT_USAGE
+
+
+class EngineError(TinymlError):
+    """The C engine cannot generate a model (an op, activation or parameter it does not run)."""
+
+    exit_code = EXIT_USAGE

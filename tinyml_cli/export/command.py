@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..arch import Arch, build_graph
 from ..config import COMMON_SCHEMA, apply_overrides, read_yaml, validate
 from ..console import Ui
@@ -18,6 +20,8 @@ from ..train.builder import GraphModule, build_module
 from ..train.checkpoint import load_candidate, load_weights, ranked_candidates
 from .pipeline import EXPORT_SCHEMA, ExportResult, check_inputs, export_candidate
 from .verify import verify_rows
+
+ENGINE_RANDOM_SAMPLES = 16           # int8 inputs to check the C engine on without test samples
 
 SCHEMA = {**COMMON_SCHEMA, "data": DATA_SCHEMA, "export": EXPORT_SCHEMA}
 # What an export takes over from the search run it reads.
@@ -44,6 +48,26 @@ def _run_candidates(run_dir: Path, rank: int | None, top: int | None) -> list[Ca
         arch, module, _ = load_candidate(folders[r - 1])
         out.append(Candidate(f"{run_dir.name}/candidates/{folders[r - 1].name}", arch, module))
     return out
+
+
+def _export_engine(result: ExportResult, tflm_estimate: int, seed: int, ui: Ui) -> dict:
+    """The C engine's library beside the .tflite, checked on the saved test samples (random int8
+    inputs when the dataset has no test split)."""
+    from ..engine.export import engine_rows, export_engine
+
+    samples = result.out_dir / "test_samples.npz"
+    if samples.is_file():
+        with np.load(samples) as saved:
+            inputs = saved["x"]
+    else:
+        rng = np.random.default_rng(seed)
+        inputs = rng.integers(-128, 128, (ENGINE_RANDOM_SAMPLES, *result.quantized.graph.input_shape), np.int8)
+    arena = result.verify["tflm_arena"]["required"] if result.verify else None
+    model = (result.out_dir / "model.tflite").read_bytes()
+    report = export_engine(result.quantized, model, inputs, result.out_dir, arena, tflm_estimate)
+    result.files = sorted({*result.files, "engine"})
+    ui.table(f"C engine ({result.out_dir / 'engine'})", ["measure", "value"], engine_rows(report))
+    return report
 
 
 def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = None,
@@ -105,5 +129,7 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
             if result.verify is not None:
                 ui.table(f"verification of {c.label} ({d.name} test set)", ["measure", "value"],
                          verify_rows(result.verify))
+            if cfg["export"]["runtime"] == "c":
+                result.engine = _export_engine(result, mcu.peak_sram, cfg["seed"], ui)
             results.append(result)
     return out_dir, results

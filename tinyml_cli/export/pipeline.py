@@ -3,7 +3,8 @@ them in LiteRT and TFLM, and write everything into an export folder.
 
 Folder layout: ``model.tflite``, ``model_data.h``, ``model_data.c``, ``model_config.h``,
 ``verify.json`` (and ``quantization.json``: calibration and QAT record; ``test_samples.npz``: the
-first test samples as the model takes them, ``x``, and their labels, ``y``, for ``tinyml profile``).
+first test samples as the model takes them, ``x``, and their labels, ``y``, for ``tinyml profile``);
+with ``runtime: c``, ``engine/``: the tinyml C engine's library, see ``engine/export.py``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from typing import Callable
 import numpy as np
 
 from ..arch import Arch, build_graph
-from ..config import Field, boolean, integer, number
+from ..config import Field, boolean, choice, integer, number
 from ..data import Dataset
 from ..errors import ConfigError
 from ..runs import atomic_write_bytes, atomic_write_text, write_json
 from ..train.builder import GraphModule
 from .c_writer import c_sources
-from .quantize import FoldedModule, folded_accuracy, qat_finetune, quantize, quantize_layers
+from .quantize import FoldedModule, QuantizedModel, folded_accuracy, qat_finetune, quantize, quantize_layers
 from .tflite_writer import check_writable, write_tflite
 from .verify import model_inputs, verify
 
@@ -37,6 +38,8 @@ EXPORT_SCHEMA = {
                       "post-training accuracy drop (validation, fraction) that triggers QAT"),
     "qat_lr": Field(number(min_value=0.0), 1e-4, "QAT learning rate (Adam)"),
     "verify": Field(boolean, True, "run the model in LiteRT and TFLM on the test set"),
+    "runtime": Field(choice("tflm", "c"), "tflm", "tflm: the .tflite and its TFLM sources; c: also the "
+                     "tinyml C engine (engine/), checked byte for byte against TFLM-host"),
 }
 
 
@@ -48,6 +51,8 @@ class ExportResult:
     files: list[str]
     quantization: dict
     verify: dict | None
+    quantized: QuantizedModel | None = None
+    engine: dict | None = None
 
 
 def check_inputs(arch: Arch, data: Dataset, source: str) -> None:
@@ -103,4 +108,4 @@ def export_candidate(arch: Arch, module: GraphModule, data: Dataset, cfg: dict, 
     for filename, text in c_sources(q, model, name, data.class_names, arena).items():
         atomic_write_text(out_dir / filename, text)
     files = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
-    return ExportResult(out_dir, files, record, report)
+    return ExportResult(out_dir, files, record, report, q)

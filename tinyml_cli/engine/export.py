@@ -1,0 +1,63 @@
+"""``tinyml export --runtime c``: the engine's library written into the export folder (``engine/``)
+and checked byte for byte against TFLM-host on the export's test samples, with its arena next to
+TFLM's."""
+
+from __future__ import annotations
+
+import tempfile
+from math import prod
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EngineError
+from ..export.quantize import QuantizedModel
+from ..export.tflm_runner import run_tflm
+from ..export.verify import arena_upper_bound
+from ..runs import atomic_write_text, write_json
+from .codegen import generate
+from .host import HostEngine
+
+FOLDER = "engine"
+
+
+def export_engine(q: QuantizedModel, model: bytes, inputs: np.ndarray, out_dir: Path,
+                  tflm_arena: int | None = None, tflm_mcu_estimate: int | None = None) -> dict:
+    """Write the library into ``out_dir/engine``, run it (host build) and TFLM-host on ``inputs``
+    (int8, leading batch axis), and report; EngineError unless every output byte agrees.
+    ``tflm_arena``: the smallest arena TFLM-host accepts, when known (its reported use otherwise);
+    ``tflm_mcu_estimate``: the estimated TFLM + CMSIS-NN arena on a 32-bit Cortex-M."""
+    lib = generate(q)
+    folder = out_dir / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in lib.files.items():
+        atomic_write_text(folder / name, text)
+    with tempfile.TemporaryDirectory(prefix="tinyml-engine-") as tmp:
+        ours = HostEngine.build(lib, Path(tmp)).run(inputs)
+    tflm = run_tflm(model, inputs, arena_upper_bound(q.graph))
+    expected = tflm.outputs.reshape(len(inputs), -1)
+    differing = int((ours != expected).any(axis=1).sum())
+    io_bytes = prod(q.graph.input_shape) + prod(q.graph.output_shape)
+    tflm_bytes = tflm_arena if tflm_arena is not None else tflm.arena_total
+    report = {"samples": int(len(inputs)), "identical_to_tflm": differing == 0, "differing_samples": differing,
+              "arena": lib.arena_size, "io_buffers": io_bytes, "placement": lib.plan.order,
+              "tflm_arena": tflm_bytes, "sram_ratio": (lib.arena_size + io_bytes) / tflm_bytes}
+    if tflm_mcu_estimate:
+        report.update(tflm_mcu_estimate=tflm_mcu_estimate,
+                      mcu_sram_ratio=(lib.arena_size + io_bytes) / tflm_mcu_estimate)
+    write_json(folder / "verify.json", report)
+    if differing:
+        raise EngineError(f"the C engine's outputs differ from TFLM's on {differing} of {len(inputs)} samples")
+    return report
+
+
+def engine_rows(report: dict) -> list[list[str]]:
+    """The engine's report as (measure, value) rows for a table."""
+    rows = [["samples, outputs identical to TFLM-host", f"{report['samples']}, {report['identical_to_tflm']}"],
+            ["static arena (planner's peak)", f"{report['arena']} B ({report['placement']})"],
+            ["arena + input and output buffers", f"{report['arena'] + report['io_buffers']} B"],
+            ["TFLM-host arena (engine / TFLM)", f"{report['tflm_arena']} B ({report['sram_ratio']:.3f})"]]
+    if "tflm_mcu_estimate" in report:
+        rows.append(["estimated TFLM arena, 32-bit MCU (engine / TFLM)",
+                     f"{report['tflm_mcu_estimate']} B ({report['mcu_sram_ratio']:.3f})"])
+    return rows
