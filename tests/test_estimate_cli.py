@@ -152,3 +152,18 @@ def test_an_op_outside_the_table_is_one_warning_not_a_refusal(cli, tmp_path):
     assert [(row["op"], row["macs"], row["latency_ms"] is None) for row in data["layers"]] == [
         ("DEQUANTIZE", None, False), ("FLOOR", None, True)]
     assert data["notes"] == [warnings[0].removeprefix("warning: ")]
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("bytes.yaml", b"\xff\xfe not text", "not a UTF-8 text file (byte 0xff at offset 0)"),
+    ("layer.yaml", PLAIN.read_text().replace("stride: 1}", "stride: 1, strid: 2}", 1).encode(),
+     "unknown key layers[0].strid (did you mean 'stride'?)"),
+    ("top.yaml", (PLAIN.read_text() + "  bogus_key: 1\n").encode(), "unknown key bogus_key"),
+    ("mbnet.yaml", MBV2.read_text().replace("expand:", "expnd:", 1).encode(), "(did you mean 'expand'?)"),
+])
+def test_bad_arch_files_are_one_line_naming_the_file(cli, tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_bytes(text)
+    code, out, err = cli("estimate", path)
+    assert code == 2 and out == "" and str(path) in err and message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -89,7 +89,7 @@ def choice(*options: str) -> Parser:
     """One of a fixed set of strings."""
     def parse(value: Any) -> str:
         if value not in options:
-            hint = _did_you_mean(str(value), options)
+            hint = did_you_mean(str(value), options)
             raise ValueError(f"expected one of {', '.join(options)}, got {value!r}{hint}")
         return value
     return parse
@@ -165,7 +165,8 @@ def _check_bounds(value: float, lo: float | None, hi: float | None, what: str) -
         raise ValueError(f"expected {what}{_bounds(lo, hi)}, got {value!r}")
 
 
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """' (did you mean X?)' for the option closest to ``word``, or ''."""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -182,7 +183,7 @@ def validate(data: Any, schema: Schema, source: str, path: str = "") -> dict:
     for key in data:
         if key not in schema:
             full = f"{path}.{key}" if path else str(key)
-            raise ConfigError(f"{source}: unknown key {full!r}{_did_you_mean(str(key), schema)}")
+            raise ConfigError(f"{source}: unknown key {full!r}{did_you_mean(str(key), schema)}")
     out: dict = {}
     for key, spec in schema.items():
         full = f"{path}.{key}" if path else key
@@ -209,6 +210,9 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

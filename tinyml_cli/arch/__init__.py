@@ -17,9 +17,10 @@ from .space import Genome, SearchSpace
 SPACES: dict[str, type[SearchSpace]] = {"mbnet": MbnetSpace, "plain": PlainSpace}
 
 
-def _space_class(name: str) -> type[SearchSpace]:
-    if name not in SPACES:
-        raise ConfigError(f"unknown search space {name!r}; known: {', '.join(SPACES)}")
+def _space_class(name: Any, source: str = "arch") -> type[SearchSpace]:
+    """The space class named ``name`` (any value a config may hold: only a known name passes)."""
+    if not isinstance(name, str) or name not in SPACES:
+        raise ConfigError(f"{source}: unknown search space {name!r}; known: {', '.join(SPACES)}")
     return SPACES[name]
 
 
@@ -34,7 +35,7 @@ def make_space(options: Mapping[str, Any], input_shape: tuple[int, int, int], nu
     """A search space from its config section (``name`` picks the space); every architecture it
     decodes deploys with the input normalization ``normalize``."""
     name = options.get("name", "mbnet")
-    space = _space_class(name)(options, input_shape, num_classes, source)
+    space = _space_class(name, f"{source}: name")(options, input_shape, num_classes, source)
     space.normalize = normalize
     return space
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import did_you_mean
 from ..errors import ConfigError
 
 
@@ -29,3 +30,12 @@ def positive_int(node: Any, key: str, where: str) -> int:
     if value <= 0:
         raise ConfigError(f"arch choices: {where + '.' if where else ''}{key}: expected a positive integer, got {value}")
     return value
+
+
+def known_keys(node: Any, allowed: frozenset[str], where: str) -> None:
+    """Every key of the mapping ``node`` is one of ``allowed``: an unknown one (a typo the builder
+    would silently ignore) is a ConfigError naming ``where.key``, with a "did you mean"."""
+    if isinstance(node, dict) and not node.keys() <= allowed:       # fast path: a set comparison
+        key = sorted(str(k) for k in node.keys() - allowed)[0]
+        raise ConfigError(f"arch choices: unknown key {where + '.' if where else ''}{key}"
+                          f"{did_you_mean(key, allowed)}; expected {', '.join(sorted(allowed))}")

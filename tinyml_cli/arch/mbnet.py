@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 from ..config import Field, boolean, integer, list_of, number, optional, validate
 from ..errors import ConfigError
 from .arch import Arch
-from .choices import get, positive_int
+from .choices import get, known_keys, positive_int
 from .graph import GraphBuilder, Layer, LayerGraph
 from .space import Genome, SearchSpace
 
@@ -135,17 +135,20 @@ class MbnetSpace(SearchSpace):
     def build(arch: Arch) -> LayerGraph:
         """The LayerGraph of an mbnet Arch."""
         ch = arch.choices
+        known_keys(ch, _CHOICE_KEYS, "")
         width = float(get(ch, "width", "", (int, float)))
         if width <= 0:
             raise ConfigError(f"arch choices: width: expected a positive number, got {width}")
         divisor = int(ch.get("divisor", 8))
         stem = get(ch, "stem", "", dict)
+        known_keys(stem, _STEM_KEYS, "stem")
         b = GraphBuilder(arch.input_shape, "mbnet")
         c_in = make_divisible(positive_int(stem, "channels", "stem") * width, divisor)
         t = _stem(b, b.input, c_in, positive_int(stem, "kernel", "stem"),
                   positive_int(stem, "stride", "stem"))
         for i, stage in enumerate(get(ch, "stages", "", list)):
             where = f"stages[{i}]"
+            known_keys(stage, _STAGE_KEYS, where)
             c_out = make_divisible(positive_int(stage, "channels", where) * width, divisor)
             stride = positive_int(stage, "stride", where)
             blocks = get(stage, "blocks", where, list)
@@ -160,13 +163,21 @@ class MbnetSpace(SearchSpace):
         return b.finish()
 
 
+# what an mbnet Arch's choices and their parts may hold
+_CHOICE_KEYS = frozenset({"width", "divisor", "stem", "stages", "head_channels"})
+_STEM_KEYS = frozenset({"channels", "kernel", "stride"})
+_STAGE_KEYS = frozenset({"channels", "stride", "blocks"})
+_BLOCK_KEYS = frozenset({"kernel", "expand"})
+
+
 def _block_choices(block: Any, where: str, j: int) -> tuple[int, int]:
     """A block's kernel and expand ratio, positive ints (the key path is only built for an error)."""
-    if type(block) is dict:                            # fast path: graph building is a hot loop
+    if type(block) is dict and block.keys() <= _BLOCK_KEYS:   # fast path: graph building is a hot loop
         kernel, expand = block.get("kernel"), block.get("expand")
         if type(kernel) is int and type(expand) is int and kernel > 0 and expand > 0:
             return kernel, expand
     at = f"{where}[{j}]"
+    known_keys(block, _BLOCK_KEYS, at)
     return positive_int(block, "kernel", at), positive_int(block, "expand", at)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from ..config import Field, choice, integer, list_of, validate
 from ..errors import ConfigError
 from .arch import Arch
-from .choices import get, positive_int
+from .choices import get, known_keys, positive_int
 from .graph import GraphBuilder, LayerGraph
 from .space import Genome, SearchSpace
 
@@ -40,6 +40,14 @@ OPTIONS_SCHEMA = {
     "max_dense": Field(integer(min_value=0, max_value=8), 1),
     "units": Field(list_of(integer(min_value=1), 1), [16, 32, 64]),
 }
+
+
+# what a plain Arch's choices and each of its layers may hold
+_CHOICE_KEYS = frozenset({"layers", "reduce", "dense"})
+_LAYER_KEYS = {"conv": frozenset({"type", "channels", "kernel", "stride"}),
+               "dwsep": frozenset({"type", "channels", "kernel", "stride"}),
+               "pool": frozenset({"type", "kind", "size"})}
+_ANY_LAYER_KEYS = frozenset().union(*_LAYER_KEYS.values())
 
 
 class PlainSpace(SearchSpace):
@@ -113,11 +121,13 @@ class PlainSpace(SearchSpace):
     def build(arch: Arch) -> LayerGraph:
         """The LayerGraph of a plain Arch."""
         ch = arch.choices
+        known_keys(ch, _CHOICE_KEYS, "")
         b = GraphBuilder(arch.input_shape, "plain")
         t = b.input
         for i, layer in enumerate(get(ch, "layers", "", list)):
             where = f"layers[{i}]"
             kind = get(layer, "type", where, str)
+            known_keys(layer, _LAYER_KEYS.get(kind, _ANY_LAYER_KEYS), where)
             if kind == "pool":
                 t = b.pool(t, get(layer, "kind", where, str), positive_int(layer, "size", where))
             elif kind == "conv":

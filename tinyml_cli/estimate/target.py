@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..arch import Arch, build_graph
-from ..errors import InputFileError
+from ..errors import InputFileError, TinymlError
 from ..mcu import Budget, McuProfile
 from ..tflite.model import read_model
 from .file import estimate_file
@@ -31,8 +31,12 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
     if path.suffix not in (".yaml", ".yml"):
         raise InputFileError(f"{path}: expected an arch YAML (.yaml), a .tflite file or a candidate "
                              "folder with arch.yaml")
-    graph = replace(build_graph(Arch.load(path)), name=name)
-    return estimate(graph, profile, budget)
+    arch = Arch.load(path)
+    try:
+        graph = build_graph(arch)
+    except TinymlError as exc:                         # the choices' errors name the key, not the file
+        raise type(exc)(f"{path}: {exc}") from None
+    return estimate(replace(graph, name=name), profile, budget)
 
 
 def constraint_overrides(overrides: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import COMMON_SCHEMA, Field, boolean, choice, integer, mapping, number, optional, validate  # noqa: F401
+from ..arch import SPACES
 from ..data import DATA_SCHEMA
 from ..train.loop import TRAIN_SCHEMA, epochs_or_auto
 from .backends import BACKENDS
@@ -43,8 +44,13 @@ def cv_folds(value: Any) -> int | str:
 
 
 def space_options(value: Any) -> dict:
-    """The search space's options; ``name`` defaults to ``plain`` (options are checked by the space)."""
-    return {"name": "plain", **mapping(value)}
+    """The search space's options; ``name`` (default ``plain``) is checked here, the other options
+    by the space."""
+    options = {"name": "plain", **mapping(value)}
+    name = options["name"]
+    if not isinstance(name, str) or name not in SPACES:
+        raise ValueError(f"name: expected one of {', '.join(SPACES)}, got {name!r}")
+    return options
 
 
 SEARCH_SCHEMA = {
