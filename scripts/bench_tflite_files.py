@@ -32,7 +32,6 @@ from tinyml_cli.tflite.model import read_model
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 TARBALL = SHARED / "vendor" / "tensorflow+tflite-micro.tar.xz"
 MLPERF = SHARED / "models" / "mlperf_tiny"
-NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "float32": np.float32, "int32": np.int32, "uint8": np.uint8}
 
 
 def vendored_models(folder: Path) -> list[Path]:
@@ -52,7 +51,7 @@ def measure(path: Path, profile) -> dict:
     est = estimate_file(model, profile, budget_for(profile), runtime="host")
     g = model.subgraphs[0]
     x = g.tensors[g.inputs[0]]
-    inputs = np.zeros((1, *x.shape[1:]), NUMPY_TYPES.get(x.dtype, np.int8))
+    inputs = np.zeros((1, *x.shape[1:]), np.dtype(x.dtype))
     data = path.read_bytes()
     tflm = run_tflm(data, inputs, est.peak_sram * 2 + (1 << 16))
     needed = required_arena(data, tflm.arena_head + tflm.arena_tail)

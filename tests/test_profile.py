@@ -162,12 +162,11 @@ def test_only_missing_objects_are_compiled(tmp_path, monkeypatch):
 
 
 def test_a_core_without_an_emulated_board_is_one_clear_error(cli, tmp_path, rng):
-    model = tmp_path / "m.tflite"
-    model.write_bytes(b"TFL3")
-    code, _, err = cli("profile", tmp_path / "none.tflite", "--mcu", "RP2040")
-    assert code == 2 and "none.tflite: no such file" in err
     from random_models import export_random, sample_graphs
 
+    code, _, err = cli("profile", tmp_path / "none.tflite", "--mcu", "RP2040")
+    assert code == 2 and "none.tflite: no such file" in err
+    model = tmp_path / "m.tflite"
     model.write_bytes(export_random(sample_graphs({"name": "plain"}, (8, 8, 1), rng, 1)[0], rng)[1])
     code, _, err = cli("profile", model, "--mcu", "RP2040")
     assert code == 2 and "no emulated board for its core family 'm0plus'" in err

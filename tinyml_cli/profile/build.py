@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from functools import cache
 from pathlib import Path
 
 from ..errors import TinymlError
+from .qemu import require
 from .sources import SourceTree, cache_dir
 
 MICRO = Path("tensorflow/lite/micro")
@@ -47,7 +47,7 @@ _REGISTERS = re.compile(r"^TFLMRegistration\s*\*?\s*Register_([A-Z0-9_]+)\s*\(\s
 
 
 class BuildError(TinymlError):
-    """The Cortex-M toolchain is missing or a TFLM source did not compile."""
+    """A TFLM source or the firmware did not compile or link."""
 
     exit_code = 1
 
@@ -175,8 +175,6 @@ def kernel_files(root: Path, kernels: str) -> tuple[dict[str, Path], list[Path]]
 
 @cache
 def compiler_version() -> str:
-    """``arm-none-eabi-g++ --version``'s first line; a clear error when the toolchain is missing."""
-    if shutil.which("arm-none-eabi-g++") is None:
-        raise BuildError("arm-none-eabi-g++ not found: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi "
-                         "libstdc++-arm-none-eabi-newlib (needs root)")
-    return subprocess.run(["arm-none-eabi-g++", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    """``arm-none-eabi-g++ --version``'s first line; a ToolchainError when the toolchain is missing."""
+    compiler = require("arm-none-eabi-g++")
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()[0]

@@ -23,7 +23,6 @@ from .sizes import read_map, section_sizes
 
 CORE_OF_FAMILY = {"m4": "cortex-m4", "m7": "cortex-m7", "m33": "cortex-m33"}
 KERNEL_SETS = ("cmsis_nn", "reference")
-NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "float32": np.float32, "uint8": np.uint8, "int32": np.int32}
 ARENA_HEADROOM = 64 * 1024
 ARENA_GUARDS = 2 * 256 * 1024          # the runner's guard bands around the arena (firmware/runner.cc)
 _LINE = re.compile(r"^(ARENA_MIN|ARENA_USED|STACK) (\d+)$", re.M)
@@ -56,7 +55,7 @@ def board_for(profile: McuProfile) -> Board:
 def random_inputs(model: TfliteModel, count: int, rng: np.random.Generator) -> Inputs:
     """Random samples for the model's input tensor: its whole integer range, or [-1, 1) floats."""
     tensor = _input_tensor(model)
-    dtype = NUMPY_TYPES[tensor.dtype]
+    dtype = np.dtype(tensor.dtype)                     # the model's type names are numpy's
     shape = (count, *tensor.shape[1:])
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -69,7 +68,7 @@ def random_inputs(model: TfliteModel, count: int, rng: np.random.Generator) -> I
 def check_inputs(model: TfliteModel, inputs: Inputs) -> None:
     """The samples must match the model's input tensor in type and shape."""
     tensor = _input_tensor(model)
-    want = (tuple(tensor.shape[1:]), np.dtype(NUMPY_TYPES[tensor.dtype]))
+    want = (tuple(tensor.shape[1:]), np.dtype(tensor.dtype))
     got = (tuple(inputs.samples.shape[1:]), inputs.samples.dtype)
     if got != want:
         raise ConfigError(f"{model.path}: inputs of shape {got[0]} and type {got[1]} do not match the model's "
@@ -96,7 +95,7 @@ def profile_model(model: TfliteModel, data: bytes, profile: McuProfile, inputs: 
         raise ProfileError(f"{model.path}: the firmware failed on {board.machine}: {why}")
     values = {name: int(n) for name, n in _LINE.findall(result.output)}
     outputs = _outputs(result.output, model, len(inputs.samples))
-    invokes, operators = _split_marks(result, len(inputs.samples), _operator_count(model))
+    invokes, operators = _split_marks(result, len(inputs.samples), len(model.subgraphs[0].operators))
     report = {
         "model": model.path, "mcu": profile.name, "core": board.core, "machine": board.machine,
         "kernels": kernels, "inputs": inputs.source, "samples": len(inputs.samples),
@@ -135,10 +134,6 @@ def _input_tensor(model: TfliteModel):
     return g.tensors[g.inputs[0]]
 
 
-def _operator_count(model: TfliteModel) -> int:
-    return len(model.subgraphs[0].operators)
-
-
 def _outputs(text: str, model: TfliteModel, samples: int) -> np.ndarray:
     """The first output tensor of each sample, decoded from the firmware's hex lines."""
     g = model.subgraphs[0]
@@ -146,7 +141,7 @@ def _outputs(text: str, model: TfliteModel, samples: int) -> np.ndarray:
     rows = {int(i): bytes.fromhex(h) for i, h in _OUT.findall(text)}
     if sorted(rows) != list(range(samples)):
         raise ProfileError(f"{model.path}: the firmware printed outputs for {len(rows)} of {samples} samples")
-    dtype = NUMPY_TYPES[tensor.dtype]
+    dtype = np.dtype(tensor.dtype)
     return np.stack([np.frombuffer(rows[i], dtype=dtype) for i in range(samples)])
 
 

@@ -27,6 +27,7 @@ from string import Template
 
 from ..errors import EXIT_RUNTIME, EXIT_USAGE, TinymlError
 from .boards import Board
+from .sources import cache_dir
 
 HERE = Path(__file__).resolve().parent
 STARTUP = HERE / "firmware" / "startup.c"
@@ -107,18 +108,13 @@ def link_script(board: Board) -> str:
     return Template(LINK_TEMPLATE.read_text()).substitute({k: f"0x{v:08x}" for k, v in values.items()})
 
 
-def cache_root() -> Path:
-    """Where built tools are cached (``TINYML_CACHE_DIR``, default ~/.cache/tinyml)."""
-    return Path(os.environ.get("TINYML_CACHE_DIR", Path.home() / ".cache" / "tinyml"))
-
-
 def plugin_path() -> Path:
     """The instruction-counting QEMU plugin, built with the host gcc on first use and cached by the
     digest of its source and the compiler's version."""
     gcc = require("gcc", "apt-get install gcc (needs root)")
     version = subprocess.run([gcc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     digest = hashlib.sha256(PLUGIN_SOURCE.read_bytes() + b"\0" + version.encode()).hexdigest()
-    target = cache_root() / "qemu-plugin" / digest / "insn_marks.so"
+    target = cache_dir() / "qemu-plugin" / digest / "insn_marks.so"
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ The map lists every input section kept, with its address, size and file, after t
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +45,6 @@ class Sizes:
 def section_sizes(elf: Path) -> dict[str, int]:
     """``arm-none-eabi-size -A``'s allocated sections of the firmware, by name: text, read-only data,
     data and bss as the program has them (the heap, stack and arena reservations listed apart)."""
-    import subprocess
-
     listing = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True)
     sizes = {}
     for line in listing.stdout.splitlines():
