@@ -5,6 +5,8 @@ Exit codes: 0 success, 1 runtime failure, 2 bad usage or config, 3 a model that 
 
 from __future__ import annotations
 
+import reprlib
+
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -51,3 +53,24 @@ class EngineError(TinymlError):
     """The C engine cannot generate a model (an op, activation or parameter it does not run)."""
 
     exit_code = EXIT_USAGE
+
+
+# How much of a user's value an error message echoes: enough to recognise it, never a whole
+# 100,000-character string or an alias-expanded document.
+SHOWN_CHARS = 60
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, SHOWN_CHARS, SHOWN_CHARS, SHOWN_CHARS
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, cut to about SHOWN_CHARS characters (reprlib never walks
+    more than a few items of a nested value, so a shared-alias bomb is not expanded).
+
+    >>> shown("x" * 1000)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+    >>> shown([[1, 2], {"a": 3}])
+    "[[1, 2], {'a': 3}]"
+    """
+    text = _REPR.repr(value)
+    return text if len(text) <= SHOWN_CHARS + 10 else text[:SHOWN_CHARS] + "..."

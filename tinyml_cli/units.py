@@ -14,11 +14,14 @@ Counts (MACs) use decimal suffixes: ``30M`` is 30,000,000.
 
 from __future__ import annotations
 
+import math
 import re
 
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
                "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
 _COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+# the largest size or count a config may give (an exabyte, 10^18 MACs): beyond it a value is a typo
+MAX_QUANTITY = 10**18
 _NUMBER_WITH_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
 
 
@@ -34,6 +37,8 @@ def _parse(value: object, units: dict[str, int], what: str) -> int:
         number, unit = float(match.group(1)), match.group(2).lower()
     if unit not in units:
         raise ValueError(f"unknown unit {unit!r} in {value!r}; use one of {sorted(u for u in units if u)}")
+    if not math.isfinite(number) or abs(number * units[unit]) > MAX_QUANTITY:
+        raise ValueError(f"expected {what} of at most {MAX_QUANTITY:.0e}, got {number:g}{unit}")
     return int(round(number * units[unit]))
 
 

@@ -31,7 +31,17 @@ _TYPE_NAMES = {code: name.lower() for name, code in vars(tflite.TensorType).item
 ITEM_BYTES = {"float32": 4, "float16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2,
               "int32": 4, "uint32": 4, "int64": 8, "uint64": 8, "bool": 1, "int4": 1, "complex64": 8}
 _OPTION_TABLES = {code: name for name, code in vars(tflite.BuiltinOptions).items() if not name.startswith("_")}
-_CORRUPT = (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, KeyError)
+_CORRUPT = (struct.error, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, KeyError,
+            OverflowError)
+# A tensor beyond this many bytes is a corrupt dimension, not a model (2 GiB: the flatbuffer's own
+# limit, and a thousand times the largest MCU memory).
+MAX_TENSOR_BYTES = 2**31
+# Enum-valued options fields and the enum each must be a member of.
+_OPTION_ENUMS = {"Padding": tflite.Padding, "FusedActivationFunction": tflite.ActivationFunctionType}
+_ENUM_VALUES = {field: {v for k, v in vars(enum).items() if not k.startswith("_")}
+                for field, enum in _OPTION_ENUMS.items()}
+# element types whose byte size is not fixed (their buffers are not numel x item size)
+_UNSIZED = ("string", "resource", "variant")
 
 
 @dataclass(frozen=True)
@@ -120,28 +130,44 @@ def _text(raw: bytes | None) -> str:
     return raw.decode(errors="replace") if raw else ""
 
 
+def _count(n: int, what: str, file_size: int) -> int:
+    """A vector length read from the file, checked to fit in it (each entry takes 4 bytes or more)."""
+    if not 0 <= n <= file_size // 4:
+        raise ValueError(f"{what}: {n} entries in a file of {file_size} bytes")
+    return n
+
+
 def _read(path: Path, data: bytes) -> TfliteModel:
     model = tflite.Model.GetRootAs(data, 0)
-    codes = [_opcode(model.OperatorCodes(i)) for i in range(model.OperatorCodesLength())]
+    size = len(data)
+    codes = [_opcode(model.OperatorCodes(i))
+             for i in range(_count(model.OperatorCodesLength(), "operator codes", size))]
+    _count(model.BuffersLength(), "buffers", size)
     subgraphs = []
-    for s in range(model.SubgraphsLength()):
+    for s in range(_count(model.SubgraphsLength(), "subgraphs", size)):
         sg = model.Subgraphs(s)
-        tensors = tuple(_tensor(model, sg.Tensors(i), i, len(data)) for i in range(sg.TensorsLength()))
+        tensors = tuple(_tensor(model, sg.Tensors(i), i, size)
+                        for i in range(_count(sg.TensorsLength(), f"subgraph {s} tensors", size)))
         operators = []
-        for i in range(sg.OperatorsLength()):
+        for i in range(_count(sg.OperatorsLength(), f"subgraph {s} operators", size)):
             op = sg.Operators(i)
+            if not 0 <= op.OpcodeIndex() < len(codes):
+                raise ValueError(f"operator {i} has opcode index {op.OpcodeIndex()} of {len(codes)} codes")
             builtin, version = codes[op.OpcodeIndex()]
             operators.append(Operator(
                 i, builtin, version, _indices(op.InputsAsNumpy() if op.InputsLength() else ()),
                 _indices(op.OutputsAsNumpy() if op.OutputsLength() else ()),
-                _indices(op.IntermediatesAsNumpy() if op.IntermediatesLength() else ()), _options(op)))
+                _indices(op.IntermediatesAsNumpy() if op.IntermediatesLength() else ()), _options(op, i)))
         for op in operators:
             for t in (*op.inputs, *op.outputs, *op.intermediates):
-                if t >= len(tensors):
+                if not -1 <= t < len(tensors):
                     raise IndexError(f"operator {op.index} refers to tensor {t} of {len(tensors)}")
-        subgraphs.append(Subgraph(_text(sg.Name()), tensors, tuple(operators),
-                                  _indices(sg.InputsAsNumpy() if sg.InputsLength() else ()),
-                                  _indices(sg.OutputsAsNumpy() if sg.OutputsLength() else ())))
+        inputs = _indices(sg.InputsAsNumpy() if sg.InputsLength() else ())
+        outputs = _indices(sg.OutputsAsNumpy() if sg.OutputsLength() else ())
+        for t in (*inputs, *outputs):
+            if not 0 <= t < len(tensors):
+                raise IndexError(f"subgraph {s} has input or output tensor {t} of {len(tensors)}")
+        subgraphs.append(Subgraph(_text(sg.Name()), tensors, tuple(operators), inputs, outputs))
     if not subgraphs:
         raise InputFileError(f"{path}: the model has no subgraph")
     metadata = tuple(_text(model.Metadata(i).Name()) for i in range(model.MetadataLength()))
@@ -161,27 +187,37 @@ def _opcode(code: tflite.OperatorCode) -> tuple[str, int]:
 
 
 def _tensor(model: tflite.Model, t: tflite.Tensor, index: int, file_size: int) -> Tensor:
-    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    """One tensor, its shape, type and buffer checked against each other and the file."""
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if _count(t.ShapeLength(), f"tensor {index} shape", file_size) else ()
     if any(d < 0 for d in shape):
         raise ValueError(f"tensor {index} has a dynamic shape {shape}")
-    buffer = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
-    constant = False
-    if buffer is not None:
-        if buffer.Offset() > 1:                        # data stored after the flatbuffer
-            if buffer.Offset() + buffer.Size() > file_size:
-                raise ValueError(f"tensor {index}'s data lies beyond the end of the file (truncated?)")
-            constant = True
-        elif buffer.DataLength():
-            if len(buffer.DataAsNumpy()) != buffer.DataLength():
-                raise ValueError(f"tensor {index}'s data lies beyond the end of the file (truncated?)")
-            constant = True
+    if t.Type() not in _TYPE_NAMES:
+        raise ValueError(f"tensor {index} has element type {t.Type()}, which TFLite does not have")
+    dtype = _TYPE_NAMES[t.Type()]
+    name = _text(t.Name()) or f"tensor_{index}"
     quant = t.Quantization()
-    scales = quant.ScaleLength() if quant is not None else 0
-    return Tensor(index, _text(t.Name()) or f"tensor_{index}", shape, _TYPE_NAMES.get(t.Type(), f"type{t.Type()}"),
-                  constant, bool(t.IsVariable()), scales)
+    tensor = Tensor(index, name, shape, dtype, False, bool(t.IsVariable()), quant.ScaleLength() if quant is not None else 0)
+    if dtype not in _UNSIZED and tensor.nbytes > MAX_TENSOR_BYTES:
+        raise ValueError(f"tensor {index} ({name[:40]}) of shape {list(shape)} would take {tensor.nbytes:.3g} bytes")
+    if not 0 <= t.Buffer() < model.BuffersLength():
+        raise ValueError(f"tensor {index} refers to buffer {t.Buffer()} of {model.BuffersLength()}")
+    buffer = model.Buffers(t.Buffer())
+    stored = 0
+    if buffer.Offset() > 1:                            # data stored after the flatbuffer
+        if buffer.Offset() + buffer.Size() > file_size:
+            raise ValueError(f"tensor {index}'s data lies beyond the end of the file (truncated?)")
+        stored = buffer.Size()
+    elif buffer.DataLength():
+        if not 0 < buffer.DataLength() <= file_size or len(buffer.DataAsNumpy()) != buffer.DataLength():
+            raise ValueError(f"tensor {index}'s data lies beyond the end of the file (truncated?)")
+        stored = buffer.DataLength()
+    if stored and dtype not in _UNSIZED and t.Sparsity() is None and stored != tensor.nbytes:
+        raise ValueError(f"tensor {index} ({name[:40]}) of shape {list(shape)} and type {dtype} needs "
+                         f"{tensor.nbytes} bytes; its buffer holds {stored}")
+    return Tensor(index, name, shape, dtype, stored > 0, tensor.variable, tensor.scales)
 
 
-def _options(op: tflite.Operator) -> dict[str, Any]:
+def _options(op: tflite.Operator, op_index: int) -> dict[str, Any]:
     """The builtin options table of an operator as a dict of its scalar fields and small vectors."""
     kind = _OPTION_TABLES.get(op.BuiltinOptionsType(), "NONE")
     table = op.BuiltinOptions()
@@ -207,5 +243,8 @@ def _options(op: tflite.Operator) -> dict[str, Any]:
         except TypeError:                              # an accessor that takes an index
             continue
         if isinstance(value, (bool, int, float)):
+            if name in _ENUM_VALUES and value not in _ENUM_VALUES[name]:
+                raise ValueError(f"operator {op_index}: {kind}.{name} is {value}, not a value of "
+                                 f"{_OPTION_ENUMS[name].__name__}")
             out[name] = value
     return out
