@@ -118,6 +118,14 @@ def number(min_value: float | None = None, max_value: float | None = None) -> Pa
     return parse
 
 
+MAX_LEARNING_RATE = 10.0
+
+
+def learning_rate(value: Any) -> float:
+    """A learning rate: finite, in [0, MAX_LEARNING_RATE] (beyond it every optimizer diverges)."""
+    return number(min_value=0.0, max_value=MAX_LEARNING_RATE)(value)
+
+
 def choice(*options: str) -> Parser:
     """One of a fixed set of strings."""
     def parse(value: Any) -> str:

@@ -74,3 +74,8 @@ def shown(value: object) -> str:
     """
     text = _REPR.repr(value)
     return text if len(text) <= SHOWN_CHARS + 10 else text[:SHOWN_CHARS] + "..."
+
+
+def clip(text: str) -> str:
+    """A name from the user's input (a key, a path) cut to SHOWN_CHARS characters for a message."""
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."

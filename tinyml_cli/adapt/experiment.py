@@ -11,7 +11,10 @@ import torch
 from ..arch import Arch, build_graph
 from ..config import COMMON_SCHEMA, Field, choice, integer, load_config, mapping, number, optional, string, validate
 from ..data import DATA_SCHEMA
+from ..errors import ConfigError, clip, shown
 from ..drift.detectors import DETECTORS, make_detector
+from ..drift.kinds import KINDS
+from ..drift.sources import GENERATOR_SCHEMA, GENERATORS
 from ..drift.stream import STREAM_DATA_SCHEMA, STREAM_SCHEMA, Stream, build_stream, load_stream
 from ..estimate import estimate
 from ..mcu import Budget, McuProfile, budget_for, load_profile
@@ -31,9 +34,9 @@ def _methods(value: Any) -> dict:
     for key, options in value.items():
         name = str(key).split(":")[0]
         if name not in METHODS:
-            raise ValueError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+            raise ValueError(f"unknown method {shown(name)}; known: {', '.join(METHODS)}")
         if options is not None and not isinstance(options, dict):
-            raise ValueError(f"{key}: expected a mapping of options, got {options!r}")
+            raise ValueError(f"{clip(str(key))}: expected a mapping of options, got {shown(options)}")
     return {str(k): dict(v or {}) for k, v in value.items()}
 
 
@@ -163,7 +166,14 @@ def load_drift_config(path: str | None, overrides: list[str]) -> dict:
     source = str(path) if path is not None else "config"
     for key, options in cfg["methods"].items():
         validate(options, METHODS[key.split(":")[0]].schema, source, f"methods.{key}")
-    make_detector(cfg["detector"]["name"], cfg["detector"]["params"])
+    stream = cfg["stream"]
+    validate(stream["drift"]["params"], KINDS[stream["drift"]["kind"]].schema, source, "stream.drift.params")
+    if stream["source"] in GENERATORS:
+        validate(stream["params"], GENERATOR_SCHEMA, source, "stream.params")
+    try:
+        make_detector(cfg["detector"]["name"], cfg["detector"]["params"])
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     return cfg
 
 

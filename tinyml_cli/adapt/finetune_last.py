@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import Field, integer, number
+from ..config import Field, integer, learning_rate, number
 from ..train.builder import GraphModule
 from .base import FLOAT, LABEL, STAMP, Cost, Method, with_head
 from .replay import BlockPredictions, ReplayBuffer
@@ -32,7 +32,7 @@ class FinetuneLast(Method):
     name = "finetune-last"
     schema = {"buffer": Field(integer(min_value=1), 128), "every": Field(integer(min_value=1), 16),
               "epochs": Field(integer(min_value=1), 4), "batch": Field(integer(min_value=1), 16),
-              "lr": Field(number(min_value=0.0), 0.2)}
+              "lr": Field(learning_rate, 0.2)}
     changes_weights = True
 
     def bind(self, x: np.ndarray, z: np.ndarray) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import Field, number
+from ..config import Field, learning_rate, number
 from ..train.builder import GraphModule
 from .base import FLOAT, Cost, Method, with_head
 
@@ -31,7 +31,7 @@ class TinyOL(Method):
     """
 
     name = "tinyol"
-    schema = {"lr": Field(number(min_value=0.0), 0.1, "SGD learning rate (on standardised features)")}
+    schema = {"lr": Field(learning_rate, 0.1, "SGD learning rate (on standardised features)")}
     changes_weights = True
 
     def bind(self, x: np.ndarray, z: np.ndarray) -> None:

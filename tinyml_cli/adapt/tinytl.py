@@ -12,7 +12,7 @@ import copy
 import numpy as np
 import torch
 
-from ..config import Field, integer, number
+from ..config import Field, integer, learning_rate, number
 from ..ops import LAYER_OPS, layer_view
 from ..train.builder import GraphModule
 from .base import FLOAT, LABEL, STAMP, Cost, Method
@@ -64,7 +64,7 @@ class TinyTL(Method):
     name = "tinytl"
     schema = {"layers": Field(integer(min_value=1), 2), "buffer": Field(integer(min_value=1), 64),
               "every": Field(integer(min_value=1), 32), "steps": Field(integer(min_value=1), 4),
-              "batch": Field(integer(min_value=1), 32), "lr": Field(number(min_value=0.0), 0.05)}
+              "batch": Field(integer(min_value=1), 32), "lr": Field(learning_rate, 0.05)}
     changes_weights = True
 
     def __init__(self, ctx, options=None) -> None:

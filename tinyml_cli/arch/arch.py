@@ -11,8 +11,12 @@ from typing import Any
 import yaml
 
 from ..config import read_yaml
-from ..errors import ArchError, ConfigError
+from ..errors import ArchError, ConfigError, shown
 from .normalization import NORMALIZATIONS
+
+
+MAX_INPUT_DIM = 4096                # an input side or channel count beyond any MCU sensor
+MAX_CLASSES = 100_000
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Arch:
             raise ConfigError(f"{source}: expected a mapping with space, input_shape, num_classes, choices")
         unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize"}
         if unknown:
-            raise ConfigError(f"{source}: unknown key {sorted(unknown)[0]!r} "
+            raise ConfigError(f"{source}: unknown key {shown(sorted(map(str, unknown))[0])} "
                               "(an arch has space, input_shape, num_classes, choices, normalize)")
         for key in ("space", "input_shape", "num_classes"):
             if key not in data:
@@ -52,19 +56,23 @@ class Arch:
         shape = data["input_shape"]
         if (not isinstance(shape, list) or len(shape) != 3
                 or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
-            raise ConfigError(f"{source}: input_shape: expected [H, W, C] integers, got {shape!r}")
+            raise ConfigError(f"{source}: input_shape: expected [H, W, C] integers, got {shown(shape)}")
         if any(d <= 0 for d in shape):
             raise ArchError(f"{source}: input_shape: every dimension must be positive, got {shape!r}")
+        if any(d > MAX_INPUT_DIM for d in shape):
+            raise ConfigError(f"{source}: input_shape: expected dimensions of at most {MAX_INPUT_DIM}, got {shown(shape)}")
         classes = data["num_classes"]
-        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-            raise ConfigError(f"{source}: num_classes: expected an integer >= 2, got {classes!r}")
+        if isinstance(classes, bool) or not isinstance(classes, int) or not 2 <= classes <= MAX_CLASSES:
+            raise ConfigError(f"{source}: num_classes: expected an integer in [2, {MAX_CLASSES}], got {shown(classes)}")
         choices = data.get("choices") or {}
         if not isinstance(choices, dict):
-            raise ConfigError(f"{source}: choices: expected a mapping, got {choices!r}")
+            raise ConfigError(f"{source}: choices: expected a mapping, got {shown(choices)}")
         normalize = data.get("normalize", "none")
-        if normalize not in NORMALIZATIONS:
+        if not isinstance(normalize, str) or normalize not in NORMALIZATIONS:
             raise ConfigError(f"{source}: normalize: expected one of {', '.join(NORMALIZATIONS)}, "
-                              f"got {normalize!r}")
+                              f"got {shown(normalize)}")
+        if not isinstance(data["space"], str):
+            raise ConfigError(f"{source}: space: expected a space name, got {shown(data['space'])}")
         return cls(str(data["space"]), tuple(shape), classes, choices, normalize)
 
     def key(self) -> str:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from ..config import Field, boolean, integer, list_of, number, optional, validate
+from ..config import Field, boolean, list_of, mapping, optional, validate
 from ..errors import ConfigError
 from .arch import Arch
-from .choices import get, known_keys, positive_int
+from .choices import LIMITS, get, known_keys, limited, limited_list, positive_int, width, width_list
 from .graph import GraphBuilder, Layer, LayerGraph
 from .space import Genome, SearchSpace
 
@@ -46,9 +46,9 @@ def _expand(value: Any) -> int:
 
 
 STAGE_SCHEMA = {
-    "channels": Field(integer(min_value=1)),
-    "depth": Field(integer(min_value=1), 1, "maximum number of blocks"),
-    "stride": Field(integer(min_value=1, max_value=2), 1),
+    "channels": Field(limited("channels")),
+    "depth": Field(limited("depth"), 1, "maximum number of blocks"),
+    "stride": Field(limited("stride"), 1),
     "expands": Field(optional(list_of(_expand, 1)), None, "expand ratios for this stage only"),
 }
 
@@ -62,17 +62,17 @@ DEFAULT_STAGES = [
 
 OPTIONS_SCHEMA = {
     "name": Field(lambda v: v, "mbnet"),
-    "resolutions": Field(optional(list_of(integer(min_value=1), 1)), None,
+    "resolutions": Field(optional(limited_list("resolution")), None,
                          "input sizes to search (default: the dataset's own)"),
-    "widths": Field(list_of(number(min_value=0.05), 1), [0.25, 0.35, 0.5, 0.75]),
+    "widths": Field(width_list(), [0.25, 0.35, 0.5, 0.75]),
     "kernels": Field(list_of(_kernel, 1), [3, 5, 7]),
     "expands": Field(list_of(_expand, 1), [3, 4, 6]),
     "skip": Field(boolean, True, "allow expand 0 (skip) for blocks after a stage's first"),
-    "stem": {"channels": Field(integer(min_value=1), 16), "kernel": Field(_kernel, 3),
-             "stride": Field(integer(min_value=1, max_value=2), 2)},
-    "stages": Field(list_of(lambda s: validate(s, STAGE_SCHEMA, "space.stages"), 1), DEFAULT_STAGES),
-    "head_channels": Field(integer(min_value=1), 320),
-    "divisor": Field(integer(min_value=1), 8),
+    "stem": {"channels": Field(limited("channels"), 16), "kernel": Field(_kernel, 3),
+             "stride": Field(limited("stride"), 2)},
+    "stages": Field(list_of(mapping, 1), DEFAULT_STAGES, "channels, depth, stride, expands per stage"),
+    "head_channels": Field(limited("head_channels"), 320),
+    "divisor": Field(limited("divisor"), 8),
 }
 
 
@@ -84,9 +84,7 @@ class MbnetSpace(SearchSpace):
     def __init__(self, options: Mapping[str, Any], input_shape: tuple[int, int, int],
                  num_classes: int, source: str = "space") -> None:
         super().__init__(input_shape, num_classes)
-        self.options = validate(dict(options), OPTIONS_SCHEMA, source, "space")
-        self.options["stages"] = [validate(s, STAGE_SCHEMA, source, f"space.stages[{i}]")
-                                  for i, s in enumerate(self.options["stages"])]
+        self.options = self.check_options(options, source)
         native = input_shape[1]
         self.genes["resolution"] = tuple(self.options["resolutions"] or [native])
         self.genes["width"] = tuple(self.options["widths"])
@@ -96,6 +94,14 @@ class MbnetSpace(SearchSpace):
                 self.genes[f"s{i}b{j}_kernel"] = tuple(self.options["kernels"])
                 skip = (0,) if j > 0 and self.options["skip"] else ()
                 self.genes[f"s{i}b{j}_expand"] = expands + skip
+
+    @staticmethod
+    def check_options(options: Mapping[str, Any], source: str) -> dict:
+        """The space's options validated (defaults filled, each stage too), errors naming ``source``."""
+        checked = validate(dict(options), OPTIONS_SCHEMA, source, "space")
+        checked["stages"] = [validate(s, STAGE_SCHEMA, source, f"space.stages[{i}]")
+                             for i, s in enumerate(checked["stages"])]
+        return checked
 
     def reference_genomes(self) -> list[Genome]:
         """MobileNetV2's own choices (every block kept, kernel 3, expand 6, each the nearest option)
@@ -136,20 +142,18 @@ class MbnetSpace(SearchSpace):
         """The LayerGraph of an mbnet Arch."""
         ch = arch.choices
         known_keys(ch, _CHOICE_KEYS, "")
-        width = float(get(ch, "width", "", (int, float)))
-        if width <= 0:
-            raise ConfigError(f"arch choices: width: expected a positive number, got {width}")
-        divisor = int(ch.get("divisor", 8))
+        alpha = width(ch, "")
+        divisor = positive_int(ch, "divisor", "") if "divisor" in ch else 8
         stem = get(ch, "stem", "", dict)
         known_keys(stem, _STEM_KEYS, "stem")
         b = GraphBuilder(arch.input_shape, "mbnet")
-        c_in = make_divisible(positive_int(stem, "channels", "stem") * width, divisor)
+        c_in = make_divisible(positive_int(stem, "channels", "stem") * alpha, divisor)
         t = _stem(b, b.input, c_in, positive_int(stem, "kernel", "stem"),
                   positive_int(stem, "stride", "stem"))
         for i, stage in enumerate(get(ch, "stages", "", list)):
             where = f"stages[{i}]"
             known_keys(stage, _STAGE_KEYS, where)
-            c_out = make_divisible(positive_int(stage, "channels", where) * width, divisor)
+            c_out = make_divisible(positive_int(stage, "channels", where) * alpha, divisor)
             stride = positive_int(stage, "stride", where)
             blocks = get(stage, "blocks", where, list)
             if not blocks:
@@ -158,7 +162,7 @@ class MbnetSpace(SearchSpace):
                 kernel, expand = _block_choices(block, f"{where}.blocks", j)
                 t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1, kernel, expand)
                 c_in = c_out
-        head = make_divisible(positive_int(ch, "head_channels", "") * max(1.0, width), divisor)
+        head = make_divisible(positive_int(ch, "head_channels", "") * max(1.0, alpha), divisor)
         _head(b, t, head, arch.num_classes)
         return b.finish()
 
@@ -168,13 +172,14 @@ _CHOICE_KEYS = frozenset({"width", "divisor", "stem", "stages", "head_channels"}
 _STEM_KEYS = frozenset({"channels", "kernel", "stride"})
 _STAGE_KEYS = frozenset({"channels", "stride", "blocks"})
 _BLOCK_KEYS = frozenset({"kernel", "expand"})
+_MAX_KERNEL, _MAX_EXPAND = LIMITS["kernel"][1], LIMITS["expand"][1]
 
 
 def _block_choices(block: Any, where: str, j: int) -> tuple[int, int]:
     """A block's kernel and expand ratio, positive ints (the key path is only built for an error)."""
     if type(block) is dict and block.keys() <= _BLOCK_KEYS:   # fast path: graph building is a hot loop
         kernel, expand = block.get("kernel"), block.get("expand")
-        if type(kernel) is int and type(expand) is int and kernel > 0 and expand > 0:
+        if type(kernel) is int and type(expand) is int and 0 < kernel <= _MAX_KERNEL and 0 < expand <= _MAX_EXPAND:
             return kernel, expand
     at = f"{where}[{j}]"
     known_keys(block, _BLOCK_KEYS, at)

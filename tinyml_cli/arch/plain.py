@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..config import Field, choice, integer, list_of, validate
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 from .arch import Arch
-from .choices import get, known_keys, positive_int
+from .choices import LIMITS, get, known_keys, limited_list, positive_int
 from .graph import GraphBuilder, LayerGraph
 from .space import Genome, SearchSpace
 
@@ -31,14 +31,14 @@ OPTIONS_SCHEMA = {
     "name": Field(lambda v: v, "plain"),
     "max_layers": Field(integer(min_value=1, max_value=32), 5),
     "layer_types": Field(list_of(choice(*LAYER_TYPES), 1), ["conv", "dwsep", "pool"]),
-    "channels": Field(list_of(integer(min_value=1), 1), [4, 8, 16, 32, 64]),
-    "kernels": Field(list_of(integer(min_value=1), 1), [3, 5, 7]),
-    "strides": Field(list_of(integer(min_value=1), 1), [1, 2]),
+    "channels": Field(limited_list("channels"), [4, 8, 16, 32, 64]),
+    "kernels": Field(limited_list("kernel"), [3, 5, 7]),
+    "strides": Field(limited_list("stride"), [1, 2]),
     "pool_kinds": Field(list_of(choice("max", "avg"), 1), ["max", "avg"]),
-    "pool_sizes": Field(list_of(integer(min_value=2), 1), [2]),
+    "pool_sizes": Field(list_of(integer(min_value=2, max_value=256), 1), [2]),
     "reduce": Field(list_of(choice("avg", "flatten"), 1), ["avg", "flatten"]),
     "max_dense": Field(integer(min_value=0, max_value=8), 1),
-    "units": Field(list_of(integer(min_value=1), 1), [16, 32, 64]),
+    "units": Field(limited_list("units"), [16, 32, 64]),
 }
 
 
@@ -59,7 +59,7 @@ class PlainSpace(SearchSpace):
     def __init__(self, options: Mapping[str, Any], input_shape: tuple[int, int, int],
                  num_classes: int, source: str = "space") -> None:
         super().__init__(input_shape, num_classes)
-        o = self.options = validate(dict(options), OPTIONS_SCHEMA, source, "space")
+        o = self.options = self.check_options(options, source)
         types = tuple(o["layer_types"])
         for i in range(o["max_layers"]):
             first = tuple(t for t in types if t != "pool") or types
@@ -72,6 +72,11 @@ class PlainSpace(SearchSpace):
         self.genes["reduce"] = tuple(o["reduce"])
         for j in range(o["max_dense"]):
             self.genes[f"d{j}_units"] = tuple(o["units"]) + (0,)
+
+    @staticmethod
+    def check_options(options: Mapping[str, Any], source: str) -> dict:
+        """The space's options validated (defaults filled), errors naming ``source``."""
+        return validate(dict(options), OPTIONS_SCHEMA, source, "space")
 
     def reference_genomes(self) -> list[Genome]:
         """Plain stacks of up to three convolutions (a standard convolution where the space has
@@ -138,14 +143,18 @@ class PlainSpace(SearchSpace):
                                 positive_int(layer, "stride", where), "relu")
                 t = b.conv(t, positive_int(layer, "channels", where), 1, 1, "relu")
             else:
-                raise ConfigError(f"arch choices: {where}.type: expected one of {LAYER_TYPES}, got {kind!r}")
+                raise ConfigError(f"arch choices: {where}.type: expected one of {LAYER_TYPES}, got {shown(kind)}")
         reduce = get(ch, "reduce", "", str)
         if reduce not in ("avg", "flatten"):
-            raise ConfigError(f"arch choices: reduce: expected 'avg' or 'flatten', got {reduce!r}")
+            raise ConfigError(f"arch choices: reduce: expected 'avg' or 'flatten', got {shown(reduce)}")
         t = b.mean(t) if reduce == "avg" else b.flatten(t)
-        for j, units in enumerate(ch.get("dense", [])):
-            if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-                raise ConfigError(f"arch choices: dense[{j}]: expected a positive integer, got {units!r}")
+        dense = ch.get("dense", [])
+        if not isinstance(dense, list):
+            raise ConfigError(f"arch choices: dense: expected a list of layer widths, got {shown(dense)}")
+        lo, hi = LIMITS["units"]
+        for j, units in enumerate(dense):
+            if type(units) is not int or not lo <= units <= hi:
+                raise ConfigError(f"arch choices: dense[{j}]: expected an integer in [{lo}, {hi}], got {shown(units)}")
             t = b.fully_connected(t, units, "relu")
         t = b.fully_connected(t, arch.num_classes)
         b.softmax(t)

@@ -36,7 +36,7 @@ STREAM_DATA_SCHEMA = {
 STREAM_SCHEMA = {
     "source": Field(choice("data", *GENERATORS), "data",
                     "data (the config's data: section, streamed from its test split) or a generator"),
-    "length": Field(integer(min_value=10), 3000, "stream length in samples"),
+    "length": Field(integer(min_value=10, max_value=10**7), 3000, "stream length in samples"),
     "params": Field(mapping, {}, "generator parameters (noise, features, magnitude, seed)"),
     "drift": {
         "kind": Field(choice(*KINDS), "permute"),

@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import accumulate
 
+from ..errors import InputFileError, shown
 from ..mcu import Budget, McuProfile
-from ..ops import OpView, lookup
+from ..ops import Costs, OpKind, OpView, lookup
 from ..tflite.model import Operator, Subgraph, Tensor, TfliteModel
 from . import constants as K
 from .latency import RATES, op_cycles
@@ -114,6 +115,18 @@ def op_view(g: Subgraph, op: Operator) -> OpView:
                   tuple(g.tensors[t] for t in op.outputs), op.options)
 
 
+def _costs(model: TfliteModel, kind: OpKind, view: OpView, op: Operator, runtime: str) -> Costs:
+    """The op table's costs of an operator; tensors its op cannot have (a rank, a zero dimension, a
+    missing input a corrupt file declares) are a one-line InputFileError naming the operator."""
+    try:
+        return kind.costs(view, runtime)
+    except (IndexError, ValueError, ZeroDivisionError, KeyError, TypeError, AttributeError) as exc:
+        shapes = [list(t.shape) if t is not None else None for t in (*view.inputs, *view.outputs)]
+        raise InputFileError(f"{model.path}: operator {op.index} ({op.builtin}) has tensors of shapes "
+                             f"{shown(shapes)}, which a {op.builtin} cannot have ({type(exc).__name__}: "
+                             f"{str(exc)[:80]})") from None
+
+
 def _shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
 
@@ -169,7 +182,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             if kind is None:
                 unknown.append(op.builtin)
             else:
-                c = kind.costs(view, runtime)
+                c = _costs(model, kind, view, op, runtime)
                 macs = c.macs
                 cycles = op_cycles(c, RATES[family, is_float])
                 start, end = lifetimes.op_scope.get((s, op.index), (0, 0))

@@ -15,6 +15,7 @@ from ..config import load_config
 from ..console import Ui
 from ..errors import ConfigError, TinymlError
 from ..runs import MANIFEST, create_run_dir, open_run_dir, record_outcome, start_manifest, write_json, write_yaml
+from ..arch import SPACES
 from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
 from .context import SearchContext, make_context
@@ -45,6 +46,7 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     extra += [f"seed={seed}"] if seed is not None else []
     cfg = load_config(config, SEARCH_SCHEMA, [*overrides, *extra])
     BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], config or "config")
+    SPACES[cfg["space"]["name"]].check_options(cfg["space"], config or "config")
     storage_url(storage, Path("."))  # a malformed --storage fails before any run directory is made
     run_dir = create_run_dir("search", cfg["name"], out)
     write_yaml(run_dir / "config.yaml", cfg)

@@ -23,7 +23,7 @@ from typing import Any
 import tflite
 from tflite.BuiltinOperator import BuiltinOperator
 
-from ..errors import InputFileError
+from ..errors import InputFileError, shown
 
 IDENTIFIER = b"TFL3"
 OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
@@ -121,7 +121,7 @@ def read_model(path: str | Path) -> TfliteModel:
     try:
         return _read(path, data)
     except _CORRUPT as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise InputFileError(f"{path}: truncated or corrupt TFLite file of {len(data)} bytes "
                              f"(the flatbuffer does not parse: {detail})") from None
 
@@ -190,7 +190,7 @@ def _tensor(model: tflite.Model, t: tflite.Tensor, index: int, file_size: int) -
     """One tensor, its shape, type and buffer checked against each other and the file."""
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if _count(t.ShapeLength(), f"tensor {index} shape", file_size) else ()
     if any(d < 0 for d in shape):
-        raise ValueError(f"tensor {index} has a dynamic shape {shape}")
+        raise ValueError(f"tensor {index} has a dynamic shape {shown(list(shape))}")
     if t.Type() not in _TYPE_NAMES:
         raise ValueError(f"tensor {index} has element type {t.Type()}, which TFLite does not have")
     dtype = _TYPE_NAMES[t.Type()]
@@ -198,7 +198,8 @@ def _tensor(model: tflite.Model, t: tflite.Tensor, index: int, file_size: int) -
     quant = t.Quantization()
     tensor = Tensor(index, name, shape, dtype, False, bool(t.IsVariable()), quant.ScaleLength() if quant is not None else 0)
     if dtype not in _UNSIZED and tensor.nbytes > MAX_TENSOR_BYTES:
-        raise ValueError(f"tensor {index} ({name[:40]}) of shape {list(shape)} would take {tensor.nbytes:.3g} bytes")
+        raise ValueError(f"tensor {index} ({shown(name)}) of shape {shown(list(shape))} would take "
+                         f"{tensor.nbytes:.3g} bytes")
     if not 0 <= t.Buffer() < model.BuffersLength():
         raise ValueError(f"tensor {index} refers to buffer {t.Buffer()} of {model.BuffersLength()}")
     buffer = model.Buffers(t.Buffer())
@@ -212,7 +213,7 @@ def _tensor(model: tflite.Model, t: tflite.Tensor, index: int, file_size: int) -
             raise ValueError(f"tensor {index}'s data lies beyond the end of the file (truncated?)")
         stored = buffer.DataLength()
     if stored and dtype not in _UNSIZED and t.Sparsity() is None and stored != tensor.nbytes:
-        raise ValueError(f"tensor {index} ({name[:40]}) of shape {list(shape)} and type {dtype} needs "
+        raise ValueError(f"tensor {index} ({shown(name)}) of shape {shown(list(shape))} and type {dtype} needs "
                          f"{tensor.nbytes} bytes; its buffer holds {stored}")
     return Tensor(index, name, shape, dtype, stored > 0, tensor.variable, tensor.scales)
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..arch.graph import LayerGraph
 from ..arch.normalization import NORMALIZATIONS
-from ..config import Field, choice, integer, number, string
+from ..config import Field, choice, integer, learning_rate, number, string
 from ..data import Dataset
 from ..data.augment import AUGMENT_SCHEMA, Augmenter
 from .builder import GraphModule, build_module
@@ -46,9 +46,9 @@ TRAIN_SCHEMA = {
     "device": Field(string, "auto", "auto (cuda when available), cpu or cuda[:N]"),
     "epochs": Field(epochs_or_auto, AUTO, f"training epochs; auto: about {AUTO_STEPS} optimizer steps, "
                     f"between {AUTO_EPOCHS[0]} and {AUTO_EPOCHS[1]} epochs"),
-    "batch_size": Field(integer(min_value=2), 64),
+    "batch_size": Field(integer(min_value=2, max_value=65536), 64),
     "optimizer": Field(choice("adam", "adamw", "sgd"), "adamw"),
-    "lr": Field(number(min_value=0.0), 3e-3),
+    "lr": Field(learning_rate, 3e-3),
     "weight_decay": Field(number(min_value=0.0), 0.01, "decoupled (adamw) or L2 (adam, sgd)"),
     "schedule": Field(choice("cosine", "constant"), "cosine"),
     "label_smoothing": Field(number(min_value=0.0, max_value=0.5), 0.1),
@@ -60,7 +60,7 @@ TRAIN_SCHEMA = {
                        "znorm (each window by its own mean and std), none; auto: standardize for 1-D "
                        "signals, none for images"),
     "augment": AUGMENT_SCHEMA,
-    "threads": Field(integer(min_value=0), 0, "torch CPU threads (0: torch's default)"),
+    "threads": Field(integer(min_value=0, max_value=1024), 0, "torch CPU threads (0: torch's default)"),
 }
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ...errors import ConfigError
+import math
+
+from ...errors import ConfigError, clip, shown
 from .adwin import Adwin
 from .base import Detector
 from .cusum import Cusum
@@ -17,14 +19,22 @@ DETECTORS: dict[str, type[Detector]] = {
 }
 
 
+MAX_PARAMETER = 1e12                  # thresholds, windows and rates are far below this
+
+
 def make_detector(name: str, params: Mapping[str, Any] | None = None) -> Detector:
     """A detector by registry name with keyword parameters; unknown names or parameters are a ConfigError."""
     if name not in DETECTORS:
-        raise ConfigError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
+        raise ConfigError(f"unknown detector {shown(name)}; known: {', '.join(DETECTORS)}")
+    for key, value in dict(params or {}).items():      # every detector parameter is a number
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or abs(value) > MAX_PARAMETER):
+            raise ConfigError(f"detector.params.{clip(str(key))}: expected a finite number of magnitude at most "
+                              f"{MAX_PARAMETER:g}, got {shown(value)}")
     try:
         return DETECTORS[name](**dict(params or {}))
     except TypeError as exc:
-        raise ConfigError(f"detector {name}: {exc}") from None
+        raise ConfigError(f"detector {name}: {clip(str(exc))}") from None
 
 
 __all__ = ["DETECTORS", "Adwin", "Cusum", "Ddm", "Detector", "Ici", "PageHinkley", "make_detector"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ...errors import ConfigError, shown
 from .base import Detector, check
 
 
@@ -44,6 +45,9 @@ class Ddm(Detector):
 
     def update(self, x: float) -> bool:
         """Feed one error bit; True when the error rate has risen significantly."""
+        if x != 0.0 and x != 1.0:
+            raise ConfigError(f"detector ddm: expects error bits (1 for a wrong prediction, 0 for a right "
+                              f"one), got {shown(x)}; for real-valued inputs use page-hinkley, cusum or adwin")
         if self.drift_detected:
             self._reset()
         self.n += 1
