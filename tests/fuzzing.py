@@ -2,8 +2,9 @@
 profiles, and corrupted .tflite files, each run through the real entry point (``cli.main``) in this
 process under a time and memory guard, and classified by how it ended.
 
-A case ends well when it exits 0 (the mutation was harmless), or 2 or 3 with exactly one short line
-on stderr and no traceback; a command still working when its time is up counts as harmless when it
+A case ends well when it exits 0 (the mutation was harmless), or 2 or 3 with exactly one short
+error line on stderr, the last (after any progress lines the command printed before it failed), no
+warning and no traceback; a command still working when its time is up counts as harmless when it
 had written its run folder's config.yaml (it was past checking its input), else as a hang.
 
 Used by tests/test_fuzz.py and scripts/fuzz.py.
@@ -85,7 +86,7 @@ RAW_VALUES = [".inf", "-.inf", ".nan", "1" + "0" * 5000, "-7", "0", "1.0e+18", "
               "[&a0 [x, x, x, x, x, x, x, x, x], " + ", ".join(f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]"
                                                                for i in range(1, 9)) + "]",
               "{name: [plain]}", "[plain]", "!!binary AAAA", "2024-13-45", "!!python/object:os.system {}",
-              "? [a, b]\n  : 1", "~", "true", "''"]
+              "? [a, b]\n  : 1", "~", "true", "''", "'[/x] [bold]'"]
 BAD_BYTES = [b"\xff\xfe", b"\x80", b"\x00", b"\xc3\x28", b"\xed\xa0\x80"]
 
 
@@ -346,7 +347,10 @@ def run_case(case: Case, work: Path, seconds: float, stop_past_checks: bool = Fa
     elif "internal error" in text or "Traceback" in text:
         kind = "internal"
     elif rc in (2, 3):
-        kind = "clean" if len(lines) == 1 and len(lines[0]) <= MAX_LINE else "bad-message"
+        errors = [line for line in lines if line.startswith("error:")]
+        noisy = any("warning" in line.lower() for line in lines)
+        one = len(errors) == 1 and lines[-1] == errors[0] and len(errors[0]) <= MAX_LINE
+        kind = "clean" if one and not noisy else "bad-message"
     else:
         kind = "runtime"
     return Outcome(case, kind, rc, text)

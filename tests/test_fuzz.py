@@ -106,6 +106,12 @@ def test_arch_numbers_beyond_sane_ranges(tmp_path):
     assert_clean(run(tmp_path, ["estimate", "{work}/m.yaml"], {"m.yaml": text.encode()}), "m.yaml", "bogus")
 
 
+def test_rich_markup_in_a_value_is_printed_as_it_is(tmp_path):
+    """A value echoed in an error is not read as rich markup (a stray closing tag was a traceback)."""
+    line = assert_clean(run(tmp_path, ["estimate", str(ARCH), "--mcu", "[/x] [bold]"]), "[/x] [bold]")
+    assert line.startswith("error: ")
+
+
 def test_ddm_says_what_it_expects():
     assert Ddm().run([0, 1, 1, 0]) == []
     with pytest.raises(ConfigError, match="expects error bits"):

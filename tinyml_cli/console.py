@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -57,12 +58,12 @@ class Ui:
     def warn(self, text: str) -> None:
         """A warning (shown even with -q)."""
         self._log(f"warning: {text}")
-        self.console.print(f"[yellow]warning:[/yellow] {text}", soft_wrap=True)
+        self.console.print(f"[yellow]warning:[/yellow] {escape(text)}", soft_wrap=True)
 
     def error(self, text: str) -> None:
         """A one-line error."""
         self._log(f"error: {text}")
-        self.console.print(f"[red]error:[/red] {text}", markup=True, soft_wrap=True)
+        self.console.print(f"[red]error:[/red] {escape(text)}", markup=True, soft_wrap=True)
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         """A table of rows (hidden by -q)."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 import re
 
+from .errors import shown
+
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2,
                "mib": 1024**2, "g": 1024**3, "gb": 1024**3, "gib": 1024**3}
 _COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
@@ -27,16 +29,16 @@ _NUMBER_WITH_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A
 
 def _parse(value: object, units: dict[str, int], what: str) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"expected {what}, got {value!r}")
+        raise ValueError(f"expected {what}, got {shown(value)}")
     if isinstance(value, (int, float)):
         number, unit = float(value), ""
     else:
         match = _NUMBER_WITH_UNIT.match(str(value))
         if not match:
-            raise ValueError(f"expected {what} such as {'512KB' if 'b' in units else '30M'}, got {value!r}")
+            raise ValueError(f"expected {what} such as {'512KB' if 'b' in units else '30M'}, got {shown(value)}")
         number, unit = float(match.group(1)), match.group(2).lower()
     if unit not in units:
-        raise ValueError(f"unknown unit {unit!r} in {value!r}; use one of {sorted(u for u in units if u)}")
+        raise ValueError(f"unknown unit {shown(unit)} in {shown(value)}; use one of {sorted(u for u in units if u)}")
     if not math.isfinite(number) or abs(number * units[unit]) > MAX_QUANTITY:
         raise ValueError(f"expected {what} of at most {MAX_QUANTITY:.0e}, got {number:g}{unit}")
     return int(round(number * units[unit]))
