@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 from .base import Context, Cost, Method
 from .esn.method import Esn
 from .finetune_last import FinetuneLast
@@ -21,7 +21,7 @@ METHODS: dict[str, type[Method]] = {
 def make_method(name: str, ctx: Context, options: Mapping[str, Any] | None = None) -> Method:
     """A method by registry name with its options."""
     if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}; known: {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method {shown(name)}; known: {', '.join(METHODS)}")
     return METHODS[name](ctx, options)
 
 

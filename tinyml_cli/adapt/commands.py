@@ -10,7 +10,7 @@ from typing import Iterator
 import numpy as np
 
 from ..console import Ui
-from ..errors import ConfigError, DoesNotFitError
+from ..errors import ConfigError, DoesNotFitError, shown
 from ..report.drift_report import write_report
 from ..runs import atomic_write_bytes, create_run_dir, record_outcome, start_manifest, write_yaml
 from ..train.checkpoint import save_candidate
@@ -54,7 +54,7 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
     """Run one method; save its adapted state (``state.npz``), the adapted network as a candidate
     folder (``adapted/``, exportable) when the method changes weights, and the report."""
     if method not in METHODS:
-        raise ConfigError(f"--method: unknown method {method!r}; known: {', '.join(METHODS)}")
+        raise ConfigError(f"--method: unknown method {shown(method)}; known: {', '.join(METHODS)}")
     with _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file,
               only=method) as (run_dir, exp, data):
         run = exp.runs[0]

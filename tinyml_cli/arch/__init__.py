@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import ArchError, ConfigError
+from ..errors import ArchError, ConfigError, shown
 from .arch import Arch
 from .graph import GraphBuilder, Layer, LayerGraph
 from .mbnet import MbnetSpace
@@ -20,7 +20,7 @@ SPACES: dict[str, type[SearchSpace]] = {"mbnet": MbnetSpace, "plain": PlainSpace
 def _space_class(name: Any, source: str = "arch") -> type[SearchSpace]:
     """The space class named ``name`` (any value a config may hold: only a known name passes)."""
     if not isinstance(name, str) or name not in SPACES:
-        raise ConfigError(f"{source}: unknown search space {name!r}; known: {', '.join(SPACES)}")
+        raise ConfigError(f"{source}: unknown search space {shown(name)}; known: {', '.join(SPACES)}")
     return SPACES[name]
 
 

@@ -52,13 +52,13 @@ class Arch:
                               "(an arch has space, input_shape, num_classes, choices, normalize)")
         for key in ("space", "input_shape", "num_classes"):
             if key not in data:
-                raise ConfigError(f"{source}: missing required key {key!r}")
+                raise ConfigError(f"{source}: missing required key {shown(key)}")
         shape = data["input_shape"]
         if (not isinstance(shape, list) or len(shape) != 3
                 or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
             raise ConfigError(f"{source}: input_shape: expected [H, W, C] integers, got {shown(shape)}")
         if any(d <= 0 for d in shape):
-            raise ArchError(f"{source}: input_shape: every dimension must be positive, got {shape!r}")
+            raise ArchError(f"{source}: input_shape: every dimension must be positive, got {shown(shape)}")
         if any(d > MAX_INPUT_DIM for d in shape):
             raise ConfigError(f"{source}: input_shape: expected dimensions of at most {MAX_INPUT_DIM}, got {shown(shape)}")
         classes = data["num_classes"]

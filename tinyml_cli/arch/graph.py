@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from math import ceil, prod
 from operator import attrgetter
 
-from ..errors import ArchError
+from ..errors import ArchError, shown
 
 OPS = ("conv2d", "depthwise_conv2d", "fully_connected", "add", "avg_pool", "max_pool", "mean",
        "reshape", "softmax")
@@ -229,7 +229,7 @@ class GraphBuilder:
     def pool(self, tensor: int, kind: str, size: int) -> int:
         """AVERAGE_POOL_2D or MAX_POOL_2D with window = stride = size, VALID padding."""
         if kind not in ("avg", "max"):
-            raise ArchError(f"pool kind must be 'avg' or 'max', got {kind!r}")
+            raise ArchError(f"pool kind must be 'avg' or 'max', got {shown(kind)}")
         shape, k, s, h, w = self._slide(tensor, size, size, "valid", f"{kind}_pool")
         return self._add(f"{kind}_pool", (tensor,), (h, w, shape[2]), kernel=k, stride=s,
                          padding="valid")

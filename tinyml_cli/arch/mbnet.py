@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from ..config import Field, boolean, list_of, mapping, optional, validate
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 from .arch import Arch
 from .choices import LIMITS, get, known_keys, limited, limited_list, positive_int, width, width_list
 from .graph import GraphBuilder, Layer, LayerGraph
@@ -35,13 +35,13 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 def _kernel(value: Any) -> int:
     if value not in KERNELS:
-        raise ValueError(f"expected a kernel size in {KERNELS}, got {value!r}")
+        raise ValueError(f"expected a kernel size in {KERNELS}, got {shown(value)}")
     return value
 
 
 def _expand(value: Any) -> int:
     if value not in EXPANDS:
-        raise ValueError(f"expected an expand ratio in {EXPANDS}, got {value!r}")
+        raise ValueError(f"expected an expand ratio in {EXPANDS}, got {shown(value)}")
     return value
 
 

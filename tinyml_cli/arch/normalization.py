@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import shown
+
 NORMALIZATIONS = ("none", "standardize", "znorm")
 # Added to a window's variance before RSQRT: a flat window (variance 0) normalizes to zeros, and
 # a channel of standard deviation 0.01 keeps 99.99% of its own scale.
@@ -74,7 +76,7 @@ _FRONTS = {
 def check_normalization(name: str) -> str:
     """``name`` if it is a known normalization, else ValueError("expected ...")."""
     if name not in NORMALIZATIONS:
-        raise ValueError(f"expected one of {', '.join(NORMALIZATIONS)}, got {name!r}")
+        raise ValueError(f"expected one of {', '.join(NORMALIZATIONS)}, got {shown(name)}")
     return name
 
 

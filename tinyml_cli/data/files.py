@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputFileError
+from ..errors import InputFileError, shown
 
 Arrays = tuple[np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None", "list[str] | None"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm")
@@ -67,7 +67,7 @@ def load_npz(path: Path, what: str, required: tuple[str, ...]) -> dict[str, np.n
         raise InputFileError(f"{path}: not a readable .npz file: {exc}") from None
     for key in required:
         if key not in arrays:
-            raise InputFileError(f"{path}: missing array {key!r} (found {', '.join(sorted(arrays)) or 'none'})")
+            raise InputFileError(f"{path}: missing array {shown(key)} (found {', '.join(sorted(arrays)) or 'none'})")
     return arrays
 
 
@@ -253,7 +253,7 @@ def read_csv(path: Path, options: dict) -> Arrays:
     label_col, channels = options["label_column"], options["channels"]
     header, rows = read_csv_table(path)
     if label_col not in header:
-        raise InputFileError(f"{path}: no label column {label_col!r} in the header "
+        raise InputFileError(f"{path}: no label column {shown(label_col)} in the header "
                              f"(set data.csv.label_column; columns: {', '.join(header[:8])})")
     li = header.index(label_col)
     values, labels = [], []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import Field, choice, integer, list_of, number, optional, string, validate
-from ..errors import ConfigError, InputFileError
+from ..errors import ConfigError, InputFileError, shown
 from .builtin import BUILTIN_DATASETS
 from .dataset import Dataset, split_dataset, split_validation
 from .files import READERS, read_files
@@ -53,7 +53,7 @@ def load_dataset(cfg: dict, seed: int) -> Dataset:
     if name in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[name](seed, cfg["val_fraction"], cfg["test_fraction"], cfg["samples"])
     if not cfg["path"]:
-        raise ConfigError(f"data.path: the {name!r} format reads local files; give their path")
+        raise ConfigError(f"data.path: the {shown(name)} format reads local files; give their path")
     if name == "recording":
         return load_recording(cfg, seed)
     if name == "imagefolder" and cfg["channels"] not in (1, 3):
@@ -98,9 +98,9 @@ def resize_dataset(data: Dataset, input_shape: tuple[int, int, int]) -> Dataset:
         return data
     if target[2] != data.input_shape[2]:
         raise ConfigError(f"the architecture expects {target[2]} input channel(s), the dataset "
-                          f"{data.name!r} has {data.input_shape[2]}")
+                          f"{shown(data.name)} has {data.input_shape[2]}")
     if (target[0] == 1) != (data.input_shape[0] == 1):
-        raise ConfigError(f"cannot resize {data.name!r} inputs of shape {data.input_shape} to {target}: "
+        raise ConfigError(f"cannot resize {shown(data.name)} inputs of shape {data.input_shape} to {target}: "
                           "1-D signals and images do not mix")
 
     def resize(x: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError, InputFileError
+from ..errors import ConfigError, InputFileError, shown
 from .dataset import Dataset
 from .files import load_npz, read_csv_table
 
@@ -83,7 +83,7 @@ def _floats(rows: list[list[str]], cols: list[int], lines: list[int], path: Path
                 try:
                     float(row[i])
                 except ValueError:
-                    raise InputFileError(f"{path}: line {line}: non-numeric {what} {row[i]!r}") from None
+                    raise InputFileError(f"{path}: line {line}: non-numeric {what} {shown(row[i])}") from None
         raise
 
 
@@ -97,7 +97,7 @@ def _times(rows: list[list[str]], col: int, lines: list[int], path: Path) -> np.
         try:
             times.append(np.datetime64(row[col].strip(), "us"))
         except ValueError:
-            raise InputFileError(f"{path}: line {line}: timestamp {row[col]!r} is neither a number "
+            raise InputFileError(f"{path}: line {line}: timestamp {shown(row[col])} is neither a number "
                                  "nor an ISO 8601 time") from None
     return (np.asarray(times) - times[0]).astype(np.float64) / 1e6  # seconds
 
@@ -108,17 +108,17 @@ def read_csv_recording(path: Path, label_column: str, columns: list[str] | None,
     header, table = read_csv_table(path)
     available = f"columns: {', '.join(header)}"
     if label_column not in header:
-        raise InputFileError(f"{path}: no label column {label_column!r} (data.label_column; {available})")
+        raise InputFileError(f"{path}: no label column {shown(label_column)} (data.label_column; {available})")
     if timestamp_column is not None and timestamp_column not in header:
-        raise InputFileError(f"{path}: no timestamp column {timestamp_column!r} "
+        raise InputFileError(f"{path}: no timestamp column {shown(timestamp_column)} "
                              f"(data.window.timestamp_column; {available})")
     if columns is None:
         columns = [h for h in header if h not in (label_column, timestamp_column)]
     for name in columns:
         if name not in header:
-            raise InputFileError(f"{path}: no channel column {name!r} (data.window.columns; {available})")
+            raise InputFileError(f"{path}: no channel column {shown(name)} (data.window.columns; {available})")
         if name in (label_column, timestamp_column):
-            raise ConfigError(f"data.window.columns: {name!r} is the label or timestamp column, not a channel")
+            raise ConfigError(f"data.window.columns: {shown(name)} is the label or timestamp column, not a channel")
     if not columns:
         raise InputFileError(f"{path}: no channel columns besides the label and timestamp ({available})")
     rows, lines = [], []
@@ -310,7 +310,7 @@ def load_recording(cfg: dict, seed: int) -> Dataset:
     x, y, group = np.concatenate(xs), np.concatenate(ys), np.concatenate(groups)
     present = np.unique(y)
     if len(present) < 2:
-        raise InputFileError(f"{root}: the windows hold {len(present)} class ({names[present[0]]!r}); "
+        raise InputFileError(f"{root}: the windows hold {len(present)} class ({shown(names[present[0]])}); "
                              "expected at least two")
 
     rng = np.random.default_rng(seed)

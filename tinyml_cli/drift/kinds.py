@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..config import Field, list_of, integer, number, optional, validate
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 
 
 class DriftKind:
@@ -208,5 +208,5 @@ KINDS: dict[str, type[DriftKind]] = {
 def make_kind(name: str, params: Mapping[str, Any], num_classes: int, rng: np.random.Generator) -> DriftKind:
     """A drift kind by registry name."""
     if name not in KINDS:
-        raise ConfigError(f"unknown drift kind {name!r}; known: {', '.join(KINDS)}")
+        raise ConfigError(f"unknown drift kind {shown(name)}; known: {', '.join(KINDS)}")
     return KINDS[name](params, num_classes, rng)

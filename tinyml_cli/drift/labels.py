@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 
 
 def every(n: int, delay: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -38,5 +38,5 @@ REGIMES: dict[str, Callable[[int, int, float, np.random.Generator], np.ndarray]]
 def label_times(regime: str, n: int, delay: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Index of the sample after whose prediction each label arrives (-1: never)."""
     if regime not in REGIMES:
-        raise ConfigError(f"unknown label regime {regime!r}; known: {', '.join(REGIMES)}")
+        raise ConfigError(f"unknown label regime {shown(regime)}; known: {', '.join(REGIMES)}")
     return REGIMES[regime](n, delay, fraction, rng)

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 
 
 def _ramp(n: int, position: int, width: int) -> np.ndarray:
@@ -61,7 +61,7 @@ SCHEDULES: dict[str, Callable[[int, list[int], int, np.random.Generator], np.nda
 def levels(schedule: str, n: int, positions: list[int], width: int, rng: np.random.Generator) -> np.ndarray:
     """Per-sample concept level of a stream of ``n`` samples."""
     if schedule not in SCHEDULES:
-        raise ConfigError(f"unknown drift schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+        raise ConfigError(f"unknown drift schedule {shown(schedule)}; known: {', '.join(SCHEDULES)}")
     bad = [p for p in positions if not 0 < p < n]
     if bad:
         raise ConfigError(f"drift position {bad[0]} is outside the stream (1..{n - 1})")

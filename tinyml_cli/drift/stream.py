@@ -18,7 +18,7 @@ import numpy as np
 from ..config import Field, choice, integer, list_of, mapping, number, validate
 from ..data import DATA_SCHEMA, Dataset, load_dataset, resize_dataset, split_dataset
 from ..data.files import load_npz
-from ..errors import ConfigError, InputFileError
+from ..errors import ConfigError, InputFileError, shown
 from .kinds import KINDS, DriftKind, make_kind
 from .labels import REGIMES, label_times
 from .schedules import SCHEDULES, levels
@@ -138,7 +138,7 @@ def stream_from_dataset(data: Dataset, cfg: dict, seed: int) -> Stream:
     """A drifting stream drawn from ``data``'s test split (held out from training); its train and
     validation splits become the pre-drift reference a deployed model is trained on."""
     if len(data.x_test) == 0:
-        raise ConfigError(f"stream: dataset {data.name!r} has no held-out (test) samples to stream")
+        raise ConfigError(f"stream: dataset {shown(data.name)} has no held-out (test) samples to stream")
     rng = np.random.default_rng(seed)
     n, d = cfg["length"], cfg["drift"]
     level = levels(d["schedule"], n, d["positions"], d["width"], rng)
@@ -163,10 +163,10 @@ def _kind(cfg: dict, num_classes: int, rng: np.random.Generator, synthetic: bool
     d = cfg["drift"]
     kind = make_kind(d["kind"], d["params"], num_classes, rng)
     if kind.discrete and d["schedule"] == "incremental":
-        raise ConfigError(f"stream.drift: kind {kind.name!r} changes discrete things and has no incremental "
+        raise ConfigError(f"stream.drift: kind {shown(kind.name)} changes discrete things and has no incremental "
                           "schedule; use gradual")
     if synthetic and kind.name in ("prior", "new-class"):
-        raise ConfigError(f"stream.drift.kind: {kind.name!r} needs a dataset source, not a generator")
+        raise ConfigError(f"stream.drift.kind: {shown(kind.name)} needs a dataset source, not a generator")
     if not synthetic and kind.name == "concept":
         raise ConfigError("stream.drift.kind: 'concept' is the synthetic generators' own drift; "
                           "for a dataset use permute, new-class, covariate or prior")

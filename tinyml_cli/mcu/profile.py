@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..config import Field, boolean, choice, number, read_yaml, size_bytes, size_bytes_or_zero, string, validate
-from ..errors import ConfigError
+from ..errors import ConfigError, shown
 
 CORE_FAMILIES = ("m0plus", "m4", "m7", "m33", "lx7")
 
@@ -131,7 +131,7 @@ def load_profile(name_or_path: str) -> McuProfile:
     close = difflib.get_close_matches(name_or_path.upper(), [n.upper() for n in names], n=3, cutoff=0.5)
     suggestion = [n for n in names if n.upper() in close]
     hint = f"; did you mean {', '.join(suggestion)}?" if suggestion else ""
-    raise ConfigError(f"unknown MCU {name_or_path!r}{hint} (`tinyml mcus` lists them: {', '.join(names)})")
+    raise ConfigError(f"unknown MCU {shown(name_or_path)}{hint} (`tinyml mcus` lists them: {', '.join(names)})")
 
 
 def budget_for(profile: McuProfile, constraints: Mapping[str, object] | None = None) -> Budget:

@@ -18,6 +18,7 @@ from ..arch import SPACES
 from ..data import DATA_SCHEMA
 from ..train.loop import TRAIN_SCHEMA, epochs_or_auto
 from .backends import BACKENDS
+from ..errors import shown
 
 
 def backend_name(value: Any) -> str:
@@ -49,7 +50,7 @@ def space_options(value: Any) -> dict:
     options = {"name": "plain", **mapping(value)}
     name = options["name"]
     if not isinstance(name, str) or name not in SPACES:
-        raise ValueError(f"name: expected one of {', '.join(SPACES)}, got {name!r}")
+        raise ValueError(f"name: expected one of {', '.join(SPACES)}, got {shown(name)}")
     return options
 
 
