@@ -113,7 +113,8 @@ def number(min_value: float | None = None, max_value: float | None = None) -> Pa
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"expected a finite number{_bounds(min_value, max_value)}, got {shown(value)}")
         if not lo <= value <= hi:
-            raise ValueError(f"expected a number{_bounds(lo, hi)}, got {shown(value)}")
+            declared = _bounds(min_value, max_value) or f" of magnitude at most {MAX_NUMBER:g}"
+            raise ValueError(f"expected a number{declared}, got {shown(value)}")
         return float(value)
     return parse
 
