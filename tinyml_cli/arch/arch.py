@@ -21,6 +21,8 @@ class Arch:
 
     ``input_shape`` is ``(H, W, C)`` as the network sees it (height 1 for 1-D signals).
     ``normalize`` is the input normalization the deployed model applies to raw inputs.
+    ``widths`` sets the output channels of single layers by name (a pruned network, see
+    :mod:`tinyml_cli.arch.widths`); empty for a network the choices alone describe.
     """
 
     space: str
@@ -28,6 +30,7 @@ class Arch:
     num_classes: int
     choices: dict[str, Any] = field(default_factory=dict)
     normalize: str = "none"
+    widths: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain data for YAML/JSON (``normalize`` only when set, so older archs keep their keys)."""
@@ -35,6 +38,8 @@ class Arch:
                 "num_classes": self.num_classes, "choices": self.choices}
         if self.normalize != "none":
             data["normalize"] = self.normalize
+        if self.widths:
+            data["widths"] = dict(self.widths)
         return data
 
     @classmethod
@@ -42,10 +47,10 @@ class Arch:
         """Read an Arch from plain data, with errors naming ``source``."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping with space, input_shape, num_classes, choices")
-        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize"}
+        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize", "widths"}
         if unknown:
             raise ConfigError(f"{source}: unknown key {sorted(unknown)[0]!r} "
-                              "(an arch has space, input_shape, num_classes, choices, normalize)")
+                              "(an arch has space, input_shape, num_classes, choices, normalize, widths)")
         for key in ("space", "input_shape", "num_classes"):
             if key not in data:
                 raise ConfigError(f"{source}: missing required key {key!r}")
@@ -65,7 +70,12 @@ class Arch:
         if normalize not in NORMALIZATIONS:
             raise ConfigError(f"{source}: normalize: expected one of {', '.join(NORMALIZATIONS)}, "
                               f"got {normalize!r}")
-        return cls(str(data["space"]), tuple(shape), classes, choices, normalize)
+        widths = data.get("widths") or {}
+        if not isinstance(widths, dict) or not all(
+                isinstance(k, str) and type(v) is int and v > 0 for k, v in widths.items()):
+            raise ConfigError(f"{source}: widths: expected a mapping of layer names to positive "
+                              f"channel counts, got {widths!r}")
+        return cls(str(data["space"]), tuple(shape), classes, choices, normalize, dict(widths))
 
     def key(self) -> str:
         """A short stable hash: equal choices give equal keys (for duplicate detection)."""
