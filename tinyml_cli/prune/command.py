@@ -88,7 +88,7 @@ def plan_levels(graph, cfg: dict, estimate_of) -> list[Level]:
             floor = estimate_of(pruned_graph(graph, 1.0, p["min_channels"]))
             raise DoesNotFitError(f"constraints: cannot be met by pruning: even {p['min_channels']} "
                                   f"channel(s) per layer leaves {'; '.join(floor.violations)}")
-        return [Level(None, r * (i + 1) / p["steps"]) for i in range(p["steps"])] if r else [Level(None, 0.0)]
+        return [Level(None, r * (i + 1) / p["steps"]) for i in range(p["steps"])] if r else []
     macs0 = estimate_of(graph).macs
     levels = []
     for level in sorted(set(p["levels"])):
@@ -122,6 +122,8 @@ def run_prune(run_dir: str, overrides: list[str], ui: Ui, config: str | None = N
     estimate_of = lambda g: estimate(g, profile, budget)   # noqa: E731
     graph = build_graph(arch)
     levels = plan_levels(graph, cfg, estimate_of)
+    if not levels:
+        ui.warn(f"{folder}: already meets the constraints; nothing to prune (the report shows it alone)")
     data = resize_dataset(load_dataset(cfg["data"], cfg["seed"]), arch.input_shape)
     out_dir = create_run_dir("prune", cfg["name"], out)
     ui.attach_log(out_dir / "log.txt")
@@ -141,15 +143,15 @@ def run_prune(run_dir: str, overrides: list[str], ui: Ui, config: str | None = N
             pruned = build_graph(pruned_arch)
             model = cut_module(*current, pruned, keep)
             epochs_run = fit(model, data, tune, cfg["seed"] + n).epochs_run if p["epochs"] else 0
-            est = estimate_of(pruned)
+            est, scores = estimate_of(pruned), _scores(model, data)
             metrics = {"source": source, "level": lv.level, "ratio": lv.ratio, "criterion": p["criterion"],
-                       **_scores(model, data), "epochs_run": epochs_run}
+                       **scores, "epochs_run": epochs_run}
             target = out_dir / "candidates" / f"{n:03d}"
             save_candidate(target, pruned_arch, model.cpu(), metrics)
             write_json(target / "estimate.json", est.to_dict())
             rows.append({"kind": "pruned", "label": f"level {lv.level:g}" if lv.level is not None else
-                         f"step {n}", "level": lv.level, "ratio": lv.ratio, **_scores(model, data),
-                         **cost_row(est), "candidate": f"candidates/{target.name}"})
+                         f"step {n}", "level": lv.level, "ratio": lv.ratio, **scores, **cost_row(est),
+                         "candidate": f"candidates/{target.name}"})
             ui.info(f"level {n}/{len(levels)}: {format_count(est.macs)} MACs, "
                     f"val {100 * rows[-1]['val_accuracy']:.1f}%, test {100 * rows[-1]['test_accuracy']:.1f}%")
             current = (pruned, model)
