@@ -6,9 +6,9 @@
 Per seed: a small `tinyml search` on mnist1d (plain space, random backend, the top 6 candidates fully
 trained); its largest trained candidate L (by MACs) is pruned with `tinyml prune` until it takes no
 more MACs than S, the most accurate trained candidate with at most 75% of L's MACs (else the one
-with the fewest), through a `macs=` budget in two levels, each fine-tuned `--epochs // 3` epochs. Printed per seed and as the mean over seeds:
-test accuracy of S, of L unpruned, of L pruned to S's MACs, and of L's pruned architecture trained
-from scratch as long as S was (the "is it the weights or the shape" control, Liu et al. 2019,
+with the fewest), through a `macs=` budget in two levels, each fine-tuned `--epochs // 3` epochs.
+Printed per seed and as the mean over seeds: test accuracy of S, of L unpruned, of L pruned to S's
+MACs, and of L's pruned architecture trained from scratch as long as S was (the "is it the weights or the shape" control, Liu et al. 2019,
 "Rethinking the Value of Network Pruning"). All on the same data split and test set.
 """
 

@@ -33,8 +33,9 @@ def _conv(channels, kernel, stride, kind="conv"):
 def _mbnet(shape, classes):
     stages = [{"channels": 16, "stride": 1, "blocks": [{"kernel": 3, "expand": 1}]},
               {"channels": 24, "stride": 2, "blocks": [{"kernel": 3, "expand": 3}, {"kernel": 5, "expand": 3}]}]
-    return Arch("mbnet", shape, classes, {"width": 0.5, "divisor": 4, "stem": {"channels": 16, "kernel": 3, "stride": 2},
-                                          "stages": stages, "head_channels": 32})
+    stem = {"channels": 16, "kernel": 3, "stride": 2}
+    return Arch("mbnet", shape, classes, {"width": 0.5, "divisor": 4, "stem": stem, "stages": stages,
+                                          "head_channels": 32})
 
 
 ARCHS = {
@@ -194,7 +195,8 @@ def test_prune_command_levels_then_export_verified_in_tflm(search_run, tmp_path,
     assert rows[1]["macs"] <= 0.5 * rows[0]["macs"]
     folder = out / "candidates" / "001"
     assert {"arch.yaml", "weights.pt", "metrics.json", "estimate.json"} <= {p.name for p in folder.iterdir()}
-    assert {"pruning.csv", "pruning.md", "pruning.png", "config.yaml", "manifest.json"} <= {p.name for p in out.iterdir()}
+    files = {p.name for p in out.iterdir()}
+    assert {"pruning.csv", "pruning.md", "pruning.png", "config.yaml", "manifest.json"} <= files
     assert json.loads((folder / "estimate.json").read_text())["macs"] == rows[1]["macs"]
     code, stdout, _ = cli("export", out, "--rank", "1", "--json", "-q", "export.calibration_samples=100")
     assert code == 0
