@@ -1,10 +1,10 @@
 """Per-layer channel counts: how a pruned network is described on top of its space's choices.
 
-An Arch's ``widths`` maps the names of layers that choose their own output channels (``conv2d``,
-and ``fully_connected`` other than the classifier) to a channel count. The space builds its graph
-from its choices as always; :func:`apply_widths` then rebuilds that graph layer by layer with those
-counts, and every layer that only carries its input's channels (depthwise, pooling, add, mean,
-flatten, softmax) follows. Channels tied across an ADD form one group: every layer writing into a
+An Arch's ``widths`` maps the names of layers that choose their own output channels (the op table's
+``channels="own"``: ``conv2d``, and ``fully_connected`` other than the classifier) to a channel
+count. The space builds its graph from its choices as always; :func:`apply_widths` then rebuilds
+that graph layer by layer with those counts, and every layer that carries its input's channels
+(``"follow"``: depthwise, pooling, add, mean, softmax) or flattens them (``"flatten"``) follows. Channels tied across an ADD form one group: every layer writing into a
 group must keep the same count. The builder, the estimator and the exporter all read the rebuilt
 graph, so a pruned network has no second description.
 
@@ -23,15 +23,14 @@ graph, so a pruned network has no second description.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from math import prod
 from typing import Mapping
 
 import numpy as np
 
 from ..errors import ArchError, ConfigError
-from .graph import GraphBuilder, LayerGraph
-
-CHOOSES = ("conv2d", "fully_connected")       # ops whose output channels are their own
-FOLLOWS = ("depthwise_conv2d", "avg_pool", "max_pool", "add", "mean", "softmax")   # carry their input's
+from ..ops import LAYER_OPS
+from .graph import LayerGraph
 
 
 @dataclass(frozen=True)
@@ -58,22 +57,23 @@ def channel_groups(graph: LayerGraph) -> ChannelGroups:
         return g
 
     for layer in graph.layers:
-        if layer.op in CHOOSES:
+        kind = LAYER_OPS[layer.op].channels
+        inputs = [tensor_group[t] for t in layer.inputs]
+        if kind == "own":
             parent.append(len(parent))
             tensor_group.append(parent[-1])
-        elif layer.op == "add":
-            a, b = (find(tensor_group[t]) for t in layer.inputs)
-            parent[max(a, b)] = min(a, b)
-            tensor_group.append(min(a, b))
-        elif layer.op in FOLLOWS:
-            tensor_group.append(tensor_group[layer.inputs[0]])
-        else:                                    # reshape (flatten) or an op that fixes its output
+        elif kind == "follow" and None not in inputs:
+            roots = sorted({find(g) for g in inputs})
+            for g in roots[1:]:                  # an ADD ties its inputs' channels together
+                parent[g] = roots[0]
+            tensor_group.append(roots[0])
+        else:                                    # a flattened vector: no channel axis of its own
             tensor_group.append(None)
     fixed = {find(0)} | ({find(tensor_group[-1])} if tensor_group[-1] is not None else set())
     groups = tuple(None if g is None or find(g) in fixed else find(g) for g in tensor_group)
     writers: dict[int, list[int]] = {}
     for i, layer in enumerate(graph.layers):
-        if layer.op in CHOOSES and groups[i + 1] is not None:
+        if LAYER_OPS[layer.op].channels == "own" and groups[i + 1] is not None:
             writers.setdefault(groups[i + 1], []).append(i)
     size = {g: graph.layers[w[0]].output_shape[-1] for g, w in writers.items()}
     return ChannelGroups(groups, {g: tuple(w) for g, w in writers.items()}, size)
@@ -104,33 +104,28 @@ def apply_widths(graph: LayerGraph, widths: Mapping[str, int], source: str = "ar
                               f"(those are {', '.join(sorted(allowed)) or 'none'})")
         if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
             raise ConfigError(f"{source}: widths.{name}: expected a positive integer, got {count!r}")
-    b = GraphBuilder(graph.input_shape, graph.name)
+    shapes = [graph.input_shape]
+    layers = []
     for layer in graph.layers:
-        t, k, s = layer.inputs[0], layer.kernel[1], layer.stride[1]
+        layers.append(_resized(layer, [shapes[t] for t in layer.inputs], widths, source))
+        shapes.append(layers[-1].output_shape)
+    return replace(graph, layers=tuple(layers))
+
+
+def _resized(layer, in_shapes: list[tuple[int, ...]], widths: Mapping[str, int], source: str):
+    """``layer`` on inputs of ``in_shapes``: its output channels from ``widths`` (or as built) when
+    it owns them, its inputs' otherwise; weights (out, ..., in) or (..., channels) to match."""
+    kind, ws, c_in = LAYER_OPS[layer.op].channels, layer.weight_shape, in_shapes[0][-1]
+    if kind == "flatten":
+        return replace(layer, output_shape=(prod(in_shapes[0]),))
+    if kind == "own":
         out = widths.get(layer.name, layer.output_shape[-1])
-        if layer.op == "conv2d":
-            b.conv(t, out, k, s, layer.activation, layer.padding, layer.batch_norm)
-        elif layer.op == "depthwise_conv2d":
-            b.depthwise(t, k, s, layer.activation, layer.padding, layer.batch_norm)
-        elif layer.op in ("avg_pool", "max_pool"):
-            b.pool(t, layer.op[:3], k)
-        elif layer.op == "add":
-            try:
-                b.add(*layer.inputs, activation=layer.activation)
-            except ArchError as exc:
-                raise ArchError(f"{source}: widths: the layers feeding {layer.name} must keep equal "
-                                f"channels ({exc})") from None
-        elif layer.op == "mean":
-            b.mean(t)
-        elif layer.op == "reshape":
-            b.flatten(t)
-        elif layer.op == "fully_connected":
-            b.fully_connected(t, out, layer.activation)
-        elif layer.op == "softmax":
-            b.softmax(t)
-        else:
-            raise ArchError(f"{source}: widths: cannot rebuild a {layer.op} layer")
-    return replace(b.finish(), normalize=graph.normalize)
+        return replace(layer, output_shape=(*layer.output_shape[:-1], out), weight_shape=(out, *ws[1:-1], c_in))
+    if len(set(in_shapes)) > 1:
+        raise ArchError(f"{source}: widths: the layers feeding {layer.name} must keep equal channels, "
+                        f"got {' and '.join(map(str, in_shapes))}")
+    return replace(layer, output_shape=(*layer.output_shape[:-1], c_in),
+                   weight_shape=None if ws is None else (*ws[:-1], c_in))
 
 
 def kept_features(graph: LayerGraph, keep: Mapping[int, np.ndarray]) -> list[np.ndarray]:
@@ -143,7 +138,7 @@ def kept_features(graph: LayerGraph, keep: Mapping[int, np.ndarray]) -> list[np.
         g = groups.group[t]
         if g is not None and g in keep:
             out.append(np.sort(np.asarray(keep[g], dtype=np.int64)))
-        elif t > 0 and graph.layers[t - 1].op == "reshape":
+        elif t > 0 and LAYER_OPS[graph.layers[t - 1].op].channels == "flatten":
             source = graph.layers[t - 1].inputs[0]
             channels = graph.tensor_shape(source)[-1]
             positions = np.arange(shape[-1] // channels)[:, None] * channels
