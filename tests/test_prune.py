@@ -214,3 +214,24 @@ def test_prune_command_errors_are_one_line_before_any_run_folder(search_run, tmp
     rc, _, err = cli("prune", search_run, "--out", out, *args)
     assert rc == code and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_report_keeps_the_search_front_rows_trained_in_full(tmp_path):
+    from tinyml_cli.prune.report import search_front, write_report
+
+    costs = {"macs": 1000, "params": 10, "flash": 2000, "peak_sram": 500, "latency_ms": 1.0}
+    board = [{"candidate": "candidates/001", "pareto": True, "test_accuracy": 0.9, "val_accuracy": 0.9, **costs},
+             {"candidate": "candidates/002", "pareto": False, "test_accuracy": 0.8, "val_accuracy": 0.8, **costs},
+             {"candidate": None, "trial": 7, "pareto": True, "test_accuracy": None, "val_accuracy": 0.5, **costs}]
+    (tmp_path / "leaderboard.json").write_text(json.dumps({"leaderboard": board}))
+    front = search_front(tmp_path)
+    assert [r["label"] for r in front] == ["search candidates/001"]
+    ours = [{"kind": "unpruned", "label": "x", "level": 0.0, "ratio": 0.0, "val_accuracy": 0.9,
+             "test_accuracy": 0.91, **costs},
+            {"kind": "pruned", "label": "level 0.5", "level": 0.5, "ratio": 0.3, "val_accuracy": 0.8,
+             "test_accuracy": 0.85, **{**costs, "macs": 500}}]
+    write_report(tmp_path, ours, front)
+    lines = (tmp_path / "pruning.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["kind", "unpruned", "pruned", "search"]
+    assert "| level 0.5 | 0.5 | 0.3 | 80.0 | 85.0 | 500 |" in (tmp_path / "pruning.md").read_text()
+    assert (tmp_path / "pruning.png").read_bytes()[:4] == b"\x89PNG"

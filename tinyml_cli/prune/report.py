@@ -18,7 +18,8 @@ AXES = (("macs", 1e-6, "MACs (M)"), ("peak_sram", 1 / 1024, "peak SRAM (KiB)"),
 
 
 def search_front(run_dir: Path) -> list[dict]:
-    """The search run's Pareto-front rows (``leaderboard.json``), as report rows; none without one."""
+    """The search run's Pareto-front rows (``leaderboard.json``) that were trained in full (with a
+    test accuracy), as report rows; none without a leaderboard."""
     path = run_dir / "leaderboard.json"
     try:
         board = json.loads(path.read_text()) if path.is_file() else {}
@@ -27,13 +28,8 @@ def search_front(run_dir: Path) -> list[dict]:
     rows = board.get("leaderboard", []) if isinstance(board, dict) else []
     return [{"kind": "search", "label": f"search {r.get('candidate') or 'trial ' + str(r.get('trial'))}",
              **{c: r.get(c) for c in COLUMNS if c in r and c not in ("kind", "label")}}
-            for r in rows if isinstance(r, dict) and r.get("pareto") and r.get("macs") is not None]
-
-
-def _accuracy(row: dict) -> float | None:
-    """Test accuracy, else validation accuracy (a screened search row has no test score)."""
-    value = row.get("test_accuracy")
-    return value if value is not None else row.get("val_accuracy")
+            for r in rows if isinstance(r, dict) and r.get("pareto") and r.get("macs") is not None
+            and r.get("test_accuracy") is not None]
 
 
 def _cell(column: str, value: object) -> str:
@@ -79,16 +75,16 @@ def plot(rows: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     ours = [r for r in rows if r["kind"] in ("unpruned", "pruned")]
-    front = [r for r in rows if r["kind"] == "search" and _accuracy(r) is not None]
+    front = [r for r in rows if r["kind"] == "search"]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     for ax, (cost, scale, label) in zip(axes, AXES):
-        ax.plot([r[cost] * scale for r in ours], [100 * _accuracy(r) for r in ours], "o-", c="tab:blue",
+        ax.plot([r[cost] * scale for r in ours], [100 * r["test_accuracy"] for r in ours], "o-", c="tab:blue",
                 label="pruned levels")
-        ax.scatter([ours[0][cost] * scale], [100 * _accuracy(ours[0])], s=80, c="tab:green", zorder=3,
+        ax.scatter([ours[0][cost] * scale], [100 * ours[0]["test_accuracy"]], s=80, c="tab:green", zorder=3,
                    label="unpruned")
         if front:
-            ax.scatter([r[cost] * scale for r in front], [100 * _accuracy(r) for r in front], marker="s",
-                       c="tab:orange", label="search Pareto front")
+            ax.scatter([r[cost] * scale for r in front], [100 * r["test_accuracy"] for r in front], marker="s",
+                       c="tab:orange", label="search Pareto front (trained)")
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
