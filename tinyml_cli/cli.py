@@ -173,6 +173,35 @@ def export_command(target: str, overrides: tuple[str, ...], weights: str | None,
         ui.info(f"export written to {out_dir}")
 
 
+# ---- prune ------------------------------------------------------------------------------------------
+
+@cli.command("prune")
+@click.argument("run_dir", type=click.Path())
+@click.argument("config", required=False)
+@click.argument("overrides", nargs=-1)
+@click.option("--candidate", type=int, help="Prune candidates/NNN (default: the run's best-ranked).")
+@click.option("--mcu", help="MCU profile name or profile YAML (default: the run's).")
+@click.option("--seed", type=int, help="Seed of the fine-tuning (default: the run's).")
+@click.option("--out", type=click.Path(), help="Run directory to create (default: runs/prune-NAME-TIMESTAMP).")
+@output_options
+def prune_command(run_dir: str, config: str | None, overrides: tuple[str, ...], candidate: int | None,
+                  mcu: str | None, seed: int | None, out: str | None, ui: Ui, as_json: bool) -> None:
+    """Structured (channel) pruning of a trained candidate of RUN_DIR, with fine-tuning.
+
+    One candidate per level (prune.levels=[0.25,0.5,0.75]: fractions of the MACs removed), or until
+    a budget is met (sram=16KB flash=64KB macs=1M latency_ms=5); `tinyml export` takes the result.
+    """
+    from .prune import run_prune
+
+    config, extra = split_config_and_overrides(config, overrides)
+    extra += [f"mcu={mcu}"] * (mcu is not None) + [f"seed={seed}"] * (seed is not None)
+    out_dir, rows = run_prune(run_dir, extra, ui, config, candidate, out, sys.argv)
+    if as_json:
+        emit_json({"out_dir": out_dir, "rows": rows})
+    else:
+        ui.info(f"pruned candidates and pruning.{{csv,md,png}} written to {out_dir}")
+
+
 # ---- profile ----------------------------------------------------------------------------------------
 
 @cli.command("profile")

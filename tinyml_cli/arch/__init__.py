@@ -13,6 +13,7 @@ from .graph import GraphBuilder, Layer, LayerGraph
 from .mbnet import MbnetSpace
 from .plain import PlainSpace
 from .space import Genome, SearchSpace
+from .widths import apply_widths
 
 SPACES: dict[str, type[SearchSpace]] = {"mbnet": MbnetSpace, "plain": PlainSpace}
 
@@ -25,9 +26,11 @@ def _space_class(name: Any, source: str = "arch") -> type[SearchSpace]:
 
 
 def build_graph(arch: Arch) -> LayerGraph:
-    """The LayerGraph of any Arch, by its space (with the arch's input normalization)."""
+    """The LayerGraph of any Arch, by its space (with the arch's input normalization and its
+    per-layer ``widths``)."""
     graph = _space_class(arch.space).build(arch)
-    return replace(graph, normalize=arch.normalize) if arch.normalize != "none" else graph
+    graph = replace(graph, normalize=arch.normalize) if arch.normalize != "none" else graph
+    return apply_widths(graph, arch.widths) if arch.widths else graph
 
 
 def make_space(options: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int,

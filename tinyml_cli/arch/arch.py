@@ -12,11 +12,13 @@ import yaml
 
 from ..config import read_yaml
 from ..errors import ArchError, ConfigError, shown
+from .choices import LIMITS
 from .normalization import NORMALIZATIONS
 
 
 MAX_INPUT_DIM = 4096                # an input side or channel count beyond any MCU sensor
 MAX_CLASSES = 100_000
+MAX_WIDTH = max(LIMITS["channels"][1], LIMITS["units"][1])   # a pruned layer's channels or units
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Arch:
 
     ``input_shape`` is ``(H, W, C)`` as the network sees it (height 1 for 1-D signals).
     ``normalize`` is the input normalization the deployed model applies to raw inputs.
+    ``widths`` sets the output channels of single layers by name (a pruned network, see
+    :mod:`tinyml_cli.arch.widths`); empty for a network the choices alone describe.
     """
 
     space: str
@@ -32,6 +36,7 @@ class Arch:
     num_classes: int
     choices: dict[str, Any] = field(default_factory=dict)
     normalize: str = "none"
+    widths: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Plain data for YAML/JSON (``normalize`` only when set, so older archs keep their keys)."""
@@ -39,6 +44,8 @@ class Arch:
                 "num_classes": self.num_classes, "choices": self.choices}
         if self.normalize != "none":
             data["normalize"] = self.normalize
+        if self.widths:
+            data["widths"] = dict(self.widths)
         return data
 
     @classmethod
@@ -46,10 +53,10 @@ class Arch:
         """Read an Arch from plain data, with errors naming ``source``."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping with space, input_shape, num_classes, choices")
-        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize"}
+        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize", "widths"}
         if unknown:
             raise ConfigError(f"{source}: unknown key {shown(sorted(map(str, unknown))[0])} "
-                              "(an arch has space, input_shape, num_classes, choices, normalize)")
+                              "(an arch has space, input_shape, num_classes, choices, normalize, widths)")
         for key in ("space", "input_shape", "num_classes"):
             if key not in data:
                 raise ConfigError(f"{source}: missing required key {shown(key)}")
@@ -73,7 +80,12 @@ class Arch:
                               f"got {shown(normalize)}")
         if not isinstance(data["space"], str):
             raise ConfigError(f"{source}: space: expected a space name, got {shown(data['space'])}")
-        return cls(str(data["space"]), tuple(shape), classes, choices, normalize)
+        widths = data.get("widths") or {}
+        if not isinstance(widths, dict) or not all(
+                isinstance(k, str) and type(v) is int and 0 < v <= MAX_WIDTH for k, v in widths.items()):
+            raise ConfigError(f"{source}: widths: expected a mapping of layer names to channel counts "
+                              f"in [1, {MAX_WIDTH}], got {shown(widths)}")
+        return cls(str(data["space"]), tuple(shape), classes, choices, normalize, dict(widths))
 
     def key(self) -> str:
         """A short stable hash: equal choices give equal keys (for duplicate detection)."""

@@ -146,6 +146,9 @@ class LayerOp:
     constants: Callable[..., list]
     read: Callable[..., dict]
     activations: int = 1               # activation tensors it reads (ADD: 2)
+    channels: str = "follow"           # its output channels: "own" (chosen; weights (out, ..., in)),
+                                       # "follow" (its inputs', which must agree), "flatten" (a vector
+                                       # of its input's elements); how pruning resizes a layer
 
 
 # The TFLite enum codes of the IR's fused activations and paddings (tflite.ActivationFunctionType,

@@ -212,7 +212,7 @@ def _read_depthwise(options: dict, weights: Any, in_shape: tuple[int, ...]) -> d
 
 
 CONV_LAYER = LayerOp("conv2d", "CONV_2D", 3, CONV, 0, True, True, "calibrated", _conv_module, _conv_weights,
-                     _conv_forward, _conv_options, no_constants, _read)
+                     _conv_forward, _conv_options, no_constants, _read, channels="own")
 DEPTHWISE_LAYER = LayerOp("depthwise_conv2d", "DEPTHWISE_CONV_2D", 3, DEPTHWISE, 3, True, True, "calibrated",
                           _depthwise_module, _depthwise_weights, _depthwise_forward, _depthwise_options,
                           no_constants, _read_depthwise)

@@ -70,4 +70,4 @@ def _reshape_shape(layer: Any) -> list:
 
 
 RESHAPE_LAYER = LayerOp("reshape", "RESHAPE", 1, RESHAPE, None, False, False, "input", _flatten_module, no_weights,
-                        _flatten_forward, _reshape_options, _reshape_shape, no_attributes)
+                        _flatten_forward, _reshape_options, _reshape_shape, no_attributes, channels="flatten")
