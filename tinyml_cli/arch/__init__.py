@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import ArchError, ConfigError
+from ..ops.precision import apply_precision
 from .arch import Arch
 from .graph import GraphBuilder, Layer, LayerGraph
 from .mbnet import MbnetSpace
@@ -27,7 +28,8 @@ def _space_class(name: Any, source: str = "arch") -> type[SearchSpace]:
 def build_graph(arch: Arch) -> LayerGraph:
     """The LayerGraph of any Arch, by its space (with the arch's input normalization)."""
     graph = _space_class(arch.space).build(arch)
-    return replace(graph, normalize=arch.normalize) if arch.normalize != "none" else graph
+    graph = replace(graph, normalize=arch.normalize) if arch.normalize != "none" else graph
+    return apply_precision(graph, arch.precision) if arch.precision else graph
 
 
 def make_space(options: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int,

@@ -21,6 +21,8 @@ class Arch:
 
     ``input_shape`` is ``(H, W, C)`` as the network sees it (height 1 for 1-D signals).
     ``normalize`` is the input normalization the deployed model applies to raw inputs.
+    ``precision`` names each weight layer's precision in graph order (``w8a8``, ``w4a8``, ``w8a16``,
+    see ``ops/precision.py``); empty: int8 throughout.
     """
 
     space: str
@@ -28,6 +30,7 @@ class Arch:
     num_classes: int
     choices: dict[str, Any] = field(default_factory=dict)
     normalize: str = "none"
+    precision: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain data for YAML/JSON (``normalize`` only when set, so older archs keep their keys)."""
@@ -35,6 +38,8 @@ class Arch:
                 "num_classes": self.num_classes, "choices": self.choices}
         if self.normalize != "none":
             data["normalize"] = self.normalize
+        if self.precision:
+            data["precision"] = list(self.precision)
         return data
 
     @classmethod
@@ -42,10 +47,10 @@ class Arch:
         """Read an Arch from plain data, with errors naming ``source``."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping with space, input_shape, num_classes, choices")
-        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize"}
+        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize", "precision"}
         if unknown:
             raise ConfigError(f"{source}: unknown key {sorted(unknown)[0]!r} "
-                              "(an arch has space, input_shape, num_classes, choices, normalize)")
+                              "(an arch has space, input_shape, num_classes, choices, normalize, precision)")
         for key in ("space", "input_shape", "num_classes"):
             if key not in data:
                 raise ConfigError(f"{source}: missing required key {key!r}")
@@ -65,7 +70,10 @@ class Arch:
         if normalize not in NORMALIZATIONS:
             raise ConfigError(f"{source}: normalize: expected one of {', '.join(NORMALIZATIONS)}, "
                               f"got {normalize!r}")
-        return cls(str(data["space"]), tuple(shape), classes, choices, normalize)
+        precision = data.get("precision") or []
+        if not isinstance(precision, list) or not all(isinstance(code, str) for code in precision):
+            raise ConfigError(f"{source}: precision: expected a list of codes (w8a8, w4a8, w8a16), got {precision!r}")
+        return cls(str(data["space"]), tuple(shape), classes, choices, normalize, tuple(precision))
 
     def key(self) -> str:
         """A short stable hash: equal choices give equal keys (for duplicate detection)."""
