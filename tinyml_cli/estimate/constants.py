@@ -17,6 +17,9 @@ from __future__ import annotations
 # of such a layer carries the same per-channel pair (scale = input scale * weight scale). Fully
 # connected weights are quantized per tensor (the converter's default), so they carry one pair.
 BIAS_BYTES = 4
+# TFLite's 16x8 scheme (int16 activations, int8 weights) keeps its bias in int64 (the quantization
+# spec, tensorflow/lite/kernels/conv.cc and TFLM's conv_common.cc accept an int64 bias for int16).
+BIAS_BYTES_INT16_ACTIVATIONS = 8
 QUANT_PARAM_BYTES_PER_CHANNEL = 4 + 8          # float32 scale + int64 zero point
 # Calibrated on files written by tinyml_cli/export/tflite_writer.py (scripts/bench_export.py: 40
 # random architectures of both spaces, least-squares fit of file size - weight data - quantization

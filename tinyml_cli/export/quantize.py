@@ -78,6 +78,11 @@ class QuantizedModel:
     front: dict[str, np.ndarray] = field(default_factory=dict)
     conversions: dict[tuple[int, str], QParams] = field(default_factory=dict)
 
+    @property
+    def output(self) -> QParams:
+        """The int8 model output's parameters (an int16 last tensor is requantized to int8)."""
+        return self.conversions.get((len(self.graph.layers), "int8"), self.tensors[-1])
+
 
 def activation_qparams(lo: float, hi: float) -> QParams:
     """Asymmetric int8 parameters for a real range (widened to contain 0, as TFLite requires).
