@@ -2,7 +2,9 @@
 one-layer model of each op and precision with the project's writer (random weights, int4 packed,
 16x8 with int64 bias) and runs it in tflite-micro's interpreter (reference kernels) and in LiteRT.
 Prints one row per op and precision; the op table's ``precisions`` (tinyml_cli/ops/base.py,
-WEIGHTED_PRECISIONS) encode the TFLM column, and tests/test_precision.py holds them to it.
+WEIGHTED_PRECISIONS) encode the TFLM column, and tests/test_precision.py holds them to it. Then,
+for one network (the plain space, 32x32x3, random weights) in each uniform precision: the
+estimated flash and arena against the written file's size and the arena TFLM plans (host build).
 
     PYTHONPATH=. python scripts/probe_precision.py
 """
@@ -62,6 +64,41 @@ def main() -> None:
         for code, pair in CODES.items():
             data = model(op, pair, rng)
             print(f"{op:18} {code:9} {runs(data, False):40} {runs(data, True):10} {code in offered(op)}")
+    costs(rng)
+
+
+def costs(rng: np.random.Generator) -> None:
+    import re
+    import subprocess
+    import sys
+    import tempfile
+
+    from tinyml_cli.arch import Arch, build_graph
+    from tinyml_cli.estimate import estimate
+    from tinyml_cli.mcu import budget_for, load_profile
+    from tinyml_cli.ops.precision import apply_precision
+
+    profile = load_profile("STM32F746")
+    arch = Arch("plain", (32, 32, 3), 10, {"layers": [
+        {"type": "conv", "channels": 16, "kernel": 3, "stride": 2},
+        {"type": "dwsep", "channels": 32, "kernel": 3, "stride": 2},
+        {"type": "dwsep", "channels": 64, "kernel": 3, "stride": 2}], "reduce": "avg", "dense": [64]})
+    graph = build_graph(arch)
+    print(f"\n{'precision':9} {'est. flash':>10} {'file':>8} {'est. arena':>10} {'TFLM arena':>10}")
+    for code in ("w8a8", "w4a8", "w8a16"):
+        g = apply_precision(graph, [code] * len(weight_layers(graph)))
+        layers = {i: (rng.normal(size=layer.weight_shape) * 0.3, rng.normal(size=layer.output_shape[-1]) * 0.1)
+                  for i, layer in enumerate(g.layers) if layer.weight_shape}
+        data = write_tflite(quantize(FoldedModule(g, layers), rng.normal(size=(8, 32, 32, 3)).astype(np.float32)))
+        est = estimate(g, profile, budget_for(profile), runtime="host")
+        code_run = ("from tflite_micro.python.tflite_micro import runtime; import sys; "
+                    "runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=1 << 22).print_allocations()")
+        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+            f.write(data)
+            f.flush()
+            log = subprocess.run([sys.executable, "-c", code_run, f.name], capture_output=True, text=True).stderr
+        head = int(re.search(r"allocation head (\d+) bytes", log).group(1))
+        print(f"{code:9} {est.flash_model:10d} {len(data):8d} {est.arena_planned:10d} {head:10d}")
 
 
 if __name__ == "__main__":

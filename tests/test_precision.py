@@ -31,14 +31,13 @@ from test_tflm_arena import tflm_arena  # noqa: E402
 PROFILE = load_profile("STM32F746")
 
 
+LAYERS = {"conv2d": lambda b: b.conv(b.input, 5, 3), "depthwise_conv2d": lambda b: b.depthwise(b.input, 3),
+          "fully_connected": lambda b: b.fully_connected(b.flatten(b.input), 5)}
+
+
 def one_layer(op):
-    b = GraphBuilder((6, 6, 4))
-    if op == "conv2d":
-        b.conv(b.input, 5, 3)
-    elif op == "depthwise_conv2d":
-        b.depthwise(b.input, 3)
-    else:
-        b.fully_connected(b.flatten(b.input), 5)
+    b = GraphBuilder((5, 5, 3))
+    LAYERS[op](b)
     return b.finish()
 
 
