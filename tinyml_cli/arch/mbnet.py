@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from .arch import Arch
 from .choices import get, known_keys, positive_int
 from .graph import GraphBuilder, Layer, LayerGraph
-from .space import Genome, SearchSpace
+from .space import PRECISIONS_FIELD, Genome, SearchSpace
 
 KERNELS = (3, 5, 7)
 EXPANDS = (1, 3, 4, 6)
@@ -73,6 +73,7 @@ OPTIONS_SCHEMA = {
     "stages": Field(list_of(lambda s: validate(s, STAGE_SCHEMA, "space.stages"), 1), DEFAULT_STAGES),
     "head_channels": Field(integer(min_value=1), 320),
     "divisor": Field(integer(min_value=1), 8),
+    "precisions": PRECISIONS_FIELD,
 }
 
 
@@ -96,6 +97,9 @@ class MbnetSpace(SearchSpace):
                 self.genes[f"s{i}b{j}_kernel"] = tuple(self.options["kernels"])
                 skip = (0,) if j > 0 and self.options["skip"] else ()
                 self.genes[f"s{i}b{j}_expand"] = expands + skip
+        # layers with weights: the stem, three per block (expand, depthwise, project), head, classifier
+        blocks = sum(stage["depth"] for stage in self.options["stages"])
+        self.add_precision_genes(self.options["precisions"], 3 * blocks + 3)
 
     def reference_genomes(self) -> list[Genome]:
         """MobileNetV2's own choices (every block kept, kernel 3, expand 6, each the nearest option)
@@ -129,7 +133,7 @@ class MbnetSpace(SearchSpace):
             stages.append({"channels": stage["channels"], "stride": stage["stride"], "blocks": blocks})
         choices = {"width": genome["width"], "stem": dict(self.options["stem"]), "stages": stages,
                    "head_channels": self.options["head_channels"], "divisor": self.options["divisor"]}
-        return Arch(self.name, shape, self.num_classes, choices, self.normalize)
+        return self.with_precision(Arch(self.name, shape, self.num_classes, choices, self.normalize), genome)
 
     @staticmethod
     def build(arch: Arch) -> LayerGraph:
