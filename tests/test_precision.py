@@ -185,3 +185,34 @@ def test_export_command_writes_and_verifies_a_mixed_precision_candidate(trained,
     code, _, err = cli("export", folder / "arch.yaml", "--weights", folder / "weights.pt", "--data", "digits",
                        "--out", tmp_path / "out_c", "--runtime", "c", "-q")
     assert code != 0 and "per-layer precision" in err and "Traceback" not in err
+
+
+def test_fake_quant_simulates_int4_weights_and_int16_tensors(rng):
+    # what QAT trains through: int4 weights on a 15-level grid per channel, int16 tensors on a
+    # symmetric grid finer than int8's (more than 256 levels), int8 tensors on 256
+    import torch
+
+    b = GraphBuilder((8, 8, 2))
+    t = b.conv(b.input, 6, 3)
+    t = b.conv(t, 6, 3)
+    _ = b.fully_connected(b.mean(t), 4)
+    graph = apply_precision(b.finish(), ["w4a8", "w8a16", "w8a8"])
+    x = rng.normal(size=(64, 8, 8, 2)).astype(np.float32)
+    folded = random_folded(graph, rng)
+    quantize(folded, x)
+    w, _ = folded._layer_params(0, graph.layers[0])
+    w = w.detach().numpy()
+    for channel in w:
+        levels = np.unique(channel)
+        step = np.abs(channel).max() / 7
+        assert len(levels) <= 15 and np.allclose(levels / step, np.round(levels / step), atol=1e-4)
+    with torch.no_grad():
+        tensors = folded.tensors(torch.from_numpy(x))
+    for t, dtype in enumerate(graph.tensor_types):
+        q = folded.qparams[t]
+        grid = tensors[t].numpy() / q.scale + q.zero_point
+        assert np.allclose(grid, np.round(grid), atol=1e-3)
+        if dtype == "int16":
+            assert q.zero_point == 0 and np.abs(grid).max() <= 32767 and len(np.unique(np.round(grid))) > 256
+        else:
+            assert grid.min() >= -128 and grid.max() <= 127
