@@ -29,13 +29,12 @@ import numpy as np
 from ..config import Field, choice, list_of
 from ..errors import ArchError
 from ..ops import LAYER_OPS
-from ..ops.precision import DEFAULT, offered, weight_layers
+from ..ops.precision import CODES, DEFAULT, offered, weight_layers
 from .arch import Arch
 
 # The precisions every layer with weights runs (the runtime's answer, from the op table).
-SEARCHABLE_PRECISIONS = tuple(code for code in offered("conv2d")
-                              if all(code in offered(op) for op, layer_op in LAYER_OPS.items()
-                                     if layer_op.weight_axis is not None))
+SEARCHABLE_PRECISIONS = tuple(code for code in CODES if all(code in offered(op) for op, layer_op in LAYER_OPS.items()
+                                                            if layer_op.weight_axis is not None))
 PRECISIONS_FIELD = Field(list_of(choice(*SEARCHABLE_PRECISIONS), 1), [DEFAULT],
                          "per-layer precisions to search (w8a8, w4a8, w8a16; what TFLM runs)")
 
