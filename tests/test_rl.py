@@ -96,6 +96,7 @@ def test_every_decoded_precision_runs_where_it_is_offered(rng):
                 assert code in offered(graph.layers[i].op)
 
 
+@pytest.mark.slow
 def test_tiny_rl_search_through_the_cli(tmp_path, cli):
     cfg = {"name": "rl", "mcu": "STM32F412", "seed": 0, "data": {"name": "mnist1d", "samples": 300},
            "space": {"name": "plain", "max_layers": 2, "channels": [4, 8], "kernels": [3], "units": [16],
