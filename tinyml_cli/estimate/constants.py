@@ -43,6 +43,10 @@ FLASH_FRONT_CONSTANT_BYTES = 85
 # Model header, version, operator codes, subgraph table, description, the input tensor's share, and
 # the one small int32 constant every network of our spaces has (MEAN's axes or RESHAPE's new shape).
 FLASH_MODEL_BYTES = 618
+# Each further OperatorCode (a builtin at a second version, such as an int4 CONV_2D beside an int8
+# one, or a requantizing QUANTIZE): its table and offset, 24 bytes (measured: files with 1 to 6
+# distinct codes of one builtin grow by 24 bytes a code beyond the second).
+FLASH_OPERATOR_CODE_BYTES = 24
 
 # --- flash: the runtime beside the model -------------------------------------------------------------
 # MEASURED per core on firmwares built as tinyml profile builds them (TFLM + CMSIS-NN at the vendored

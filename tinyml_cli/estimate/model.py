@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from ..arch.graph import Layer, LayerGraph
 from ..arch.normalization import OUTPUT, RAW, FrontOp, front_ops
 from ..ops import LAYER_OPS, OpView, Shaped, layer_view, lookup
-from ..ops.precision import conversion_steps
+from ..ops.precision import conversion_steps, operator_codes
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
@@ -210,6 +210,10 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
             persistent += setting.op_bytes_of.get("QUANTIZE", setting.op_bytes_default)
             tensor_count += 1
         extra = [*extra, *conversion_at]               # tensor buffers beyond the IR's, for the count below
+        # operator codes beyond one per builtin (an int4 CONV_2D is another version, a QUANTIZE another op)
+        builtins_used = {LAYER_OPS[layer.op].builtin for layer in layers} | {op.op for op in front}
+        codes = operator_codes(graph) | {(op.op, 1) for op in front}
+        flash += (len(codes) - len(builtins_used)) * K.FLASH_OPERATOR_CODE_BYTES
         steps = s0 + count
     else:
         last_use[n] = n if dequantize else n - 1

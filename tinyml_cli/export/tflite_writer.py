@@ -36,7 +36,7 @@ from ..errors import ArchError
 from ..ops import LAYER_OPS
 from ..ops.base import ACTIVATION_CODES, PADDING_CODES
 from ..tflite.writer import Options, OperatorSpec, TensorSpec, build_model, options, table, vector
-from ..ops.precision import conversion_steps, conversions
+from ..ops.precision import QUANTIZE_VERSIONS, conversion_steps, conversions, layer_version
 from .quantize import QuantizedModel
 
 _TYPES = {"int8": tflite.TensorType.INT8, "int16": tflite.TensorType.INT16, "int4": tflite.TensorType.INT4,
@@ -203,6 +203,16 @@ def _layer_options(b: flatbuffers.Builder, layer: Layer, wide: bool = False) -> 
     return getattr(tflite.BuiltinOptions, name), table(b, name, fields)
 
 
+def _version(graph: LayerGraph, name: str, op: Layer | FrontOp | None, output_type: int,
+             versions: dict[str, int]) -> int:
+    """The operator version TFLite's versioning gives it (ops/precision.py)."""
+    if isinstance(op, Layer):
+        return layer_version(graph, graph.layers.index(op))
+    if op is None and name == _QUANTIZE[0]:
+        return QUANTIZE_VERSIONS["int16" if output_type == _TYPES["int16"] else "int8"]
+    return versions[name]
+
+
 def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bool = False) -> bytes:
     """The .tflite flatbuffer of a quantized model, one subgraph with int8 input and output (a float32
     input when the graph normalizes its input); with ``float_io``, float32 ones behind QUANTIZE /
@@ -216,6 +226,7 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
                 **dict([_QUANTIZE, _DEQUANTIZE])}
     specs = [OperatorSpec(name, op_inputs, op_outputs,
                           _options(layer, tensors[op_outputs[0]].dtype == _TYPES["int16"]) if layer is not None else None,
-                          versions[name]) for name, op_inputs, op_outputs, layer in ops]
+                          _version(graph, name, layer, tensors[op_outputs[0]].dtype, versions))
+             for name, op_inputs, op_outputs, layer in ops]
     return build_model(tensors, specs, [model_in], [model_out],
                        description or f"tinyml {__version__}: {graph.name}")

@@ -151,6 +151,9 @@ class LayerOp:
     # see ``ops/precision.py``.
     precisions: tuple[tuple[str | None, str], ...] = ((None, "int8"), (None, "int16"))
     int16_options: tuple[tuple[str, Any], ...] = ()   # option fields of its 16x8 kernel
+    # operator versions other than ``version`` by (weights, activations) type, as TFLite's op
+    # versioning gives them (tensorflow/lite/tools/versioning/op_version.cc)
+    type_versions: tuple[tuple[tuple[str | None, str], int], ...] = ()
 
 
 # What TFLM runs for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (reference and CMSIS-NN kernels):

@@ -116,4 +116,4 @@ def _options(b: Any, layer: Any) -> tuple[str, dict]:
 
 FULLY_CONNECTED_LAYER = LayerOp("fully_connected", "FULLY_CONNECTED", 4, FULLY_CONNECTED, 0, False, True,
                                 "calibrated", _module, _weights, _forward, _options, no_constants, no_attributes,
-                                precisions=WEIGHTED_PRECISIONS)
+                                precisions=WEIGHTED_PRECISIONS, type_versions=((("int4", "int8"), 10),))

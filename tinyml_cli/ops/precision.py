@@ -115,3 +115,24 @@ def conversion_steps(graph: Any) -> tuple[list[int], dict[tuple[int, str], int],
             steps.append(step)
             step += 1
     return steps, converted, step
+
+
+# QUANTIZE's version by its output type (op_version.cc: an int16 output is version 2).
+QUANTIZE_VERSIONS = {"int8": 1, "int16": 2}
+
+
+def layer_version(graph: Any, i: int) -> int:
+    """The operator version of layer ``i`` in its precision, as TFLite's versioning gives it
+    (``LayerOp.type_versions``; the op's own for int8)."""
+    layer = graph.layers[i]
+    op = LAYER_OPS[layer.op]
+    if not graph.precision:
+        return op.version
+    weights, activations = graph.layer_types(i)
+    return dict(op.type_versions).get((weights if layer.weight_shape else None, activations), op.version)
+
+
+def operator_codes(graph: Any) -> set[tuple[str, int]]:
+    """The (builtin, version) operator codes of a graph's layers and requantizations."""
+    codes = {(LAYER_OPS[layer.op].builtin, layer_version(graph, i)) for i, layer in enumerate(graph.layers)}
+    return codes | {("QUANTIZE", QUANTIZE_VERSIONS[dtype]) for _, dtype in conversions(graph)}
