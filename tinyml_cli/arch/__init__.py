@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import ArchError, ConfigError, shown
+from ..ops.precision import apply_precision
 from .arch import Arch
 from .graph import GraphBuilder, Layer, LayerGraph
 from .mbnet import MbnetSpace
@@ -30,7 +31,8 @@ def build_graph(arch: Arch) -> LayerGraph:
     per-layer ``widths``)."""
     graph = _space_class(arch.space).build(arch)
     graph = replace(graph, normalize=arch.normalize) if arch.normalize != "none" else graph
-    return apply_widths(graph, arch.widths) if arch.widths else graph
+    graph = apply_widths(graph, arch.widths) if arch.widths else graph
+    return apply_precision(graph, arch.precision) if arch.precision else graph
 
 
 def make_space(options: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int,

@@ -29,6 +29,8 @@ class Arch:
     ``normalize`` is the input normalization the deployed model applies to raw inputs.
     ``widths`` sets the output channels of single layers by name (a pruned network, see
     :mod:`tinyml_cli.arch.widths`); empty for a network the choices alone describe.
+    ``precision`` names each weight layer's precision in graph order (``w8a8``, ``w4a8``, ``w8a16``,
+    see ``ops/precision.py``); empty: int8 throughout.
     """
 
     space: str
@@ -37,6 +39,7 @@ class Arch:
     choices: dict[str, Any] = field(default_factory=dict)
     normalize: str = "none"
     widths: dict[str, int] = field(default_factory=dict)
+    precision: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain data for YAML/JSON (``normalize`` only when set, so older archs keep their keys)."""
@@ -46,6 +49,8 @@ class Arch:
             data["normalize"] = self.normalize
         if self.widths:
             data["widths"] = dict(self.widths)
+        if self.precision:
+            data["precision"] = list(self.precision)
         return data
 
     @classmethod
@@ -53,10 +58,10 @@ class Arch:
         """Read an Arch from plain data, with errors naming ``source``."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping with space, input_shape, num_classes, choices")
-        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize", "widths"}
+        unknown = set(data) - {"space", "input_shape", "num_classes", "choices", "normalize", "widths", "precision"}
         if unknown:
             raise ConfigError(f"{source}: unknown key {shown(sorted(map(str, unknown))[0])} "
-                              "(an arch has space, input_shape, num_classes, choices, normalize, widths)")
+                              "(an arch has space, input_shape, num_classes, choices, normalize, widths, precision)")
         for key in ("space", "input_shape", "num_classes"):
             if key not in data:
                 raise ConfigError(f"{source}: missing required key {shown(key)}")
@@ -85,7 +90,10 @@ class Arch:
                 isinstance(k, str) and type(v) is int and 0 < v <= MAX_WIDTH for k, v in widths.items()):
             raise ConfigError(f"{source}: widths: expected a mapping of layer names to channel counts "
                               f"in [1, {MAX_WIDTH}], got {shown(widths)}")
-        return cls(str(data["space"]), tuple(shape), classes, choices, normalize, dict(widths))
+        precision = data.get("precision") or []
+        if not isinstance(precision, list) or not all(isinstance(code, str) for code in precision):
+            raise ConfigError(f"{source}: precision: expected a list of codes (w8a8, w4a8, w8a16), got {shown(precision)}")
+        return cls(str(data["space"]), tuple(shape), classes, choices, normalize, dict(widths), tuple(precision))
 
     def key(self) -> str:
         """A short stable hash: equal choices give equal keys (for duplicate detection)."""

@@ -69,6 +69,8 @@ class LayerGraph:
     layers: tuple[Layer, ...]
     name: str = "model"
     normalize: str = "none"            # the float front before tensor 0 (arch/normalization.py)
+    # (weights, activations) element types per layer (ops/precision.py); empty: int8 throughout
+    precision: tuple[tuple[str, str], ...] = ()
     _shapes: tuple[Shape, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +94,16 @@ class LayerGraph:
     def num_classes(self) -> int:
         """Size of the output vector."""
         return self._shapes[-1][-1]
+
+    def layer_types(self, i: int) -> tuple[str, str]:
+        """Layer ``i``'s (weights, activations) element types: it reads its inputs and writes its
+        output in the activation type."""
+        return self.precision[i] if self.precision else ("int8", "int8")
+
+    @property
+    def tensor_types(self) -> tuple[str, ...]:
+        """Each tensor's element type: the input int8, then each layer's activation type."""
+        return ("int8", *(types[1] for types in self.precision)) if self.precision else ("int8",) * len(self._shapes)
 
     def input_shapes(self, layer: Layer) -> list[Shape]:
         """Shapes of the tensors a layer reads."""

@@ -19,7 +19,7 @@ from ..errors import ConfigError, shown
 from .arch import Arch
 from .choices import LIMITS, get, known_keys, limited, limited_list, positive_int, width, width_list
 from .graph import GraphBuilder, Layer, LayerGraph
-from .space import Genome, SearchSpace
+from .space import PRECISIONS_FIELD, Genome, SearchSpace
 
 KERNELS = (3, 5, 7)
 EXPANDS = (1, 3, 4, 6)
@@ -73,6 +73,7 @@ OPTIONS_SCHEMA = {
     "stages": Field(list_of(mapping, 1), DEFAULT_STAGES, "channels, depth, stride, expands per stage"),
     "head_channels": Field(limited("head_channels"), 320),
     "divisor": Field(limited("divisor"), 8),
+    "precisions": PRECISIONS_FIELD,
 }
 
 
@@ -94,6 +95,9 @@ class MbnetSpace(SearchSpace):
                 self.genes[f"s{i}b{j}_kernel"] = tuple(self.options["kernels"])
                 skip = (0,) if j > 0 and self.options["skip"] else ()
                 self.genes[f"s{i}b{j}_expand"] = expands + skip
+        # layers with weights: the stem, three per block (expand, depthwise, project), head, classifier
+        blocks = sum(stage["depth"] for stage in self.options["stages"])
+        self.add_precision_genes(self.options["precisions"], 3 * blocks + 3)
 
     @staticmethod
     def check_options(options: Mapping[str, Any], source: str) -> dict:
@@ -135,7 +139,7 @@ class MbnetSpace(SearchSpace):
             stages.append({"channels": stage["channels"], "stride": stage["stride"], "blocks": blocks})
         choices = {"width": genome["width"], "stem": dict(self.options["stem"]), "stages": stages,
                    "head_channels": self.options["head_channels"], "divisor": self.options["divisor"]}
-        return Arch(self.name, shape, self.num_classes, choices, self.normalize)
+        return self.with_precision(Arch(self.name, shape, self.num_classes, choices, self.normalize), genome)
 
     @staticmethod
     def build(arch: Arch) -> LayerGraph:

@@ -23,7 +23,7 @@ from ..errors import ConfigError, shown
 from .arch import Arch
 from .choices import LIMITS, get, known_keys, limited_list, positive_int
 from .graph import GraphBuilder, LayerGraph
-from .space import Genome, SearchSpace
+from .space import PRECISIONS_FIELD, Genome, SearchSpace
 
 LAYER_TYPES = ("conv", "dwsep", "pool")
 
@@ -39,6 +39,7 @@ OPTIONS_SCHEMA = {
     "reduce": Field(list_of(choice("avg", "flatten"), 1), ["avg", "flatten"]),
     "max_dense": Field(integer(min_value=0, max_value=8), 1),
     "units": Field(limited_list("units"), [16, 32, 64]),
+    "precisions": PRECISIONS_FIELD,
 }
 
 
@@ -72,6 +73,8 @@ class PlainSpace(SearchSpace):
         self.genes["reduce"] = tuple(o["reduce"])
         for j in range(o["max_dense"]):
             self.genes[f"d{j}_units"] = tuple(o["units"]) + (0,)
+        # layers with weights: two per dwsep layer, the dense layers and the classifier
+        self.add_precision_genes(o["precisions"], 2 * o["max_layers"] + o["max_dense"] + 1)
 
     @staticmethod
     def check_options(options: Mapping[str, Any], source: str) -> dict:
@@ -119,8 +122,9 @@ class PlainSpace(SearchSpace):
                 layers.append({"type": kind, "channels": genome[f"l{i}_channels"],
                                "kernel": genome[f"l{i}_kernel"], "stride": genome[f"l{i}_stride"]})
         dense = [genome[f"d{j}_units"] for j in range(self.options["max_dense"]) if genome[f"d{j}_units"]]
-        return Arch(self.name, self.input_shape, self.num_classes,
-                    {"layers": layers, "reduce": genome["reduce"], "dense": dense}, self.normalize)
+        return self.with_precision(Arch(self.name, self.input_shape, self.num_classes,
+                                        {"layers": layers, "reduce": genome["reduce"], "dense": dense},
+                                        self.normalize), genome)
 
     @staticmethod
     def build(arch: Arch) -> LayerGraph:

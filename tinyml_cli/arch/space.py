@@ -2,15 +2,41 @@
 
 Every space encodes an architecture as a flat genome ``{gene name: value}`` whose values come from
 fixed option lists, so every backend (random, evolution, TPE, NSGA-II) works on every space.
+
+A space whose ``precisions`` option names more than one precision (``ops/precision.py``) adds a gene
+``p{k}_precision`` per possible layer with weights: the k-th layer with weights of the decoded
+network takes it (a network with fewer such layers ignores the rest). Only what TFLM runs for every
+layer with weights can be named, so no gene ever offers a combination the runtime cannot run.
+
+>>> from tinyml_cli.arch import make_space
+>>> space = make_space({"name": "plain", "max_layers": 1, "max_dense": 0, "precisions": ["w8a8", "w4a8"]},
+...                    (1, 16, 1), 3)
+>>> [g for g in space.genes if g.endswith("precision")]
+['p0_precision', 'p1_precision', 'p2_precision']
+>>> genome = {**space.sample_genome(np.random.default_rng(0)), "l0_type": "conv", "p0_precision": "w4a8"}
+>>> space.decode(genome).precision
+('w4a8', 'w8a8')
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+from dataclasses import replace
+
 import numpy as np
 
+from ..config import Field, choice, list_of
+from ..errors import ArchError
+from ..ops import LAYER_OPS
+from ..ops.precision import CODES, DEFAULT, offered, weight_layers
 from .arch import Arch
+
+# The precisions every layer with weights runs (the runtime's answer, from the op table).
+SEARCHABLE_PRECISIONS = tuple(code for code in CODES if all(code in offered(op) for op, layer_op in LAYER_OPS.items()
+                                                            if layer_op.weight_axis is not None))
+PRECISIONS_FIELD = Field(list_of(choice(*SEARCHABLE_PRECISIONS), 1), [DEFAULT],
+                         "per-layer precisions to search (w8a8, w4a8, w8a16; what TFLM runs)")
 
 Genome = dict[str, Any]
 
@@ -25,6 +51,31 @@ class SearchSpace:
         self.num_classes = num_classes
         self.genes: dict[str, tuple] = {}
         self.normalize = "none"        # the input normalization of every decoded Arch
+        self.precision_slots = 0       # p{k}_precision genes
+
+    def add_precision_genes(self, codes: list[str], slots: int) -> None:
+        """One gene over ``codes`` per possible layer with weights (none for a single code)."""
+        codes = list(dict.fromkeys(codes))
+        self.precision_slots = slots if len(codes) > 1 else 0
+        for k in range(self.precision_slots):
+            self.genes[f"p{k}_precision"] = tuple(codes)
+
+    def with_precision(self, arch: Arch, genome: Mapping[str, Any]) -> Arch:
+        """``arch`` with the genome's precision per layer with weights (unchanged without genes or
+        when every layer is int8, so an int8 network keeps its key)."""
+        if not self.precision_slots:
+            return arch
+        try:
+            count = len(weight_layers(type(self).build(arch)))
+        except ArchError:              # shapes that collapse: the estimator rejects it as it is
+            return arch
+        codes = tuple(genome[f"p{k}_precision"] if k < self.precision_slots else DEFAULT for k in range(count))
+        return replace(arch, precision=codes if any(code != DEFAULT for code in codes) else ())
+
+    @staticmethod
+    def build(arch: Arch) -> Any:
+        """The LayerGraph of an Arch of this space."""
+        raise NotImplementedError
 
     def decode(self, genome: Mapping[str, Any]) -> Arch:
         """Turn a genome into an Arch."""

@@ -49,6 +49,9 @@ class EngineLibrary:
 
 def check_supported(q: QuantizedModel) -> None:
     """Raise EngineError for the first thing of the model the engine does not run."""
+    if q.graph.precision:
+        raise EngineError("the C engine runs int8 layers only; this model has per-layer precision "
+                          "(int4 weights or int16 activations): export it with runtime tflm")
     if q.graph.normalize != "none":
         raise EngineError(f"the C engine takes int8 inputs; this model normalizes float inputs "
                           f"({q.graph.normalize}): export it for TFLM")

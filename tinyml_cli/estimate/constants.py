@@ -17,6 +17,9 @@ from __future__ import annotations
 # of such a layer carries the same per-channel pair (scale = input scale * weight scale). Fully
 # connected weights are quantized per tensor (the converter's default), so they carry one pair.
 BIAS_BYTES = 4
+# TFLite's 16x8 scheme (int16 activations, int8 weights) keeps its bias in int64 (the quantization
+# spec, tensorflow/lite/kernels/conv.cc and TFLM's conv_common.cc accept an int64 bias for int16).
+BIAS_BYTES_INT16_ACTIVATIONS = 8
 QUANT_PARAM_BYTES_PER_CHANNEL = 4 + 8          # float32 scale + int64 zero point
 # Calibrated on files written by tinyml_cli/export/tflite_writer.py (scripts/bench_export.py: 40
 # random architectures of both spaces, least-squares fit of file size - weight data - quantization
@@ -40,6 +43,10 @@ FLASH_FRONT_CONSTANT_BYTES = 85
 # Model header, version, operator codes, subgraph table, description, the input tensor's share, and
 # the one small int32 constant every network of our spaces has (MEAN's axes or RESHAPE's new shape).
 FLASH_MODEL_BYTES = 618
+# Each further OperatorCode (a builtin at a second version, such as an int4 CONV_2D beside an int8
+# one, or a requantizing QUANTIZE): its table and offset, 24 bytes (measured: files with 1 to 6
+# distinct codes of one builtin grow by 24 bytes a code beyond the second).
+FLASH_OPERATOR_CODE_BYTES = 24
 
 # --- flash: the runtime beside the model -------------------------------------------------------------
 # MEASURED per core on firmwares built as tinyml profile builds them (TFLM + CMSIS-NN at the vendored

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 from ..arch.graph import Layer, LayerGraph
 from ..arch.normalization import OUTPUT, RAW, FrontOp, front_ops
 from ..ops import LAYER_OPS, OpView, Shaped, layer_view, lookup
+from ..ops.precision import conversion_steps, operator_codes
 from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
@@ -129,18 +130,15 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
     arena = _arena_constants(runtime)
-    r = RATES[profile.core_family, weight_bytes > 1]
-    setting = _Setting(r, K.QUANT_PARAM_BYTES_PER_CHANNEL if weight_bytes == 1 else 0,
-                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"], runtime, weight_bytes,
-                       activation_bytes)
-    memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, runtime))
-    if memo is None or len(memo) >= _LAYER_MEMO_MAX:
-        memo = _LAYER_MEMO[memo_key] = {}
+    setting, memo = _tables(profile, arena, runtime, weight_bytes, activation_bytes)
     op_flash, mask, rnd = K.FLASH_OPERATOR_BYTES, _MASK, _ROUND
 
     shapes = graph.tensor_shapes
     layers = graph.layers
     n = len(layers)
+    mixed = graph.precision                            # per-layer types (ops/precision.py), or ()
+    if mixed and (io_bytes is not None or weight_bytes != 1 or activation_bytes != 1):
+        raise ValueError("a graph with per-layer precision is an int8-ended model: no io_bytes or element sizes")
     quantize = io_bytes is not None and io_bytes[0] != activation_bytes
     dequantize = io_bytes is not None and io_bytes[1] != activation_bytes
     front = front_ops(graph.normalize) or (_QUANTIZE_FRONT if quantize else ())
@@ -170,7 +168,15 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         tensor_count += 1
     scratch += extra + front_scratch
     costs: list[tuple[int, int, int, float]] = []
+    step_of: Any = range(s0, s0 + n)
+    if mixed:
+        layer_steps, conversion_at, count = conversion_steps(graph)
+        step_of = [s0 + step for step in layer_steps]
+        tables = {pair: _tables(profile, arena, runtime, "int4" if pair[0] == "int4" else 1, _ITEM_BYTES[pair[1]])
+                  for pair in set(mixed)}
     for i, layer in enumerate(layers):
+        if mixed:
+            setting, memo = tables[mixed[i]]
         inputs = layer.inputs
         for t in inputs:
             last_use[t] = i
@@ -193,22 +199,39 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
         persistent += layer_persistent
         tensor_count += tensors
         if scratch_sizes:
-            scratch += [(size, i + s0, i + s0) for size in scratch_sizes]
+            step = step_of[i]
+            scratch += [(size, step, step) for size in scratch_sizes]
 
-    last_use[n] = n if dequantize else n - 1
-    buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0)
-               for t, (numel, last) in enumerate(zip(numels, last_use))]
-    buffers[0] = (buffers[0][0], max(s0 - 1, 0), last_use[0] + s0)
+    if mixed:
+        buffers = _mixed_buffers(graph, numels, s0, step_of, conversion_at, s0 + count - 1)
+        for t, _ in conversion_at:                     # each requantization: a QUANTIZE and its result
+            total_cycles += setting.rates.per_op["default"] + numels[t] * setting.rates.per_element["quantize"]
+            flash += op_flash + _TENSOR_FLASH
+            persistent += setting.op_bytes_of.get("QUANTIZE", setting.op_bytes_default)
+            tensor_count += 1
+        extra = [*extra, *conversion_at]               # tensor buffers beyond the IR's, for the count below
+        # operator codes beyond one per builtin (an int4 CONV_2D is another version, a QUANTIZE another op)
+        builtins_used = {LAYER_OPS[layer.op].builtin for layer in layers} | {op.op for op in front}
+        codes = operator_codes(graph) | {(op.op, 1) for op in front}
+        flash += (len(codes) - len(builtins_used)) * K.FLASH_OPERATOR_CODE_BYTES
+        steps = s0 + count
+    else:
+        last_use[n] = n if dequantize else n - 1
+        buffers = [((numel * activation_bytes + rnd) & mask, t - 1 + s0, last + s0)
+                   for t, (numel, last) in enumerate(zip(numels, last_use))]
+        buffers[0] = (buffers[0][0], max(s0 - 1, 0), last_use[0] + s0)
+        steps = n + s0 + dequantize
     buffers += scratch
     # bytes alive at each step (a difference array over lifetimes) and the largest such live set
-    steps = n + s0 + dequantize
     live = [0] * (steps + 1)
     for size, first, last in buffers:
         live[first] += size
         live[last + 1] -= size
     live_steps = list(accumulate(live[:steps]))
     live_peak = max(live_steps)
-    if steps != n:
+    if mixed:
+        live_steps = [live_steps[step] for step in step_of]
+    elif steps != n:
         live_steps = live_steps[s0:s0 + n]             # the rows: the layers' own steps
     planned = planned_size(buffers)
     persistent += tensor_count * arena["ARENA_EVAL_TENSOR_BYTES"]
@@ -229,10 +252,60 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     builtins = {LAYER_OPS[name].builtin for name in {layer.op for layer in layers}} | {op.op for op in front}
     if dequantize:
         builtins.add("DEQUANTIZE")
+    if mixed and conversion_at:
+        builtins.add("QUANTIZE")
     return Estimate(graph, profile.name, budget, total_macs, total_params, flash_model,
                     flash_model + runtime_flash(profile, builtins), peak, live_peak + persistent, planned,
                     persistent, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
                     costs, live_steps, cycles_to_ms)
+
+
+_ITEM_BYTES = {"int8": 1, "int16": 2}
+
+
+def _tables(profile: McuProfile, arena: dict[str, Any], runtime: str, weight_bytes: int | str,
+            activation_bytes: int) -> tuple["_Setting", dict]:
+    """The cost setting and the layer memo of one (weights, activations) precision; ``weight_bytes``
+    4 is a float model, ``"int4"`` packed int4 weights."""
+    is_float = weight_bytes == 4
+    setting = _Setting(RATES[profile.core_family, is_float], 0 if is_float else K.QUANT_PARAM_BYTES_PER_CHANNEL,
+                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"], runtime, weight_bytes,
+                       activation_bytes)
+    memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, runtime))
+    if memo is None or len(memo) >= _LAYER_MEMO_MAX:
+        memo = _LAYER_MEMO[memo_key] = {}
+    return setting, memo
+
+
+def _mixed_buffers(graph: LayerGraph, numels: list[int], s0: int, step_of: list[int],
+                   conversion_at: dict[tuple[int, str], int], last_step: int) -> list[tuple[int, int, int]]:
+    """The activation buffers ``(size, first step, last step)`` of a mixed-precision graph: each IR
+    tensor in its own type, then each requantized copy (``ops/precision.py`` places the QUANTIZEs),
+    with TFLM's lifetimes (written at their operator's step, alive to their last reader's; the
+    model's output to the end)."""
+    types = graph.tensor_types
+    n = len(graph.layers)
+    first = [max(s0 - 1, 0), *step_of]
+    last = [first[0]] + [step for step in step_of]     # a tensor nobody reads lives at its own step
+    conv_first = {pair: s0 + step for pair, step in conversion_at.items()}
+    conv_last = dict(conv_first)
+    for i, layer in enumerate(graph.layers):
+        act = graph.layer_types(i)[1]
+        for t in layer.inputs:
+            if types[t] == act:
+                last[t] = max(last[t], step_of[i])
+            else:
+                conv_last[t, act] = max(conv_last[t, act], step_of[i])
+    for (t, _), step in conv_first.items():
+        last[t] = max(last[t], step)
+    if (n, "int8") in conv_last:
+        conv_last[n, "int8"] = last_step
+    else:
+        last[n] = last_step
+    buffers = [((numel * _ITEM_BYTES[types[t]] + _ROUND) & _MASK, first[t], last[t])
+               for t, numel in enumerate(numels)]
+    return buffers + [((numels[t] * _ITEM_BYTES[dtype] + _ROUND) & _MASK, conv_first[t, dtype], conv_last[t, dtype])
+                      for t, dtype in conversion_at]
 
 
 class _Setting(NamedTuple):
@@ -281,7 +354,9 @@ def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> t
     tensors = 2 if biases else 1
     weights = prod(wshape)
     quant = tensors * (channels if op.per_channel else 1) * quant_bytes
-    layer_flash = (K.FLASH_OPERATOR_BYTES + weights * weight_bytes + biases * K.BIAS_BYTES + quant
+    weight_flash = -(-weights // 2) if weight_bytes == "int4" else weights * weight_bytes   # int4: packed
+    bias_bytes = K.BIAS_BYTES_INT16_ACTIVATIONS if activation_bytes == 2 else K.BIAS_BYTES
+    layer_flash = (K.FLASH_OPERATOR_BYTES + weight_flash + biases * bias_bytes + quant
                    + tensors * _CONST_TENSOR_FLASH)
     return _numel(layer.output_shape), (c.macs, weights + biases, layer_flash, cycles), persistent, tensors, scratch
 

@@ -103,7 +103,7 @@ def model_config_header(q: QuantizedModel, name: str, labels: list[str], arena_s
     p = ident.upper()
     graph = q.graph
     ops = operator_names(graph)
-    inp, out = q.tensors[0], q.tensors[-1]
+    inp, out = q.tensors[0], q.output
     register = " ".join(f"(resolver).{resolver_method(op)}();" for op in ops)
     if graph.normalize == "none":
         input_note = " * Inputs are int8: q = round(x / INPUT_SCALE) + INPUT_ZERO_POINT; outputs likewise. */"

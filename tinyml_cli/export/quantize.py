@@ -29,10 +29,18 @@ from torch import nn
 from ..arch.graph import Layer, LayerGraph
 from ..data import Dataset
 from ..ops import LAYER_OPS
+from ..ops.precision import conversions
 from ..train.builder import GraphModule, normalize_input
 
 QMIN, QMAX = -128, 127
 SOFTMAX_OUTPUT = (1.0 / 256.0, -128)
+# Per element type: the activation grid (int16 symmetric, as TFLite's 16x8 scheme), the symmetric
+# weight bound (int4 as TFLite's INT4 weights: [-7, 7]), a SOFTMAX's fixed output parameters and
+# the bias bound (int64 bias with int16 activations).
+ACTIVATION_RANGE = {"int8": (QMIN, QMAX), "int16": (-32767, 32767)}
+WEIGHT_MAX = {"int8": QMAX, "int4": 7}
+SOFTMAX_OUTPUTS = {"int8": SOFTMAX_OUTPUT, "int16": (1.0 / 32768.0, 0)}
+BIAS_RANGE = {"int8": (-2**31, 2**31 - 1), "int16": (-2**63, 2**63 - 1)}
 # Layers with weights (quantized per channel or per tensor, as their op says).
 WEIGHT_OPS = tuple(name for name, op in LAYER_OPS.items() if op.weight_axis is not None)
 
@@ -47,23 +55,33 @@ class QParams:
 
 @dataclass
 class QuantLayer:
-    """Int8 weights (TFLite layout) with their scales, and the int32 bias."""
+    """Int8 weights (TFLite layout) with their scales, and the int32 bias; ``weight_type`` "int4":
+    the values lie in [-7, 7] (written packed); an int64 bias with int16 activations."""
 
     weight: np.ndarray
     weight_scale: np.ndarray
     bias: np.ndarray
     quantized_dimension: int
+    weight_type: str = "int8"
 
 
 @dataclass
 class QuantizedModel:
     """Everything the TFLite writer needs: the graph, each tensor's QParams, each layer's weights,
-    and the float constants of the input normalization's front (``mean``, ``inv_std``)."""
+    and the float constants of the input normalization's front (``mean``, ``inv_std``). With mixed
+    precision, ``conversions`` holds the parameters of each tensor requantized to another type
+    (``(tensor, type)``: QParams) where a layer of that activation type reads it."""
 
     graph: LayerGraph
     tensors: list[QParams]
     layers: list[QuantLayer | None]
     front: dict[str, np.ndarray] = field(default_factory=dict)
+    conversions: dict[tuple[int, str], QParams] = field(default_factory=dict)
+
+    @property
+    def output(self) -> QParams:
+        """The int8 model output's parameters (an int16 last tensor is requantized to int8)."""
+        return self.conversions.get((len(self.graph.layers), "int8"), self.tensors[-1])
 
 
 def activation_qparams(lo: float, hi: float) -> QParams:
@@ -80,21 +98,34 @@ def activation_qparams(lo: float, hi: float) -> QParams:
     return QParams(scale, zero_point)
 
 
+def tensor_qparams(lo: float, hi: float, dtype: str = "int8") -> QParams:
+    """Parameters of a tensor of element type ``dtype`` for a real range: int8 asymmetric, int16
+    symmetric (zero point 0, as TFLite's 16x8 scheme requires).
+
+    >>> tensor_qparams(-1.0, 3.0, "int16")
+    QParams(scale=9.155552842799158e-05, zero_point=0)
+    """
+    if dtype == "int8":
+        return activation_qparams(lo, hi)
+    peak = max(abs(float(lo)), abs(float(hi)), 1e-8)
+    return QParams(peak / ACTIVATION_RANGE[dtype][1], 0)
+
+
 def weight_axis(op: str) -> int:
     """The quantized dimension of a layer's TFLite-layout weights: output channels (0) for CONV_2D,
     channels (3) for DEPTHWISE_CONV_2D (the op table's ``weight_axis``)."""
     return LAYER_OPS[op].weight_axis
 
 
-def weight_scales(weight: np.ndarray, op: str) -> np.ndarray:
-    """Symmetric scales: max |w| / 127 per output channel (one scale where the op quantizes its
-    weights per tensor, as FULLY_CONNECTED does)."""
+def weight_scales(weight: np.ndarray, op: str, qmax: int = QMAX) -> np.ndarray:
+    """Symmetric scales: max |w| / 127 (``qmax``: 7 for int4) per output channel (one scale where
+    the op quantizes its weights per tensor, as FULLY_CONNECTED does)."""
     if not LAYER_OPS[op].per_channel:
         peak = np.abs(weight).max(keepdims=True).reshape(1)
     else:
         axis = weight_axis(op)
         peak = np.abs(np.moveaxis(weight, axis, 0)).reshape(weight.shape[axis], -1).max(axis=1)
-    return np.where(peak > 0, peak / QMAX, 1.0).astype(np.float64)
+    return np.where(peak > 0, peak / qmax, 1.0).astype(np.float64)
 
 
 def _channel_shape(op: str, ndim: int) -> tuple[int, ...]:
@@ -108,7 +139,9 @@ class FoldedModule(nn.Module):
     """The deployed network in float: batch norm folded, TFLite weight layouts, NHWC tensors.
 
     With ``qparams`` set (one QParams per tensor) it runs fake-quantized: weights, biases and every
-    tensor are rounded to their int8 grid, with straight-through gradients for QAT.
+    tensor are rounded to their grid (each layer's precision: int8 or int4 weights, int8 or int16
+    activations, and a tensor read by a layer of another activation type rounded to that type's grid
+    too, as the QUANTIZE between them does), with straight-through gradients for QAT.
     """
 
     def __init__(self, graph: LayerGraph, weights: dict[int, tuple[np.ndarray, np.ndarray]],
@@ -122,6 +155,7 @@ class FoldedModule(nn.Module):
         self.bias = nn.ParameterDict({str(i): nn.Parameter(torch.tensor(b, dtype=torch.float32))
                                       for i, (_, b) in weights.items()})
         self.qparams: list[QParams] | None = None
+        self.conversions: dict[tuple[int, str], QParams] = {}
 
     @classmethod
     def from_module(cls, module: GraphModule) -> "FoldedModule":
@@ -142,20 +176,34 @@ class FoldedModule(nn.Module):
         return {name: getattr(self, name).detach().cpu().numpy() for name in ("mean", "inv_std")
                 if hasattr(self, name)}
 
-    def _fake(self, x: torch.Tensor, tensor: int) -> torch.Tensor:
+    def _fake(self, x: torch.Tensor, tensor: int, dtype: str | None = None) -> torch.Tensor:
+        """``tensor`` rounded to its grid (or, with ``dtype``, to its requantized grid of that type)."""
         if self.qparams is None:
             return x
-        q = self.qparams[tensor]
-        return _fake_quant(x, q.scale, q.zero_point, QMIN, QMAX)
+        if not self.graph.precision:
+            q = self.qparams[tensor]
+            return _fake_quant(x, q.scale, q.zero_point, QMIN, QMAX)
+        types = self.graph.tensor_types
+        if dtype is None or dtype == types[tensor]:
+            q, dtype = self.qparams[tensor], types[tensor]
+        else:
+            q = self.conversions[tensor, dtype]
+        return _fake_quant(x, q.scale, q.zero_point, *ACTIVATION_RANGE[dtype])
+
+    def _input_scale(self, layer: Layer, act: str) -> float:
+        t = layer.inputs[0]
+        return self.conversions[t, act].scale if (t, act) in self.conversions else self.qparams[t].scale
 
     def _layer_params(self, i: int, layer: Layer) -> tuple[torch.Tensor, torch.Tensor]:
         w, b = self.weight[str(i)], self.bias[str(i)]
         if self.qparams is None:
             return w, b
-        scale = torch.tensor(weight_scales(w.detach().double().numpy(), layer.op), dtype=torch.float32)
-        w = _fake_quant(w, scale.reshape(_channel_shape(layer.op, w.dim())), 0, -QMAX, QMAX)
-        bias_scale = scale * self.qparams[layer.inputs[0]].scale
-        return w, _fake_quant(b, bias_scale, 0, -2**31, 2**31 - 1)
+        wtype, act = self.graph.layer_types(i)
+        qmax = WEIGHT_MAX[wtype]
+        scale = torch.tensor(weight_scales(w.detach().double().numpy(), layer.op, qmax), dtype=torch.float32)
+        w = _fake_quant(w, scale.reshape(_channel_shape(layer.op, w.dim())), 0, -qmax, qmax)
+        bias_scale = scale * self._input_scale(layer, act)
+        return w, _fake_quant(b, bias_scale, 0, *BIAS_RANGE[act])
 
     def _apply(self, i: int, layer: Layer, inputs: list[torch.Tensor]) -> torch.Tensor:
         op = LAYER_OPS[layer.op]
@@ -166,8 +214,11 @@ class FoldedModule(nn.Module):
         """Every tensor up to ``stop`` for raw input ``x`` (tensor 0: the normalized input)."""
         x = normalize_input(x, self.graph.normalize, getattr(self, "mean", None), getattr(self, "inv_std", None))
         out = [self._fake(x, 0)]
+        mixed = bool(self.graph.precision) and self.qparams is not None
         for i, layer in enumerate(self.graph.layers[:stop]):
-            out.append(self._fake(self._apply(i, layer, [out[t] for t in layer.inputs]), i + 1))
+            act = self.graph.layer_types(i)[1]
+            inputs = [self._fake(out[t], t, act) if mixed else out[t] for t in layer.inputs]
+            out.append(self._fake(self._apply(i, layer, inputs), i + 1))
         return out
 
     def tensors(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -199,15 +250,18 @@ def calibrate(folded: FoldedModule, samples: np.ndarray, batch_size: int = 256) 
             lo[t] = min(lo[t], float(value.min()))
             hi[t] = max(hi[t], float(value.max()))
     folded.qparams = saved
+    types = graph.tensor_types
+    folded.conversions = {(t, dtype): tensor_qparams(lo[t], hi[t], dtype) for t, dtype in conversions(graph)}
     params = [activation_qparams(lo[0], hi[0])]
     for i, layer in enumerate(graph.layers):
         rule = LAYER_OPS[layer.op].output_quant
         if rule == "softmax":
-            params.append(QParams(*SOFTMAX_OUTPUT))
-        elif rule == "input":                         # the int8 kernel keeps its input's parameters
-            params.append(params[layer.inputs[0]])
+            params.append(QParams(*SOFTMAX_OUTPUTS[types[i + 1]]))
+        elif rule == "input":                         # the kernel keeps its input's parameters
+            t = layer.inputs[0]
+            params.append(folded.conversions.get((t, types[i + 1]), params[t]))
         else:
-            params.append(activation_qparams(lo[i + 1], hi[i + 1]))
+            params.append(tensor_qparams(lo[i + 1], hi[i + 1], types[i + 1]))
     return params
 
 
@@ -218,7 +272,7 @@ def quantize(folded: FoldedModule, samples: np.ndarray) -> QuantizedModel:
 
 
 def quantize_layers(folded: FoldedModule) -> QuantizedModel:
-    """Int8 weights and int32 biases of a calibrated folded module (after QAT, say)."""
+    """Int8 (or int4) weights and int32 (int64) biases of a calibrated folded module (after QAT, say)."""
     if folded.qparams is None:
         raise ValueError("calibrate the folded module before quantizing its layers")
     layers: list[QuantLayer | None] = []
@@ -228,12 +282,16 @@ def quantize_layers(folded: FoldedModule) -> QuantizedModel:
             continue
         w = folded.weight[str(i)].detach().double().numpy()
         b = folded.bias[str(i)].detach().double().numpy()
-        scale = weight_scales(w, layer.op)
-        q = np.clip(np.round(w / scale.reshape(_channel_shape(layer.op, w.ndim))), -QMAX, QMAX)
-        bias_scale = scale * folded.qparams[layer.inputs[0]].scale
-        qb = np.clip(np.round(b / bias_scale), -2**31, 2**31 - 1)
-        layers.append(QuantLayer(q.astype(np.int8), scale, qb.astype(np.int32), weight_axis(layer.op)))
-    return QuantizedModel(folded.graph, list(folded.qparams), layers, folded.front_constants())
+        wtype, act = folded.graph.layer_types(i)
+        qmax = WEIGHT_MAX[wtype]
+        scale = weight_scales(w, layer.op, qmax)
+        q = np.clip(np.round(w / scale.reshape(_channel_shape(layer.op, w.ndim))), -qmax, qmax)
+        bias_scale = scale * folded._input_scale(layer, act)
+        qb = np.clip(np.round(b / bias_scale), *BIAS_RANGE[act])
+        layers.append(QuantLayer(q.astype(np.int8), scale, qb.astype(np.int64 if act == "int16" else np.int32),
+                                 weight_axis(layer.op), wtype))
+    return QuantizedModel(folded.graph, list(folded.qparams), layers, folded.front_constants(),
+                          dict(folded.conversions))
 
 
 @torch.no_grad()

@@ -23,6 +23,8 @@ TensorFlow Lite Micro prefers.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flatbuffers
 import numpy as np
 import tflite
@@ -34,7 +36,11 @@ from ..errors import ArchError
 from ..ops import LAYER_OPS
 from ..ops.base import ACTIVATION_CODES, PADDING_CODES
 from ..tflite.writer import Options, OperatorSpec, TensorSpec, build_model, options, table, vector
+from ..ops.precision import QUANTIZE_VERSIONS, conversion_steps, conversions, layer_version
 from .quantize import QuantizedModel
+
+_TYPES = {"int8": tflite.TensorType.INT8, "int16": tflite.TensorType.INT16, "int4": tflite.TensorType.INT4,
+          "int32": tflite.TensorType.INT32, "int64": tflite.TensorType.INT64}
 
 
 # Float32 ends (``float_io``): operator versions for float -> int8 and int8 -> float.
@@ -69,31 +75,58 @@ def _tflite_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (1, *shape)
 
 
-def _tensors(q: QuantizedModel) -> tuple[list[TensorSpec], list[list[int]]]:
-    """All tensors (activations first, in IR order) and each layer's input tensor ids."""
+def pack_int4(values: np.ndarray) -> bytes:
+    """Int4 values (in int8) packed two per byte as TFLite's INT4 tensors: the first element in the
+    low nibble, an odd count padded with a zero nibble.
+
+    >>> pack_int4(np.array([1, -1, 7], np.int8)).hex()
+    'f107'
+    """
+    nibbles = (values.astype(np.int8).ravel() & 0xF).astype(np.uint8)
+    if len(nibbles) % 2:
+        nibbles = np.append(nibbles, np.uint8(0))
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def _activation(name: str, shape: tuple[int, ...], dtype: str, p: Any) -> TensorSpec:
+    return TensorSpec(name, _tflite_shape(shape), _TYPES[dtype], scale=np.array([p.scale]),
+                      zero_point=np.array([p.zero_point]))
+
+
+def _tensors(q: QuantizedModel) -> tuple[list[TensorSpec], list[list[int]], dict[tuple[int, str], int]]:
+    """All tensors (activations first, in IR order, then the tensors requantized to another type,
+    then each layer's constants), each layer's input tensor ids, and the id of each requantized
+    ``(tensor, type)``."""
     graph = q.graph
     names = ["input"] + [layer.name for layer in graph.layers]
-    tensors = [TensorSpec(name, _tflite_shape(shape), tflite.TensorType.INT8,
-                       scale=np.array([p.scale]), zero_point=np.array([p.zero_point]))
-               for name, shape, p in zip(names, graph.tensor_shapes, q.tensors)]
+    types = graph.tensor_types
+    tensors = [_activation(name, shape, dtype, p)
+               for name, shape, dtype, p in zip(names, graph.tensor_shapes, types, q.tensors)]
+    converted: dict[tuple[int, str], int] = {}
+    for t, dtype in conversions(graph):
+        converted[t, dtype] = len(tensors)
+        tensors.append(_activation(f"{names[t]}/{dtype}", graph.tensor_shapes[t], dtype, q.conversions[t, dtype]))
     op_inputs = []
     for i, layer in enumerate(graph.layers):
-        inputs = list(layer.inputs)
+        act = graph.layer_types(i)[1]
+        inputs = [converted.get((t, act), t) for t in layer.inputs]
         quant = q.layers[i]
         if quant is not None:
-            bias_scale = quant.weight_scale * q.tensors[layer.inputs[0]].scale
+            bias_scale = quant.weight_scale * tensors[inputs[0]].scale[0]
             zeros = np.zeros(len(quant.weight_scale), np.int64)
-            tensors.append(TensorSpec(f"{layer.name}/weights", quant.weight.shape, tflite.TensorType.INT8,
-                                   quant.weight.tobytes(), quant.weight_scale, zeros,
-                                   quant.quantized_dimension))
-            tensors.append(TensorSpec(f"{layer.name}/bias", quant.bias.shape, tflite.TensorType.INT32,
-                                   quant.bias.astype("<i4").tobytes(), bias_scale, zeros, 0))
+            data = pack_int4(quant.weight) if quant.weight_type == "int4" else quant.weight.tobytes()
+            bias_type = "int64" if act == "int16" else "int32"
+            tensors.append(TensorSpec(f"{layer.name}/weights", quant.weight.shape, _TYPES[quant.weight_type],
+                                   data, quant.weight_scale, zeros, quant.quantized_dimension))
+            tensors.append(TensorSpec(f"{layer.name}/bias", quant.bias.shape, _TYPES[bias_type],
+                                   quant.bias.astype(np.dtype(bias_type).newbyteorder("<")).tobytes(),
+                                   bias_scale, zeros, 0))
             inputs += [len(tensors) - 2, len(tensors) - 1]
         for name, data in LAYER_OPS[layer.op].constants(layer):   # axes, new shapes
             tensors.append(TensorSpec(f"{layer.name}/{name}", data.shape, tflite.TensorType.INT32, data.tobytes()))
             inputs.append(len(tensors) - 1)
         op_inputs.append(inputs)
-    return tensors, op_inputs
+    return tensors, op_inputs, converted
 
 
 Operator = tuple[str, list[int], list[int], "Layer | FrontOp | None"]
@@ -122,15 +155,23 @@ def _front(q: QuantizedModel, tensors: list[TensorSpec]) -> list[Operator]:
 
 
 def _operators(q: QuantizedModel, tensors: list[TensorSpec], layer_inputs: list[list[int]],
-               float_io: bool) -> tuple[list[Operator], int, int]:
+               converted: dict[tuple[int, str], int], float_io: bool) -> tuple[list[Operator], int, int]:
     """Every operator as (builtin name, input ids, output ids, layer or front op), and the model's
     input and output tensor ids. A normalization front (float32 input) comes first; ``float_io``
     adds float32 ends (appended to ``tensors``): a QUANTIZE before the first layer (unless a front
-    has one) and a DEQUANTIZE after the last."""
+    has one) and a DEQUANTIZE after the last. Mixed precision adds a QUANTIZE where a layer reads a
+    tensor of another type (``ops/precision.py`` says where), and one from an int16 output to the
+    int8 model output."""
     graph = q.graph
     last = len(graph.layers)
-    ops: list[Operator] = [(LAYER_OPS[layer.op].builtin, layer_inputs[i], [i + 1], layer)
-                           for i, layer in enumerate(graph.layers)]
+    layer_steps, conversion_at, count = conversion_steps(graph)
+    ops: list[Operator] = [None] * count     # type: ignore[list-item]
+    for i, layer in enumerate(graph.layers):
+        ops[layer_steps[i]] = (LAYER_OPS[layer.op].builtin, layer_inputs[i], [i + 1], layer)
+    for (t, dtype), step in conversion_at.items():
+        ops[step] = (_QUANTIZE[0], [t], [converted[t, dtype]], None)
+    if (last, "int8") in converted:                   # an int16 output requantized to int8
+        last = converted[last, "int8"]
     model_in = 0
     if graph.normalize != "none":
         model_in = len(tensors)
@@ -146,17 +187,30 @@ def _operators(q: QuantizedModel, tensors: list[TensorSpec], layer_inputs: list[
     return ops, model_in, len(tensors) - 1
 
 
-def _options(op: Layer | FrontOp) -> Options | None:
+def _options(op: Layer | FrontOp, wide: bool = False) -> Options | None:
     """The writer of one layer's or front operator's builtin options table (None: it has none)."""
     if isinstance(op, FrontOp):
         return options(op.options[0], dict(op.options[1])) if op.options else None
-    return lambda b: _layer_options(b, op)
+    return lambda b: _layer_options(b, op, wide)
 
 
-def _layer_options(b: flatbuffers.Builder, layer: Layer) -> tuple[int, int]:
-    """(builtin options type, options table offset) of one layer."""
-    name, fields = LAYER_OPS[layer.op].options(b, layer)
+def _layer_options(b: flatbuffers.Builder, layer: Layer, wide: bool = False) -> tuple[int, int]:
+    """(builtin options type, options table offset) of one layer (``wide``: of int16 activations)."""
+    op = LAYER_OPS[layer.op]
+    name, fields = op.options(b, layer)
+    if wide:
+        fields = {**fields, **dict(op.int16_options)}
     return getattr(tflite.BuiltinOptions, name), table(b, name, fields)
+
+
+def _version(graph: LayerGraph, name: str, op: Layer | FrontOp | None, output_type: int,
+             versions: dict[str, int]) -> int:
+    """The operator version TFLite's versioning gives it (ops/precision.py)."""
+    if isinstance(op, Layer):
+        return layer_version(graph, graph.layers.index(op))
+    if op is None and name == _QUANTIZE[0]:
+        return QUANTIZE_VERSIONS["int16" if output_type == _TYPES["int16"] else "int8"]
+    return versions[name]
 
 
 def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bool = False) -> bytes:
@@ -166,11 +220,13 @@ def write_tflite(q: QuantizedModel, description: str | None = None, float_io: bo
     float."""
     graph = q.graph
     check_writable(graph)
-    tensors, layer_inputs = _tensors(q)
-    ops, model_in, model_out = _operators(q, tensors, layer_inputs, float_io)
+    tensors, layer_inputs, converted = _tensors(q)
+    ops, model_in, model_out = _operators(q, tensors, layer_inputs, converted, float_io)
     versions = {**_FRONT_VERSIONS, **{op.builtin: op.version for op in LAYER_OPS.values()},
                 **dict([_QUANTIZE, _DEQUANTIZE])}
-    specs = [OperatorSpec(name, op_inputs, op_outputs, _options(layer) if layer is not None else None,
-                          versions[name]) for name, op_inputs, op_outputs, layer in ops]
+    specs = [OperatorSpec(name, op_inputs, op_outputs,
+                          _options(layer, tensors[op_outputs[0]].dtype == _TYPES["int16"]) if layer is not None else None,
+                          _version(graph, name, layer, tensors[op_outputs[0]].dtype, versions))
+             for name, op_inputs, op_outputs, layer in ops]
     return build_model(tensors, specs, [model_in], [model_out],
                        description or f"tinyml {__version__}: {graph.name}")

@@ -29,17 +29,18 @@ ELEMENT_TYPES = {1: "int8", 2: "int16", 4: "float32"}
 
 
 def layer_view(layer: Any, in_shapes: list[tuple[int, ...]], activation_bytes: int = 1,
-               weight_bytes: int = 1) -> OpView:
+               weight_bytes: int | str = 1) -> OpView:
     """An IR layer as its op kind's cost facet sees it: its activation inputs, weights, bias and
-    other constants, output (batch dimension added) and strides."""
+    other constants, output (batch dimension added) and strides. ``weight_bytes`` may name the
+    type instead (``"int4"``); int16 activations take an int64 bias (TFLite's 16x8 scheme)."""
     op = LAYER_OPS[layer.op]
     act = ELEMENT_TYPES[activation_bytes]
     inputs: list[Shaped] = [Shaped((1, *shape), act) for shape in in_shapes]
     if layer.weight_shape:
         channels = layer.output_shape[-1] if op.per_channel else 1
-        inputs.append(Shaped(layer.weight_shape, ELEMENT_TYPES[weight_bytes], True, channels))
+        inputs.append(Shaped(layer.weight_shape, ELEMENT_TYPES.get(weight_bytes, weight_bytes), True, channels))
         if layer.bias:
-            inputs.append(Shaped((layer.output_shape[-1],), "int32", True, channels))
+            inputs.append(Shaped((layer.output_shape[-1],), "int64" if act == "int16" else "int32", True, channels))
     inputs += [Shaped(data.shape, "int32", True, 0) for _, data in op.constants(layer)]
     return OpView(op.builtin, tuple(inputs), (Shaped((1, *layer.output_shape), act),),
                   {"StrideH": layer.stride[0], "StrideW": layer.stride[1]})

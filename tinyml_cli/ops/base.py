@@ -149,6 +149,20 @@ class LayerOp:
     channels: str = "follow"           # its output channels: "own" (chosen; weights (out, ..., in)),
                                        # "follow" (its inputs', which must agree), "flatten" (a vector
                                        # of its input's elements); how pruning resizes a layer
+    # The (weights, activations) element types TFLM's kernels run for this layer (weights None for a
+    # layer without weights), measured with tflite-micro's interpreter (scripts/probe_precision.py):
+    # see ``ops/precision.py``.
+    precisions: tuple[tuple[str | None, str], ...] = ((None, "int8"), (None, "int16"))
+    int16_options: tuple[tuple[str, Any], ...] = ()   # option fields of its 16x8 kernel
+    # operator versions other than ``version`` by (weights, activations) type, as TFLite's op
+    # versioning gives them (tensorflow/lite/tools/versioning/op_version.cc)
+    type_versions: tuple[tuple[tuple[str | None, str], int], ...] = ()
+
+
+# What TFLM runs for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (reference and CMSIS-NN kernels):
+# int8, int4 weights with int8 activations, and 16x8 (int16 activations, int8 weights). Int4 weights
+# with int16 activations fail in Prepare ("TFLM failed to allocate tensors"), so no layer offers them.
+WEIGHTED_PRECISIONS = (("int8", "int8"), ("int4", "int8"), ("int8", "int16"))
 
 
 # The TFLite enum codes of the IR's fused activations and paddings (tflite.ActivationFunctionType,

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (QUANTIZED, Costs, LayerOp, OpKind, OpView, fused, no_constants, per_channel,
+from .base import (WEIGHTED_PRECISIONS, QUANTIZED, Costs, LayerOp, OpKind, OpView, fused, no_constants, per_channel,
                    read_sliding, sliding)
 
 IM2COL_COLUMNS = 2             # arm_convolve_s8 / _s16 fill two im2col columns
@@ -212,7 +212,11 @@ def _read_depthwise(options: dict, weights: Any, in_shape: tuple[int, ...]) -> d
 
 
 CONV_LAYER = LayerOp("conv2d", "CONV_2D", 3, CONV, 0, True, True, "calibrated", _conv_module, _conv_weights,
-                     _conv_forward, _conv_options, no_constants, _read, channels="own")
+                     _conv_forward, _conv_options, no_constants, _read, channels="own",
+                     precisions=WEIGHTED_PRECISIONS, type_versions=((("int4", "int8"), 7),))
 DEPTHWISE_LAYER = LayerOp("depthwise_conv2d", "DEPTHWISE_CONV_2D", 3, DEPTHWISE, 3, True, True, "calibrated",
                           _depthwise_module, _depthwise_weights, _depthwise_forward, _depthwise_options,
-                          no_constants, _read_depthwise)
+                          no_constants, _read_depthwise, precisions=WEIGHTED_PRECISIONS)
+# TFLite's versioning gives an int4 DEPTHWISE_CONV_2D version 7, which LiteRT 2.3's resolver does not
+# register ("Didn't find op for builtin opcode 'DEPTHWISE_CONV_2D' version '7'") while it runs the
+# same operator at version 3: the int8 version is written, so the file runs in both interpreters.

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (EVAL_TENSOR_BYTES, QUANTIZED, Costs, LayerOp, OpKind, OpView, TensorView, copied_dims,
+from .base import (WEIGHTED_PRECISIONS, EVAL_TENSOR_BYTES, QUANTIZED, Costs, LayerOp, OpKind, OpView, TensorView, copied_dims,
                    fused, int_array, no_attributes, no_constants, per_channel, persistent)
 
 ITEM_BYTES = {"int8": 1, "int16": 2, "float32": 4}
@@ -116,4 +116,5 @@ def _options(b: Any, layer: Any) -> tuple[str, dict]:
 
 FULLY_CONNECTED_LAYER = LayerOp("fully_connected", "FULLY_CONNECTED", 4, FULLY_CONNECTED, 0, False, True,
                                 "calibrated", _module, _weights, _forward, _options, no_constants, no_attributes,
-                                channels="own")
+                                channels="own", precisions=WEIGHTED_PRECISIONS,
+                                type_versions=((("int4", "int8"), 10),))

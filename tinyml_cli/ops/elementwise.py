@@ -58,4 +58,5 @@ def _add_options(b: Any, layer: Any) -> tuple[str, dict]:
 
 
 ADD_LAYER = LayerOp("add", "ADD", 2, ADD, None, False, True, "calibrated", _add_module, no_weights, _add_forward,
-                    _add_options, no_constants, no_attributes, activations=2)
+                    _add_options, no_constants, no_attributes, activations=2,
+                    int16_options=(("PotScaleInt16", False),))   # general scales (add.cc, 16x8)

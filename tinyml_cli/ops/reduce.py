@@ -134,9 +134,11 @@ def _softmax_options(b: Any, layer: Any) -> tuple[str, dict]:
 
 
 AVG_POOL_LAYER = LayerOp("avg_pool", "AVERAGE_POOL_2D", 2, POOL, None, False, True, "input", _avg_pool_module,
-                         no_weights, _avg_pool_forward, _pool_options, no_constants, _read_pool)
+                         no_weights, _avg_pool_forward, _pool_options, no_constants, _read_pool,
+                         type_versions=(((None, "int16"), 3),))
 MAX_POOL_LAYER = LayerOp("max_pool", "MAX_POOL_2D", 2, POOL, None, False, True, "input", _max_pool_module,
-                         no_weights, _max_pool_forward, _pool_options, no_constants, _read_pool)
+                         no_weights, _max_pool_forward, _pool_options, no_constants, _read_pool,
+                         type_versions=(((None, "int16"), 3),))
 MEAN_LAYER = LayerOp("mean", "MEAN", 2, REDUCE, None, False, False, "input", _mean_module, no_weights,
                      _mean_forward, _mean_options, _mean_axes, no_attributes)
 SOFTMAX_LAYER = LayerOp("softmax", "SOFTMAX", 2, SOFTMAX, None, False, False, "softmax", _softmax_module,

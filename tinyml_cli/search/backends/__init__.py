@@ -9,6 +9,7 @@ from .evolution import EvolutionBackend
 from .nsga2 import Nsga2Backend
 from .oneshot import OneshotBackend
 from .random_search import RandomBackend
+from .rl import RlBackend
 
 BACKENDS: dict[str, type[Backend]] = {}
 BACKENDS["random"] = RandomBackend
@@ -17,5 +18,6 @@ BACKENDS["bayesian"] = BayesianBackend
 BACKENDS["nsga2"] = Nsga2Backend
 BACKENDS["oneshot"] = OneshotBackend
 BACKENDS["differentiable"] = DifferentiableBackend
+BACKENDS["rl"] = RlBackend
 
 __all__ = ["BACKENDS", "COSTS", "Backend", "GenomeSampler"]
