@@ -17,8 +17,8 @@ from tinyml_cli.data import load_dataset, resize_dataset
 from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
 from tinyml_cli.search.context import make_context
 from tinyml_cli.search.study import open_storage
-from tinyml_cli.search.costs import CostModel
-from tinyml_cli.search.weight_sharing import sample_fitting, shrink_space
+from tinyml_cli.search.weight_sharing.costs import CostModel
+from tinyml_cli.search.weight_sharing.training import sample_fitting, shrink_space
 from tinyml_cli.train.checkpoint import load_candidate
 from tinyml_cli.train.loop import accuracy
 
@@ -111,9 +111,10 @@ def test_differentiable_proposes_the_repaired_derived_arch_then_learned_samples(
     options = {"epochs": 2, "warmup_epochs": 1, "shrink_samples": 10}
     ctx = make_context(load_config(_config(tmp_path, "differentiable", options, 2), SEARCH_SCHEMA))
     backend = ctx.backend
-    study = optuna.create_study(sampler=backend.sampler(ctx.space, seed=0), direction="maximize")
     backend.prepare(ctx)
-    assert [r["epoch"] for r in backend.history] == [1, 2]
+    study = optuna.create_study(sampler=backend.sampler(ctx.space, seed=0), direction="maximize")
+    learnt = backend.relaxation
+    assert [r["epoch"] for r in learnt.history] == [1, 2]
     proposals = []
     for _ in range(4):
         trial = study.ask()
@@ -121,10 +122,10 @@ def test_differentiable_proposes_the_repaired_derived_arch_then_learned_samples(
         trial.set_user_attr("arch_key", ctx.space.decode(genome).key())
         study.tell(trial, 0.5)
         proposals.append(genome)
-    assert proposals[0] == backend.derived
+    assert proposals[0] == learnt.derived
     for genome in proposals:  # every proposal fits and stays at the shrunk width and resolution
-        assert backend.costs.fits(ctx.space.decode(genome))
-        assert genome["width"] == backend.space.genes["width"][0]
+        assert learnt.costs.fits(ctx.space.decode(genome))
+        assert genome["width"] == learnt.space.genes["width"][0]
 
 
 def test_weight_sharing_needs_the_mbnet_space(tmp_path):
