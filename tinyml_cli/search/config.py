@@ -6,7 +6,7 @@
 >>> validate({"search": {"backend": "evolutoin"}}, SEARCH_SCHEMA, "demo.yaml")
 Traceback (most recent call last):
 ...
-tinyml_cli.errors.ConfigError: demo.yaml: search.backend: expected one of random, evolution, bayesian, nsga2, oneshot, differentiable, got 'evolutoin' (did you mean 'evolution'?)
+tinyml_cli.errors.ConfigError: demo.yaml: search.backend: expected one of random, evolution, bayesian, nsga2, oneshot, differentiable, autotinyml, got 'evolutoin' (did you mean 'evolution'?)
 """
 
 from __future__ import annotations
