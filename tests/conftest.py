@@ -31,14 +31,14 @@ def rng():
 @pytest.fixture
 def train_calls(monkeypatch):
     """Every graph a search trains from scratch, in order (the real training still runs)."""
-    from tinyml_cli.search import trial as trial_module
+    from tinyml_cli.search.backends import base as base_module
 
     calls = []
-    real = trial_module.train_and_evaluate
+    real = base_module.train_and_evaluate
 
     def counting(graph, *args, **kwargs):
         calls.append(graph)
         return real(graph, *args, **kwargs)
 
-    monkeypatch.setattr(trial_module, "train_and_evaluate", counting)
+    monkeypatch.setattr(base_module, "train_and_evaluate", counting)
     return calls

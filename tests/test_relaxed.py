@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from tinyml_cli.arch import make_space
 from tinyml_cli.errors import DoesNotFitError
 from tinyml_cli.mcu import budget_for, load_profile
-from tinyml_cli.search.costs import CostModel
-from tinyml_cli.search.relaxed import ChoiceCosts, RelaxedSupernet, repair
+from tinyml_cli.search.weight_sharing.costs import CostModel
+from tinyml_cli.search.weight_sharing.relaxed import ChoiceCosts, RelaxedSupernet, repair
 
 SMALL = {"widths": [0.25, 0.5], "head_channels": 32, "kernels": [3, 5, 7], "expands": [1, 3, 6],
          "stages": [{"channels": 8, "depth": 1, "stride": 1, "expands": [1]},

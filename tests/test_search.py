@@ -20,7 +20,7 @@ from tinyml_cli.errors import ArchError, ConfigError, RunDirError, TinymlError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.mcu import budget_for, load_profile
 from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
-from tinyml_cli.search import trial as trial_module
+from tinyml_cli.search.backends import base as base_module
 from tinyml_cli.search.leaderboard import COSTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,7 +175,7 @@ def _complete(run_dir):
 def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
     cfg_path = write_config(tmp_path, tiny(search__trials=6, search__top_k=1))
     cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
-    real, calls = trial_module.train_and_evaluate, []
+    real, calls = base_module.train_and_evaluate, []
 
     def interrupted_on_third(graph, *args, **kwargs):
         calls.append(graph)
@@ -183,7 +183,7 @@ def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(graph, *args, **kwargs)
 
-    monkeypatch.setattr(trial_module, "train_and_evaluate", interrupted_on_third)
+    monkeypatch.setattr(base_module, "train_and_evaluate", interrupted_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_search(cfg, run_dir, url)
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
@@ -196,7 +196,7 @@ def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
         prepare_run(None, [], resume=str(run_dir), storage=str(tmp_path / "other.log"))
     assert (run_dir / "manifest.json").read_bytes() == board
     calls.clear()
-    monkeypatch.setattr(trial_module, "train_and_evaluate",
+    monkeypatch.setattr(base_module, "train_and_evaluate",
                         lambda graph, *a, **k: calls.append(graph) or real(graph, *a, **k))
     cfg, run_dir, url = prepare_run(None, [], resume=str(run_dir))
     summary = run_search(cfg, run_dir, url)
@@ -302,7 +302,7 @@ def test_joining_a_study_with_another_config_is_refused(tmp_path):
 
 
 def test_a_candidate_failing_in_torch_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
-    real, calls = trial_module.train_and_evaluate, []
+    real, calls = base_module.train_and_evaluate, []
 
     def out_of_memory_once(graph, *args, **kwargs):
         calls.append(graph)
@@ -310,7 +310,7 @@ def test_a_candidate_failing_in_torch_is_recorded_and_the_search_goes_on(tmp_pat
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(graph, *args, **kwargs)
 
-    monkeypatch.setattr(trial_module, "train_and_evaluate", out_of_memory_once)
+    monkeypatch.setattr(base_module, "train_and_evaluate", out_of_memory_once)
     cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny(search__trials=3, search__top_k=0)), [],
                                     out=str(tmp_path / "run"))
     summary = run_search(cfg, run_dir, url)
@@ -321,7 +321,7 @@ def test_a_candidate_failing_in_torch_is_recorded_and_the_search_goes_on(tmp_pat
     def always_fails(graph, *args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(trial_module, "train_and_evaluate", always_fails)
+    monkeypatch.setattr(base_module, "train_and_evaluate", always_fails)
     cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run2"))
     with pytest.raises(TinymlError, match="3 trials in a row failed to train; last: RuntimeError: boom"):
         run_search(cfg, run_dir, url)

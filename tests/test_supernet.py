@@ -9,7 +9,7 @@ from tinyml_cli.arch import Arch, build_graph, make_space
 from tinyml_cli.errors import ArchError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.mcu import budget_for, load_profile
-from tinyml_cli.search.supernet import ElasticConv, Supernet, recalibrate_bn
+from tinyml_cli.search.weight_sharing.supernet import ElasticConv, Supernet, recalibrate_bn
 from tinyml_cli.train.builder import build_module
 
 SMALL = {"widths": [0.25, 0.5], "head_channels": 32,

@@ -12,13 +12,13 @@ from tinyml_cli.arch import Arch, build_graph, make_space
 from tinyml_cli.errors import ConfigError, DoesNotFitError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.mcu import budget_for, load_profile
-from tinyml_cli.config import load_config
-from tinyml_cli.data import load_dataset, resize_dataset
+from tinyml_cli.config import load_config, validate
+from tinyml_cli.data import load_builtin, load_dataset, resize_dataset
 from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
 from tinyml_cli.search.context import make_context
 from tinyml_cli.search.study import open_storage
-from tinyml_cli.search.costs import CostModel
-from tinyml_cli.search.weight_sharing import sample_fitting, shrink_space
+from tinyml_cli.search.weight_sharing.costs import CostModel
+from tinyml_cli.search.weight_sharing.training import sample_fitting, shrink_space
 from tinyml_cli.train.checkpoint import load_candidate
 from tinyml_cli.train.loop import accuracy
 
@@ -111,9 +111,10 @@ def test_differentiable_proposes_the_repaired_derived_arch_then_learned_samples(
     options = {"epochs": 2, "warmup_epochs": 1, "shrink_samples": 10}
     ctx = make_context(load_config(_config(tmp_path, "differentiable", options, 2), SEARCH_SCHEMA))
     backend = ctx.backend
-    study = optuna.create_study(sampler=backend.sampler(ctx.space, seed=0), direction="maximize")
     backend.prepare(ctx)
-    assert [r["epoch"] for r in backend.history] == [1, 2]
+    study = optuna.create_study(sampler=backend.sampler(ctx.space, seed=0), direction="maximize")
+    learnt = backend.relaxation
+    assert [r["epoch"] for r in learnt.history] == [1, 2]
     proposals = []
     for _ in range(4):
         trial = study.ask()
@@ -121,10 +122,10 @@ def test_differentiable_proposes_the_repaired_derived_arch_then_learned_samples(
         trial.set_user_attr("arch_key", ctx.space.decode(genome).key())
         study.tell(trial, 0.5)
         proposals.append(genome)
-    assert proposals[0] == backend.derived
+    assert proposals[0] == learnt.derived
     for genome in proposals:  # every proposal fits and stays at the shrunk width and resolution
-        assert backend.costs.fits(ctx.space.decode(genome))
-        assert genome["width"] == backend.space.genes["width"][0]
+        assert learnt.costs.fits(ctx.space.decode(genome))
+        assert genome["width"] == learnt.space.genes["width"][0]
 
 
 def test_weight_sharing_needs_the_mbnet_space(tmp_path):
@@ -132,3 +133,36 @@ def test_weight_sharing_needs_the_mbnet_space(tmp_path):
     cfg, run_dir, url = prepare_run(path, ["space={name: plain}"], out=str(tmp_path / "run"))
     with pytest.raises(ConfigError, match="needs the mbnet space"):
         run_search(cfg, run_dir, url)
+
+
+def test_supernet_training_takes_the_configured_optimizer_step():
+    """One sandwich step with ``train.optimizer: sgd`` (schedule constant) moves the weights exactly as torch's SGD
+    (Nesterov momentum 0.9: the first step is lr * 1.9 * gradient) on the summed losses of the
+    largest and smallest subnets; a hard-coded Adam would not."""
+    import copy
+
+    import torch
+
+    from tinyml_cli.search.weight_sharing import Supernet, train_supernet
+    from tinyml_cli.train.loop import TRAIN_SCHEMA, batches
+
+    space = make_space(SMALL, (1, 40, 1), 10)
+    data = load_builtin("mnist1d", samples=120)
+    train = validate({"optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0, "schedule": "constant",
+                      "label_smoothing": 0.0, "batch_size": 1000, "device": "cpu"}, TRAIN_SCHEMA, "t", "train")
+    torch.manual_seed(0)
+    net = Supernet(space)
+    reference = copy.deepcopy(net)
+    reference.fit_normalization(data.x_train)
+    reference.train()
+    # the one batch, in the order the loop draws it (gradients through batch norm of near-dead
+    # channels are sensitive to the summation order)
+    (idx,) = batches(len(data.x_train), 1000, torch.Generator().manual_seed(0))
+    x, y = torch.from_numpy(data.x_train[idx.numpy()]), torch.from_numpy(data.y_train[idx.numpy()])
+    loss = sum(torch.nn.functional.cross_entropy(reference(x, space.decode(g)), y)
+               for g in (reference.largest(), reference.smallest()))
+    loss.backward()
+    train_supernet(net, lambda arch: data, train, epochs=1, random_subnets=0, rng=np.random.default_rng(0))
+    for (name, p), q in zip(net.named_parameters(), reference.parameters()):
+        expected = q - 0.1 * 1.9 * q.grad if q.grad is not None else q
+        assert torch.allclose(p, expected, atol=1e-6), name

@@ -33,6 +33,44 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
+# The layout of an mbnet network, read by the graph builder below and by the weight-sharing supernet
+# (search/weight_sharing/supernet.py), so the two cannot disagree about the network's shape.
+
+
+def scaled_channels(base: int, width: float, divisor: int = 8) -> int:
+    """Channels of the stem or a stage with ``base`` channels at width multiplier ``width``."""
+    return make_divisible(base * width, divisor)
+
+
+def head_channels(base: int, width: float, divisor: int = 8) -> int:
+    """Channels of the head convolution: never narrower than ``base`` (MobileNetV2's last layer)."""
+    return make_divisible(base * max(1.0, width), divisor)
+
+
+def hidden_channels(c_in: int, expand: int) -> int:
+    """Channels of a block's expanded (depthwise) layers."""
+    return int(round(c_in * expand))
+
+
+def block_stride(stage_stride: int, j: int) -> int:
+    """The stride of block ``j`` of a stage: the stage's first block strides, the others do not."""
+    return stage_stride if j == 0 else 1
+
+
+def has_residual(stride: int, c_in: int, c_out: int) -> bool:
+    """Whether a block adds its input to its output."""
+    return stride == 1 and c_in == c_out
+
+
+def block_units(expand: int) -> tuple[str, ...]:
+    """The convolutions of a block with this expand ratio, in graph order (expand 1: no 1x1 expand).
+
+    >>> block_units(1), block_units(6)
+    (('depthwise', 'project'), ('expand', 'depthwise', 'project'))
+    """
+    return ("depthwise", "project") if expand == 1 else ("expand", "depthwise", "project")
+
+
 def _kernel(value: Any) -> int:
     if value not in KERNELS:
         raise ValueError(f"expected a kernel size in {KERNELS}, got {shown(value)}")
@@ -151,22 +189,22 @@ class MbnetSpace(SearchSpace):
         stem = get(ch, "stem", "", dict)
         known_keys(stem, _STEM_KEYS, "stem")
         b = GraphBuilder(arch.input_shape, "mbnet")
-        c_in = make_divisible(positive_int(stem, "channels", "stem") * alpha, divisor)
+        c_in = scaled_channels(positive_int(stem, "channels", "stem"), alpha, divisor)
         t = _stem(b, b.input, c_in, positive_int(stem, "kernel", "stem"),
                   positive_int(stem, "stride", "stem"))
         for i, stage in enumerate(get(ch, "stages", "", list)):
             where = f"stages[{i}]"
             known_keys(stage, _STAGE_KEYS, where)
-            c_out = make_divisible(positive_int(stage, "channels", where) * alpha, divisor)
+            c_out = scaled_channels(positive_int(stage, "channels", where), alpha, divisor)
             stride = positive_int(stage, "stride", where)
             blocks = get(stage, "blocks", where, list)
             if not blocks:
                 raise ConfigError(f"arch choices: {where}.blocks: a stage needs at least one block")
             for j, block in enumerate(blocks):
                 kernel, expand = _block_choices(block, f"{where}.blocks", j)
-                t = _inverted_residual(b, t, c_in, c_out, stride if j == 0 else 1, kernel, expand)
+                t = _inverted_residual(b, t, c_in, c_out, block_stride(stride, j), kernel, expand)
                 c_in = c_out
-        head = make_divisible(positive_int(ch, "head_channels", "") * max(1.0, alpha), divisor)
+        head = head_channels(positive_int(ch, "head_channels", ""), alpha, divisor)
         _head(b, t, head, arch.num_classes)
         return b.finish()
 
@@ -227,11 +265,11 @@ def _stem(b: GraphBuilder, t: int, channels: int, kernel: int, stride: int) -> i
 def _inverted_residual(b: GraphBuilder, t: int, c_in: int, c_out: int, stride: int, kernel: int,
                        expand: int) -> int:
     x = t
-    if expand != 1:
-        x = b.conv(x, int(round(c_in * expand)), 1, 1, "relu6")
+    if "expand" in block_units(expand):
+        x = b.conv(x, hidden_channels(c_in, expand), 1, 1, "relu6")
     x = b.depthwise(x, kernel, stride, "relu6")
     x = b.conv(x, c_out, 1, 1, "none")
-    if stride == 1 and c_in == c_out:
+    if has_residual(stride, c_in, c_out):
         x = b.add(t, x)
     return x
 

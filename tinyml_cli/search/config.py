@@ -6,7 +6,7 @@
 >>> validate({"search": {"backend": "evolutoin"}}, SEARCH_SCHEMA, "demo.yaml")
 Traceback (most recent call last):
 ...
-tinyml_cli.errors.ConfigError: demo.yaml: search.backend: expected one of random, evolution, bayesian, nsga2, oneshot, differentiable, rl, got 'evolutoin' (did you mean 'evolution'?)
+tinyml_cli.errors.ConfigError: demo.yaml: search.backend: expected one of random, evolution, bayesian, nsga2, oneshot, differentiable, rl, autotinyml, got 'evolutoin' (did you mean 'evolution'?)
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ SEARCH_SCHEMA = {
     "search": {
         "backend": Field(backend_name, "evolution"),
         "trials": Field(integer(min_value=1), 20, "architectures to train or score; those the estimator "
-                        "rejects (do not fit) and repeats are recorded but do not count"),
+                        "rejects (do not fit) and repeats are recorded but do not count (rejections do with "
+                        "autotinyml, as in its paper)"),
         "max_rejections": Field(integer(min_value=1), 500, "stop screening after this many proposals in a "
                                 "row that do not fit the budget or repeat one already evaluated"),
         "timeout_s": Field(optional(number(min_value=0.0)), None, "stop screening after this many seconds "

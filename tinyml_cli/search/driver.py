@@ -25,6 +25,7 @@ from .plot import plot_pareto
 from .baseline import baselines
 from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, open_study, redact, require_study,
                     screen, storage_url, wait_for_running)
+from .trial import spent
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
@@ -70,8 +71,8 @@ def _worker_main(cfg: dict, url: str, index: int, threads: int, deadline: float 
     torch.set_num_threads(threads)
     try:
         ctx = make_context(cfg)
+        ctx.backend.prepare(ctx)                       # before the sampler is made: it may need the state
         study = open_study(ctx, url, worker=index)
-        ctx.backend.prepare(ctx)
         screen(ctx, study, deadline=deadline)
     except ScreeningStopped as exc:
         print(f"worker {index}: screening stopped: {exc}", file=sys.stderr)
@@ -93,7 +94,7 @@ def _run_workers(ctx: SearchContext, study: Any, url: str, workers: int,
     try:
         while any(p.is_alive() for p in procs):
             time.sleep(0.5)
-            done = counts(study)["EVALUATED"]
+            done = counts(study, spent(ctx))["EVALUATED"]
             if done > shown[0]:
                 advance(done - shown[0], status=_best_status(study))
                 shown[0] = done
@@ -129,8 +130,8 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
 def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     ui.info(f"search: preparing data {cfg['data']['name']!r} and the {cfg['search']['backend']} backend")
     ctx = make_context(cfg, str(run_dir / "config.yaml"))
+    ctx.backend.prepare(ctx)                           # before the sampler is made: it may need the state
     study = open_study(ctx, url)
-    ctx.backend.prepare(ctx)
     stale_after = cfg["search"]["stale_after_s"]
     if fail_stale_trials(study, stale_after):
         ui.info("search: trials of a stopped run marked failed; finished trials are kept")
@@ -142,7 +143,7 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     timeout = cfg["search"]["timeout_s"]
     deadline = None if timeout is None else time.time() + timeout
     with ui.progress(f"search ({ctx.backend.name})", total=target) as advance:
-        shown = [counts(study)["EVALUATED"]]
+        shown = [counts(study, spent(ctx))["EVALUATED"]]
         if shown[0]:
             advance(shown[0], status=_best_status(study))
         if workers > 1:
@@ -153,7 +154,7 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
             advance(1, status=_best_status(study))
 
         try:
-            while counts(study)["EVALUATED"] < target:
+            while counts(study, spent(ctx))["EVALUATED"] < target:
                 screen(ctx, study, on_trial, deadline)
                 wait_for_running(study, stale_after)
         except ScreeningStopped as exc:

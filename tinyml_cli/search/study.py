@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ..errors import ConfigError, RunDirError, TinymlError
 from .context import SearchContext
 from .final import screened
-from .trial import EVALUATED, is_stale, run_trial
+from .trial import EVALUATED, is_stale, run_trial, spent
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 # Config keys that must agree between every worker of one study (the seed fixes the data split).
@@ -122,13 +122,14 @@ def fail_stale_trials(study: optuna.Study, stale_after_s: float) -> int:
     return len(stale)
 
 
-def counts(study: optuna.Study) -> dict[str, int]:
-    """Trials by state name, and ``EVALUATED``: the complete ones that were trained or scored (what
-    ``search.trials`` counts; rejected and repeated architectures do not)."""
+def counts(study: optuna.Study, statuses: tuple[str, ...] = EVALUATED) -> dict[str, int]:
+    """Trials by state name, and ``EVALUATED``: the complete ones whose status is in ``statuses``
+    (what ``search.trials`` counts, :func:`~tinyml_cli.search.trial.spent`: by default those trained
+    or scored; rejected and repeated architectures do not count)."""
     out = {"COMPLETE": 0, "RUNNING": 0, "FAIL": 0, "EVALUATED": 0}
     for t in study.get_trials(deepcopy=False):
         out[t.state.name] = out.get(t.state.name, 0) + 1
-        if t.state == TrialState.COMPLETE and t.user_attrs.get("status") in EVALUATED:
+        if t.state == TrialState.COMPLETE and t.user_attrs.get("status") in statuses:
             out["EVALUATED"] += 1
     return out
 
@@ -156,7 +157,8 @@ class ScreeningStopped(Exception):
 def screen(ctx: SearchContext, study: optuna.Study,
            on_trial: Callable[[FrozenTrial], None] | None = None, deadline: float | None = None) -> None:
     """Run trials until ``search.trials`` are trained or scored (counting those other workers are
-    running). Architectures the estimator rejects and repeats are recorded but do not count;
+    running). Architectures the estimator rejects (unless the backend ``spends_infeasible``) and
+    repeats are recorded but do not count;
     ``search.max_rejections`` of them in a row, or passing ``deadline`` (a ``time.time()``), stop
     screening with :class:`ScreeningStopped`.
 
@@ -168,7 +170,7 @@ def screen(ctx: SearchContext, study: optuna.Study,
     failures = rejections = 0
     while True:
         fail_stale_trials(study, stale_after)
-        n = counts(study)
+        n = counts(study, spent(ctx))
         if n["EVALUATED"] + n["RUNNING"] >= target:
             return
         if deadline is not None and time.time() >= deadline:
@@ -196,7 +198,7 @@ def screen(ctx: SearchContext, study: optuna.Study,
             raise
         failures = 0
         frozen = study.tell(trial, values)
-        evaluated = frozen.user_attrs.get("status") in EVALUATED
+        evaluated = frozen.user_attrs.get("status") in spent(ctx)
         rejections = 0 if evaluated else rejections + 1
         if on_trial is not None and evaluated:
             on_trial(frozen)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -27,14 +26,19 @@ from optuna.trial import FrozenTrial, TrialState
 from ..arch import Arch, build_graph
 from ..errors import ArchError
 from ..estimate import estimate
-from ..train.crossval import cross_validate, train_on_all
-from ..train.loop import resolve_epochs, train_and_evaluate
+from ..train.loop import resolve_epochs
 from .config import AUTO, AUTO_FIDELITY_DIVISOR, AUTO_FIDELITY_MIN
 from .context import SearchContext
 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 POLL_S = 0.5
 EVALUATED = ("trained", "scored")   # trial statuses that carry screening metrics
+
+
+def spent(ctx: SearchContext) -> tuple[str, ...]:
+    """The trial statuses that count toward ``search.trials``: those evaluated, and the infeasible
+    ones for a backend that spends a trial on them (``Backend.spends_infeasible``)."""
+    return EVALUATED + (("infeasible",) if ctx.backend.spends_infeasible else ())
 
 
 def suggest_arch(trial: optuna.Trial, ctx: SearchContext) -> Arch:
@@ -58,26 +62,6 @@ def assess(ctx: SearchContext, arch: Arch) -> dict:
     constraints = {k: -float(est.margins[k]) / float(limit) for k, limit in limits.items()}
     return {"feasible": bool(est.fits), "violations": list(est.violations), "costs": costs,
             "estimate": est.to_dict(), "constraints": {**constraints, "shape": 0.0}}
-
-
-def train_candidate(ctx: SearchContext, arch: Arch, epochs: int | None,
-                    on_epoch: Callable[[dict], None] | None = None,
-                    final: bool = False, stop_below: float | None = None) -> tuple[object, dict]:
-    """Train ``arch`` on the (resized) dataset with the run's training settings and seed:
-    ``(module, metrics)``. With cross-validation folds, screening cross-validates (no module: None;
-    racing: folds left out once the accuracy so far is under ``stop_below``); ``final``
-    cross-validates on every fold, then trains on train + validation for the folds' median best
-    epoch and tests once (metrics: the cross-validation's, with that test accuracy)."""
-    graph, data, train = build_graph(arch), ctx.data_for(arch), ctx.cfg["train"]
-    if not ctx.folds:
-        return train_and_evaluate(graph, data, train, ctx.seed, epochs, on_epoch)
-    cv = cross_validate(graph, data, ctx.folds, train, ctx.seed, epochs, on_epoch,
-                        None if final else stop_below)
-    if not final:
-        return None, cv
-    module, metrics = train_on_all(graph, data, train, ctx.seed, max(1, cv["best_epoch"]))
-    return module, {**cv, "test_accuracy": metrics["test_accuracy"], "final_epochs": metrics["epochs_run"],
-                    "train_time_s": cv["train_time_s"] + metrics["train_time_s"]}
 
 
 def screening_epochs(ctx: SearchContext) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -113,12 +113,69 @@ def resolve_normalize(normalize: str, input_shape: tuple[int, ...]) -> str:
     return "standardize" if input_shape[0] == 1 else "none"
 
 
-def _optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
-    params = model.parameters()
+# The pieces of the one training loop. :func:`fit` trains a GraphModule with them; the weight-sharing
+# search (a supernet trained with the sandwich rule, a relaxed network alternating weight and choice
+# steps) drives the same pieces, so every network honours ``train.optimizer``, ``lr``,
+# ``weight_decay``, ``schedule``, ``label_smoothing``, ``device`` and ``threads``.
+
+
+def start(cfg: dict, seed: int) -> tuple[torch.device, torch.Generator]:
+    """Set torch's threads (``cfg['threads']``) and seed, and return the device and the generator
+    that shuffles the batches."""
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    torch.manual_seed(seed)
+    return resolve_device(cfg["device"]), torch.Generator().manual_seed(seed)
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
+    """The optimizer ``cfg['optimizer']`` names (adam, adamw, sgd with Nesterov momentum 0.9) at
+    ``cfg['lr']`` and ``cfg['weight_decay']``."""
     if cfg["optimizer"] == "sgd":
         return torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"], nesterov=True)
     cls = torch.optim.AdamW if cfg["optimizer"] == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: dict,
+                  steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule ``cfg['schedule']`` names over ``steps`` optimizer steps (None:
+    constant)."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if cfg["schedule"] == "cosine" else None
+
+
+def make_loss(cfg: dict) -> nn.Module:
+    """Cross-entropy with ``cfg['label_smoothing']``."""
+    return nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Optimizer steps of one epoch over ``samples`` (at least 1)."""
+    return max(1, -(-samples // batch_size))
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index batches over ``n`` samples; a last batch of one sample is dropped (batch norm).
+
+    >>> [len(b) for b in batches(9, 4, torch.Generator().manual_seed(0))]
+    [4, 4]
+    """
+    order = torch.randperm(n, generator=generator)
+    for i in range(0, n, batch_size):
+        if len(order[i:i + batch_size]) >= 2:
+            yield order[i:i + batch_size]
+
+
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor,
+         schedule: torch.optim.lr_scheduler.LRScheduler | None = None) -> float:
+    """One optimizer step on ``loss`` (the gradients of ``opt``'s parameters cleared first); the
+    loss's value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if schedule is not None:
+        schedule.step()
+    return float(loss.detach())
 
 
 @torch.no_grad()
@@ -156,21 +213,15 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
     accurate epoch (the lower validation loss on a tie) and stop early after ``patience`` epochs
     without a lower validation loss, without validation data keep the last. ``on_epoch`` receives
     each epoch's metrics."""
-    if cfg["threads"]:
-        torch.set_num_threads(cfg["threads"])
-    device = resolve_device(cfg["device"])
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    device, generator = start(cfg, seed)
     model.to(device)
     epochs = resolve_epochs(cfg["epochs"], len(data.x_train), cfg["batch_size"])
     patience = resolve_patience(cfg["patience"], epochs, cfg["schedule"])
     augment = Augmenter(cfg["augment"], data.x_train)
     classes = max(data.num_classes, int(data.y_train.max()) + 1)
-    opt = _optimizer(model, cfg)
-    steps_per_epoch = max(1, -(-len(data.x_train) // cfg["batch_size"]))
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
-             if cfg["schedule"] == "cosine" else None)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])
+    opt = make_optimizer(model.parameters(), cfg)
+    sched = make_schedule(opt, cfg, epochs * steps_per_epoch(len(data.x_train), cfg["batch_size"]))
+    loss_fn = make_loss(cfg)
     x_all = torch.from_numpy(data.x_train).to(device)
     y_all = torch.from_numpy(data.y_train).to(device)
     has_val = len(data.x_val) > 0
@@ -178,22 +229,13 @@ def fit(model: nn.Module, data: Dataset, cfg: dict, seed: int = 0,
     best_state, lowest_loss, since_lowest = None, float("inf"), 0
     for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(len(x_all), generator=generator).to(device)
         total = 0.0
-        for i in range(0, len(order), cfg["batch_size"]):
-            idx = order[i:i + cfg["batch_size"]]
-            if len(idx) < 2:
-                continue
+        for idx in batches(len(x_all), cfg["batch_size"], generator):
+            idx = idx.to(device)
             x, target = x_all[idx], y_all[idx]
             if augment.enabled:
                 x, target = augment(x, target, classes, generator)
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), target)
-            loss.backward()
-            opt.step()
-            if sched:
-                sched.step()
-            total += float(loss.detach()) * len(idx)
+            total += step(opt, loss_fn(model(x), target), sched) * len(idx)
         record = {"epoch": epoch, "loss": total / len(x_all)}
         if has_val:
             record["val_loss"], record["val_accuracy"] = evaluate(model, data.x_val, data.y_val, device)

@@ -1,7 +1,9 @@
-"""Search backends by name. Adding one means adding a module with a Backend subclass and a line here."""
+"""Search backends by name. Adding one means adding a module with a Backend subclass and a line here
+(what a backend provides: ``base.py``'s docstring)."""
 
 from __future__ import annotations
 
+from .autotinyml import AutotinymlBackend
 from .base import COSTS, Backend, GenomeSampler
 from .bayesian import BayesianBackend
 from .differentiable import DifferentiableBackend
@@ -19,5 +21,6 @@ BACKENDS["nsga2"] = Nsga2Backend
 BACKENDS["oneshot"] = OneshotBackend
 BACKENDS["differentiable"] = DifferentiableBackend
 BACKENDS["rl"] = RlBackend
+BACKENDS["autotinyml"] = AutotinymlBackend
 
 __all__ = ["BACKENDS", "COSTS", "Backend", "GenomeSampler"]

@@ -4,7 +4,7 @@ hard resource constraint (FBNet / E-DNAS, HardCoRe-NAS).
 ``prepare`` fixes the width and resolution (TinyNAS shrinking), then trains a relaxed supernet:
 weights on one part of the training split, the choice logits on the other, the logits' loss adding a
 penalty on the expected SRAM, flash, MACs and latency above ``target`` of each budget
-(:mod:`tinyml_cli.search.relaxed`). The most likely architecture is derived and repaired until the
+(:mod:`tinyml_cli.search.weight_sharing.relaxed`). The most likely architecture is derived and repaired until the
 estimator says it fits. The first trial is that architecture; later trials sample the learned
 distribution (each sample repaired too), all scored with inherited weights, and the top-k are
 fine-tuned from their inherited weights for ``train.epochs``.
@@ -12,41 +12,61 @@ fine-tuned from their inherited weights for ``train.epochs``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import optuna
 
 from ...arch import Genome, SearchSpace
+from ...arch.mbnet import MbnetSpace
 from ...config import Field, integer, number
-from ..costs import CostModel
-from ..relaxed import RelaxedSupernet, repair, train_relaxed
-from ..supernet import Supernet
-from ..weight_sharing import shrink_space
-from .base import GenomeSampler
-from .weight_sharing import WeightSharingBackend, check_mbnet
+from ..weight_sharing import CostModel, RelaxedSupernet, Supernet, repair, shrink_space, train_relaxed
+from .base import Context, GenomeSampler
+from .weight_sharing import WeightSharingBackend
+
+
+@dataclass
+class Relaxation:
+    """What the relaxed search learnt: the shrunk space, the trained relaxed supernet, the cost model,
+    the repaired most likely genome and the per-epoch history."""
+
+    space: MbnetSpace
+    model: RelaxedSupernet
+    costs: CostModel
+    derived: Genome
+    history: list[dict]
+
+    def preference(self, gene: str, value: Any) -> float:
+        """The learned logit of ``value`` for ``gene`` (repair keeps the likelier choices)."""
+        return float(self.model.logits(gene)[self.space.genes[gene].index(value)])
+
+    def sample(self, rng: np.random.Generator) -> Genome:
+        """A genome drawn from the learned distribution, repaired to fit."""
+        return repair(self.space, self.model.sample_genome(rng), self.costs, self.preference)
 
 
 class LearnedSampler(GenomeSampler):
     """The derived architecture first, then samples of the learned choice distribution."""
 
-    def __init__(self, space: SearchSpace, seed: int, backend: "DifferentiableBackend") -> None:
+    def __init__(self, space: SearchSpace, seed: int, relaxation: Relaxation) -> None:
         super().__init__(space, seed)
-        self.backend = backend
+        self.relaxation = relaxation
 
     def propose(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> Genome:
-        b = self.backend
-        derived_key = b.space.decode(b.derived).key()
+        r = self.relaxation
+        derived_key = r.space.decode(r.derived).key()
         earlier = study.get_trials(deepcopy=False)
         if not any(t.user_attrs.get("arch_key") == derived_key for t in earlier if t.number != trial.number):
-            return dict(b.derived)
-        return repair(b.space, b.model.sample_genome(self.rng(trial)), b.costs, b.preference)
+            return dict(r.derived)
+        return r.sample(self.rng(trial))
 
 
 class DifferentiableBackend(WeightSharingBackend):
     """Options: relaxed training (``epochs``, ``warmup_epochs``, ``arch_lr``, ``arch_fraction``,
     ``tau_start``, ``tau_end``), the resource penalty (``penalty``, ``target``, ``smooth_bytes``),
-    shrinking (``shrink_samples``) and scoring (``bn_batches``).
+    shrinking (``shrink_samples``) and scoring (``bn_batches``). The weights train with the
+    ``train`` section's optimizer and schedule, the choice logits with Adam at ``arch_lr``.
 
     >>> DifferentiableBackend({"epochs": 8}).options["warmup_epochs"]
     5
@@ -55,7 +75,6 @@ class DifferentiableBackend(WeightSharingBackend):
     ...
     tinyml_cli.errors.ConfigError: demo.yaml: search.options.target: expected a number in [0.1, 1.0], got 1.5
     """
-
     name = "differentiable"
     OPTIONS = {
         "epochs": Field(integer(min_value=1), 30, "epochs of alternating weight / architecture steps"),
@@ -73,24 +92,23 @@ class DifferentiableBackend(WeightSharingBackend):
         "bn_batches": Field(integer(min_value=1), 4, "batches recalibrating batch norm per subnet"),
     }
 
+    def __init__(self, options: Any = None, source: str = "config") -> None:
+        super().__init__(options, source)
+        self.relaxation: Relaxation | None = None    # set by build
+
     def sampler(self, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
-        check_mbnet(space, self.name)
-        return LearnedSampler(space, seed, self)
+        self.require_net()
+        return LearnedSampler(space, seed, self.relaxation)
 
-    def build(self, context: Any) -> Supernet:
+    def build(self, context: Context) -> Supernet:
         """Shrink, train the relaxed supernet, derive and repair the most likely architecture."""
-        self.costs = CostModel(context.profile, context.budget)
+        costs = CostModel(context.profile, context.budget)
         rng = np.random.default_rng(context.seed)
-        self.space = shrink_space(context.space, self.costs.macs, self.costs.fits,
-                                  self.options["shrink_samples"], rng)
-        self.model = RelaxedSupernet(self.space)
-        data = context.data_for(self.space.decode(self.model.derive()))  # at the one resolution
-        self.history = train_relaxed(self.model, data, self.costs, context.cfg["train"], self.options,
-                                     context.seed)
-        self.derived = repair(self.space, self.model.derive(), self.costs, self.preference)
-        return self.model.net
-
-    def preference(self, gene: str, value: Any) -> float:
-        """The learned logit of ``value`` for ``gene`` (repair keeps the likelier choices)."""
-        logits = self.model.logits(gene)
-        return float(logits[self.space.genes[gene].index(value)])
+        space = shrink_space(context.space, costs.macs, costs.fits, self.options["shrink_samples"], rng)
+        model = RelaxedSupernet(space)
+        data = context.data_for(space.decode(model.derive()))  # at the one resolution
+        history = train_relaxed(model, data, costs, context.cfg["train"], self.options, context.seed)
+        relaxation = Relaxation(space, model, costs, {}, history)
+        relaxation.derived = repair(space, model.derive(), costs, relaxation.preference)
+        self.relaxation = relaxation
+        return model.net

@@ -18,11 +18,10 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from ...arch import Arch, Genome, SearchSpace
 from ...config import Field, boolean, integer
-from ..costs import CostModel
-from ..supernet import Supernet
-from ..weight_sharing import Fits, sample_fitting, shrink_space, train_supernet
+from ..weight_sharing import CostModel, Fits, Supernet, sample_fitting, shrink_space, train_supernet
+from .base import Context
 from .evolution import AgingEvolutionSampler
-from .weight_sharing import WeightSharingBackend, check_mbnet
+from .weight_sharing import WeightSharingBackend
 
 
 class FittingSpace:
@@ -57,11 +56,12 @@ class FittingSpace:
 
 
 class SubspaceEvolutionSampler(AgingEvolutionSampler):
-    """Aging evolution inside ``subspace`` (set once the supernet is ready), suggesting over the full
-    space's distributions so the study's parameters never change."""
+    """Aging evolution inside ``subspace`` (the shrunk space's fitting subnets), suggesting over the
+    full space's distributions so the study's parameters never change."""
 
-    def __init__(self, space: SearchSpace, seed: int, population: int, sample_size: int) -> None:
-        super().__init__(space, seed, population, sample_size)
+    def __init__(self, space: SearchSpace, subspace: FittingSpace, seed: int, population: int,
+                 sample_size: int) -> None:
+        super().__init__(subspace, seed, population, sample_size)   # type: ignore[arg-type]
         self.full = space
 
     def infer_relative_search_space(self, study: optuna.Study,
@@ -91,16 +91,15 @@ class OneshotBackend(WeightSharingBackend):
 
     def __init__(self, options: Any = None, source: str = "config") -> None:
         super().__init__(options, source)
-        self._sampler: SubspaceEvolutionSampler | None = None
+        self.fitting: FittingSpace | None = None    # the shrunk space's fitting subnets, set by build
 
     def sampler(self, space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
-        check_mbnet(space, self.name)
-        self._sampler = SubspaceEvolutionSampler(space, seed, self.options["population"],
-                                                 self.options["sample_size"])
-        return self._sampler
+        self.require_net()
+        return SubspaceEvolutionSampler(space, self.fitting, seed, self.options["population"],
+                                        self.options["sample_size"])
 
-    def build(self, context: Any) -> Supernet:
-        """Shrink the space, train the supernet and point evolution at the shrunk space."""
+    def build(self, context: Context) -> Supernet:
+        """Shrink the space and train the supernet; evolution then runs in the shrunk space."""
         o = self.options
         space = context.space
         costs = CostModel(context.profile, context.budget)
@@ -110,6 +109,5 @@ class OneshotBackend(WeightSharingBackend):
         net = Supernet(space)
         train_supernet(net, context.data_for, context.cfg["train"], o["supernet_epochs"],
                        o["random_subnets"], rng, context.seed, costs.fits)
-        if self._sampler is not None:
-            self._sampler.space = FittingSpace(space, costs.fits)
+        self.fitting = FittingSpace(space, costs.fits)
         return net

@@ -1,5 +1,6 @@
 """What the weight-sharing backends (``oneshot``, ``differentiable``) share: an mbnet supernet made
-in ``prepare``, trials scored with inherited weights, and the top-k fine-tuned from them."""
+in ``prepare``, trials scored with inherited weights, and the top-k fine-tuned from them. The
+networks and their training live in :mod:`tinyml_cli.search.weight_sharing`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from ...arch import Arch, SearchSpace
 from ...arch.mbnet import MbnetSpace
 from ...errors import ConfigError
 from ...train.loop import accuracy
-from ..supernet import Supernet
-from ..weight_sharing import finetune, inherited_accuracy
-from .base import Backend
+from ..weight_sharing import Supernet, finetune, inherited_accuracy
+from .base import Backend, Context
 
 
 def check_mbnet(space: SearchSpace, backend: str) -> MbnetSpace:
@@ -24,7 +24,9 @@ def check_mbnet(space: SearchSpace, backend: str) -> MbnetSpace:
 
 
 class WeightSharingBackend(Backend):
-    """Base class: subclasses build ``self.net`` in ``build(context)``; options include ``bn_batches``."""
+    """Base class: ``prepare`` makes ``self.net`` (the trained supernet) once per process through the
+    subclass's ``build(context)``, which also sets whatever else its sampler needs; the sampler is
+    made after that. Options include ``bn_batches``."""
 
     evaluated_status = "scored"
     cross_validates = False        # one supernet, scored on the validation split
@@ -33,30 +35,36 @@ class WeightSharingBackend(Backend):
         super().__init__(options, source)
         self.net: Supernet | None = None
 
-    def build(self, context: Any) -> Supernet:
-        """Make and train the supernet."""
-        raise NotImplementedError
+    def build(self, context: Context) -> Supernet:
+        """Make and train the supernet (subclasses define it)."""
+        raise TypeError(f"backend {self.name!r} defines no build()")
 
-    def prepare(self, context: Any) -> None:
-        """Make the supernet once per worker."""
+    def prepare(self, context: Context) -> None:
+        """Make the supernet once per process."""
         if self.net is None:
             check_mbnet(context.space, self.name)
             self.net = self.build(context)
 
-    def evaluate(self, context: Any, arch: Arch, epochs: int | None, on_epoch: Any = None,
+    def require_net(self) -> Supernet:
+        """The supernet; a RuntimeError when ``prepare`` has not run (a driver bug, not a user's)."""
+        if self.net is None:
+            raise RuntimeError(f"backend {self.name!r}: prepare(context) must run before its sampler is made")
+        return self.net
+
+    def evaluate(self, context: Context, arch: Arch, epochs: int | None, on_epoch: Any = None,
                  stop_below: float | None = None) -> tuple[Any, dict]:
         """Validation accuracy with inherited weights after batch-norm recalibration: no training
         (nothing to race)."""
         start = time.perf_counter()
         data = context.data_for(arch)
-        module, val = inherited_accuracy(self.net, arch, data, self.options["bn_batches"],
+        module, val = inherited_accuracy(self.require_net(), arch, data, self.options["bn_batches"],
                                          context.cfg["train"]["batch_size"], context.seed)
         return module, {"val_accuracy": val, "test_accuracy": accuracy(module, data.x_test, data.y_test),
                         "epochs_run": 0, "train_time_s": time.perf_counter() - start}
 
-    def train_final(self, context: Any, arch: Arch) -> tuple[Any, dict]:
+    def train_final(self, context: Context, arch: Arch) -> tuple[Any, dict]:
         """Fine-tune from the inherited weights for ``train.epochs``."""
         self.prepare(context)
         train = context.cfg["train"]
-        return finetune(self.net, arch, context.data_for(arch), train, train["epochs"],
+        return finetune(self.require_net(), arch, context.data_for(arch), train, train["epochs"],
                         self.options["bn_batches"], context.seed)

@@ -1,5 +1,8 @@
 """A weight-sharing supernet over an :class:`~tinyml_cli.arch.mbnet.MbnetSpace` (Once-for-All, MCUNet).
 
+The layout (channels at a width, hidden channels, strides, residuals, a block's convolutions) comes
+from :mod:`tinyml_cli.arch.mbnet`, the functions its graph builder uses.
+
 One set of weights serves every architecture of the space. Each block is elastic in
 
 - kernel: the centre of the largest kernel serves the smaller ones (crop),
@@ -31,13 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..arch import Arch, build_graph
-from ..arch.graph import same_padding
-from ..arch.mbnet import MbnetSpace, make_divisible
-from ..arch.space import Genome
-from ..errors import ArchError
-from ..ops.torch_layers import ConvUnit
-from ..train.builder import GraphModule, InputNorm, build_module
+from ...arch import Arch, build_graph
+from ...arch.graph import same_padding
+from ...arch.mbnet import (MbnetSpace, block_stride, block_units, has_residual, head_channels, hidden_channels,
+                           scaled_channels)
+from ...arch.space import Genome
+from ...errors import ArchError
+from ...ops.torch_layers import ConvUnit
+from ...train.builder import GraphModule, InputNorm, build_module
 
 _ACT = {"none": lambda x: x, "relu6": F.relu6}
 
@@ -109,15 +113,14 @@ class ElasticBlock(nn.Module):
 
     def units(self, expand: int) -> list[ElasticConv]:
         """The layers a block with this expand ratio runs, in order."""
-        first = [self.expand] if expand != 1 else []
-        return [*first, self.depthwise, self.project]
+        return [getattr(self, name) for name in block_units(expand)]
 
     def forward(self, x: torch.Tensor, c_out: int, kernel: int, expand: int) -> torch.Tensor:
         h = x
-        if expand != 1:
-            h = self.expand(h, int(round(x.shape[1] * expand)))
+        if "expand" in block_units(expand):
+            h = self.expand(h, hidden_channels(x.shape[1], expand))
         h = self.project(self.depthwise(h, kernel=kernel), c_out)
-        if self.stride == 1 and x.shape[1] == c_out:
+        if has_residual(self.stride, x.shape[1], c_out):
             h = x + h
         return h
 
@@ -153,24 +156,24 @@ class Supernet(nn.Module):
         stem = opts["stem"]
         # a layer whose input has height 1 even at the largest resolution gets 1 x k weights, as in the IR
         height = 1 if space.input_shape[0] == 1 else max(space.genes["resolution"])
-        c_in = self._channels(stem["channels"], width)
+        c_in = scaled_channels(stem["channels"], width, self.divisor)
         self.stem = ElasticConv(space.input_shape[2], c_in, stem["kernel"], stem["stride"], "relu6",
                                 height == 1)
         height = -(-height // stem["stride"])
         self.stages = nn.ModuleList()
         for stage in opts["stages"]:
             expands = stage["expands"] or opts["expands"]
-            c_out = self._channels(stage["channels"], width)
+            c_out = scaled_channels(stage["channels"], width, self.divisor)
             blocks = nn.ModuleList()
             for j in range(stage["depth"]):
-                hidden = max(int(round(c_in * max(expands))), c_in)
-                stride = stage["stride"] if j == 0 else 1
+                hidden = max(hidden_channels(c_in, max(expands)), c_in)
+                stride = block_stride(stage["stride"], j)
                 blocks.append(ElasticBlock(c_in, c_out, hidden, kernel, stride, height == 1,
-                                           has_expand=any(e != 1 for e in expands)))
+                                           has_expand=any("expand" in block_units(e) for e in expands)))
                 height = -(-height // stride)
                 c_in = c_out
             self.stages.append(blocks)
-        head = self._channels(opts["head_channels"], max(1.0, width))
+        head = head_channels(opts["head_channels"], width, self.divisor)
         self.head = ElasticConv(c_in, head, 1, 1, "relu6", height == 1)
         self.classifier = nn.Linear(head, space.num_classes)
         self.input_norm = (InputNorm(space.normalize, space.input_shape[2])
@@ -180,9 +183,6 @@ class Supernet(nn.Module):
         """Fit the input normalization every subnet shares on raw training inputs."""
         if self.input_norm is not None:
             self.input_norm.fit(x_train)
-
-    def _channels(self, base: int, width: float) -> int:
-        return make_divisible(base * width, self.divisor)
 
     def check(self, arch: Arch) -> Subnet:
         """The Subnet of ``arch``; an ArchError when the supernet cannot serve it."""
@@ -228,17 +228,18 @@ class Supernet(nn.Module):
 
     def stage_channels(self, stage: int, width: float) -> int:
         """Output channels of a stage at ``width``."""
-        return self._channels(self.space.options["stages"][stage]["channels"], width)
+        return scaled_channels(self.space.options["stages"][stage]["channels"], width, self.divisor)
 
     def run_stem(self, x: torch.Tensor, width: float) -> torch.Tensor:
         """The stem at ``width`` on raw NHWC ``x`` (normalized first, as the subnets do); returns NCHW."""
         if self.input_norm is not None:
             x = self.input_norm(x)
-        return self.stem(x.permute(0, 3, 1, 2), self._channels(self.space.options["stem"]["channels"], width))
+        stem = scaled_channels(self.space.options["stem"]["channels"], width, self.divisor)
+        return self.stem(x.permute(0, 3, 1, 2), stem)
 
     def run_head(self, x: torch.Tensor, width: float) -> torch.Tensor:
         """Head convolution, global mean and classifier on the last stage's NCHW output: logits."""
-        x = self.head(x, self._channels(self.space.options["head_channels"], max(1.0, width)))
+        x = self.head(x, head_channels(self.space.options["head_channels"], width, self.divisor))
         x = x.mean(dim=(2, 3))
         return F.linear(x, self.classifier.weight[:, :x.shape[1]], self.classifier.bias)
 

@@ -26,15 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..arch import Arch, build_graph
-from ..arch.mbnet import MbnetSpace
-from ..arch.space import Genome
-from ..data import Dataset
-from ..errors import DoesNotFitError
-from ..train.device import resolve_device
+from ...arch import Arch, build_graph
+from ...arch.mbnet import MbnetSpace, block_units, has_residual, hidden_channels
+from ...arch.space import Genome
+from ...data import Dataset
+from ...errors import DoesNotFitError
+from ...train.loop import batches, make_loss, make_optimizer, make_schedule, start, step, steps_per_epoch
 from .costs import CostModel
 from .supernet import ElasticBlock, Supernet
-from .weight_sharing import batches
 
 ADDITIVE = ("latency_ms", "flash_model", "macs", "arena_persistent")
 
@@ -49,7 +48,7 @@ def _block_spans(arch: Arch) -> list[tuple[int, int]]:
     spans, start = [], 1  # layer 0 is the stem
     for stage in arch.choices["stages"]:
         for block in stage["blocks"]:
-            end = start + (block["expand"] != 1) + 2
+            end = start + len(block_units(block["expand"]))
             if end < len(graph.layers) and len(graph.layers[end].inputs) == 2:   # the residual ADD
                 end += 1
             spans.append((start, end))
@@ -180,12 +179,13 @@ class RelaxedSupernet(nn.Module):
         keep = torch.tensor([e != 0 for e in expands])
         p_keep = pe[keep].sum()
         q = pe / p_keep.clamp_min(1e-6)
-        hidden = max(c_in, *(int(round(c_in * e)) for e in expands if e))
+        hidden = max(c_in, *(hidden_channels(c_in, e) for e in expands if e))
         channel = torch.arange(hidden, device=x.device)
-        masks = {e: (channel < int(round(c_in * e))).to(x.dtype) for e in expands if e}
+        masks = {e: (channel < hidden_channels(c_in, e)).to(x.dtype) for e in expands if e}
+        expanding = [e for e in expands if e and "expand" in block_units(e)]
         h = 0.0
-        if any(e not in (0, 1) for e in expands):
-            expand_mask = sum(q[n] * masks[e] for n, e in enumerate(expands) if e not in (0, 1))
+        if expanding:
+            expand_mask = sum(q[expands.index(e)] * masks[e] for e in expanding)
             h = block.expand(x, hidden) * expand_mask[None, :, None, None]
         if 1 in expands:
             h = h + q[expands.index(1)] * F.pad(x, (0, 0, 0, 0, 0, hidden - c_in))
@@ -193,7 +193,7 @@ class RelaxedSupernet(nn.Module):
         hidden_mask = sum(q[n] * masks[e] for n, e in enumerate(expands) if e)
         h = block.depthwise(h, kernel_mask=kernel_mask) * hidden_mask[None, :, None, None]
         h = block.project(h, c_out)
-        if block.stride == 1 and c_in == c_out:
+        if has_residual(block.stride, c_in, c_out):
             return x + p_keep * h
         return h
 
@@ -250,35 +250,34 @@ def _penalty(expected: dict[str, torch.Tensor], costs: CostModel, target: float)
 
 def train_relaxed(model: RelaxedSupernet, data: Dataset, costs: CostModel, train_cfg: dict,
                   settings: dict, seed: int = 0, log: Callable[[str], None] = lambda _: None) -> list[dict]:
-    """Alternate weight steps (the first part of the training split) and architecture steps (the
-    rest: cross-entropy plus ``penalty`` times the expected use above ``target`` of each budget).
+    """Alternate weight steps (the first part of the training split; ``train.optimizer``, ``lr``,
+    ``weight_decay``, ``schedule`` and ``label_smoothing`` as any training) and architecture steps
+    (the rest, Adam at ``arch_lr``: cross-entropy plus ``penalty`` times the expected use above
+    ``target`` of each budget).
     ``settings``: epochs, warmup_epochs, arch_lr, arch_fraction, tau_start, tau_end, penalty, target,
     smooth_bytes. Returns per-epoch records of the temperature and the expected costs."""
-    device = resolve_device(train_cfg["device"])
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    device, generator = start(train_cfg, seed)
     model.to(device)
     table = ChoiceCosts.build(model.space, costs)
     x_all, y_all = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     model.net.fit_normalization(data.x_train)
     cut = int(len(x_all) * (1 - settings["arch_fraction"]))
-    w_opt = torch.optim.Adam(model.weight_parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
-    a_opt = torch.optim.Adam(model.arch_parameters(), lr=settings["arch_lr"])
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
     epochs, history, size = settings["epochs"], [], train_cfg["batch_size"]
+    w_opt = make_optimizer(model.weight_parameters(), train_cfg)
+    w_sched = make_schedule(w_opt, train_cfg, epochs * steps_per_epoch(cut, size))
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=settings["arch_lr"])
+    loss_fn = make_loss(train_cfg)
 
-    def step(opt: torch.optim.Optimizer, idx: np.ndarray, tau: float, extra: torch.Tensor | float) -> None:
-        opt.zero_grad(set_to_none=True)
+    def loss(idx: torch.Tensor, tau: float) -> torch.Tensor:
         logits = model(x_all[idx].to(device), *model.sample(tau))
-        (loss_fn(logits, y_all[idx].to(device)) + extra).backward()
-        opt.step()
+        return loss_fn(logits, y_all[idx].to(device))
 
     for epoch in range(epochs):
         tau = settings["tau_start"] * (settings["tau_end"] / settings["tau_start"]) ** (epoch / max(1, epochs - 1))
         model.train()
         arch_batches = batches(len(x_all) - cut, size, generator)
         for idx in batches(cut, size, generator):
-            step(w_opt, idx, tau, 0.0)
+            step(w_opt, loss(idx, tau), w_sched)
             if epoch < settings["warmup_epochs"]:
                 continue
             arch_idx = next(arch_batches, None)
@@ -286,7 +285,8 @@ def train_relaxed(model: RelaxedSupernet, data: Dataset, costs: CostModel, train
                 arch_batches = batches(len(x_all) - cut, size, generator)
                 arch_idx = next(arch_batches)
             expected = table.expected(*model.probabilities(), settings["smooth_bytes"])
-            step(a_opt, cut + arch_idx, tau, settings["penalty"] * _penalty(expected, costs, settings["target"]))
+            penalty = settings["penalty"] * _penalty(expected, costs, settings["target"])
+            step(a_opt, loss(cut + arch_idx, tau) + penalty)
         with torch.no_grad():
             expected = table.expected(*model.probabilities(), settings["smooth_bytes"])
         record = {"epoch": epoch + 1, "tau": tau, **{k: float(v) for k, v in expected.items()}}

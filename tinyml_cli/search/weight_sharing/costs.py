@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..arch import Arch, build_graph
-from ..estimate import Estimate, estimate
-from ..mcu import Budget, McuProfile
+from ...arch import Arch, build_graph
+from ...estimate import Estimate, estimate
+from ...mcu import Budget, McuProfile
 
 
 class CostModel:

@@ -22,20 +22,18 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
-from ..arch import Arch
-from ..arch.mbnet import MbnetSpace
-from ..arch.space import Genome
-from ..data import Dataset
-from ..errors import DoesNotFitError
-from ..train.builder import GraphModule
-from ..train.device import resolve_device
-from ..train.loop import accuracy, fit
+from ...arch import Arch
+from ...arch.mbnet import MbnetSpace
+from ...arch.space import Genome
+from ...data import Dataset
+from ...errors import DoesNotFitError
+from ...train.builder import GraphModule
+from ...train.loop import accuracy, batches, fit, make_loss, make_optimizer, make_schedule, start, step, steps_per_epoch
 from .supernet import Supernet, recalibrate_bn
 
 Fits = Callable[[Arch], bool]
@@ -79,46 +77,36 @@ def shrink_space(space: MbnetSpace, size: Callable[[Arch], float], fits: Fits, s
     return best
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[np.ndarray]:
-    """Shuffled index batches over ``n`` samples (a last batch of one sample is dropped: batch norm)."""
-    order = torch.randperm(n, generator=generator).numpy()
-    for i in range(0, n, batch_size):
-        if len(order[i:i + batch_size]) >= 2:
-            yield order[i:i + batch_size]
-
-
 def train_supernet(net: Supernet, data_for: DataFor, train_cfg: dict, epochs: int, random_subnets: int,
                    rng: np.random.Generator, seed: int = 0, fits: Fits | None = None) -> list[float]:
     """Sandwich-rule training: each step sums the losses of the largest, the smallest and
     ``random_subnets`` random subnets (fitting ones when ``fits`` is given), each on the step's
-    batch at its own resolution (``data_for(arch)``). Returns the mean loss of each epoch."""
-    device = resolve_device(train_cfg["device"])
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    batch at its own resolution (``data_for(arch)``), with the optimizer, schedule and label
+    smoothing of ``train_cfg`` (:mod:`tinyml_cli.train.loop`). Returns each epoch's mean loss per
+    subnet."""
+    device, generator = start(train_cfg, seed)
     net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
     space = net.space
     largest, smallest = space.decode(net.largest()), space.decode(net.smallest())
     n = len(data_for(largest).x_train)
     net.fit_normalization(data_for(largest).x_train)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * max(1, -(-n // train_cfg["batch_size"])))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=train_cfg["label_smoothing"])
+    opt = make_optimizer(net.parameters(), train_cfg)
+    sched = make_schedule(opt, train_cfg, epochs * steps_per_epoch(n, train_cfg["batch_size"]))
+    loss_fn = make_loss(train_cfg)
     losses = []
     for _ in range(epochs):
         net.train()
         total, count = 0.0, 0
         for idx in batches(n, train_cfg["batch_size"], generator):
+            idx = idx.numpy()
             randoms = [space.decode(sample_fitting(space, fits, rng) if fits else space.sample_genome(rng))
                        for _ in range(random_subnets)]
-            opt.zero_grad(set_to_none=True)
+            loss = 0.0
             for arch in (largest, smallest, *randoms):
                 data = data_for(arch)
                 x = torch.from_numpy(data.x_train[idx]).to(device)
-                loss = loss_fn(net(x, arch), torch.from_numpy(data.y_train[idx]).to(device))
-                loss.backward()
-                total, count = total + float(loss.detach()), count + 1
-            opt.step()
-            sched.step()
+                loss = loss + loss_fn(net(x, arch), torch.from_numpy(data.y_train[idx]).to(device))
+            total, count = total + step(opt, loss, sched), count + 2 + random_subnets
         losses.append(total / max(count, 1))
     return losses
 
