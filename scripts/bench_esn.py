@@ -26,22 +26,13 @@ import numpy as np  # noqa: E402
 
 from tinyml_cli.adapt.esn.anomaly import ReservoirAnomaly  # noqa: E402
 from tinyml_cli.adapt.experiment import load_drift_config, run_experiment  # noqa: E402
-from tinyml_cli.drift.sensors import ANOMALIES, SensorStream, sensor_stream  # noqa: E402
-from tinyml_cli.report.anomaly_metrics import anomaly_metrics  # noqa: E402
+from tinyml_cli.drift.sensors import ANOMALIES, sensor_stream  # noqa: E402
+from tinyml_cli.report.anomaly_metrics import anomaly_metrics, class_metrics  # noqa: E402
 
 SEEDS = (0, 1, 2)
 TOLERANCE = 20  # a flag this many samples after an anomaly ends still counts as its detection
 VARIANTS = {"float": {}, "int8": {"kind": "int8"}, "binary": {"kind": "binary"}}
 CLEAN = 2000
-
-
-def per_class(flags: np.ndarray, stream: SensorStream, kind: str) -> dict:
-    """Scores on one class: flags inside the other classes' anomalies are set aside."""
-    keep = flags.copy()
-    for start, end, other in stream.events:
-        if other != kind:
-            keep[start:end + TOLERANCE] = False
-    return anomaly_metrics(keep, stream.spans(kind), TOLERANCE)
 
 
 def anomaly_row(name: str, options: dict) -> tuple[dict, bool]:
@@ -56,7 +47,7 @@ def anomaly_row(name: str, options: dict) -> tuple[dict, bool]:
         m = anomaly_metrics(flags, stream.spans(), TOLERANCE)
         rows.append({"f1": m["f1"], "delay": m["mean_delay"] or 0.0, "fa": m["false_alarms_per_1000"],
                      "rate": len(flags) / seconds, "state": detector.cost().state,
-                     **{k: per_class(flags, stream, k)["f1"] for k in ANOMALIES}})
+                     **{k: class_metrics(flags, stream.events, k, TOLERANCE)["f1"] for k in ANOMALIES}})
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     mean["worst"] = min(r[k] for r in rows for k in ANOMALIES)
     return mean, mean["worst"] >= 0.9 and mean["state"] < 64 * 1024 and mean["rate"] >= 5000
