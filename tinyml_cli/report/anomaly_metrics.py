@@ -4,6 +4,8 @@ An *alarm* is the first flag of a run of consecutive flags. It is true when it f
 ``[start, end)`` or within ``tolerance`` samples after its end, false otherwise. An event is detected
 when a flag falls in that span; its delay is that first flag minus ``start``. Precision: true alarms
 over alarms; recall: detected events over events; false alarms are counted per 1,000 samples.
+``flagged_outside`` counts the flagged samples outside every event (and its tolerance): the
+long tails of alarm runs that the onset-based scores do not see.
 
 >>> flags = np.zeros(1000, bool)
 >>> flags[[105, 106, 300, 710]] = True  # event 1 found 5 samples late, one false alarm, event 2 found
@@ -43,7 +45,8 @@ def anomaly_metrics(flags: np.ndarray, events: list[tuple[int, int]], tolerance:
     found = [d for d in delays if d is not None]
     return {"precision": precision, "recall": recall, "f1": f1, "delays": delays,
             "mean_delay": float(np.mean(found)) if found else None,
-            "false_alarms": false, "false_alarms_per_1000": 1000.0 * false / max(1, len(flags))}
+            "false_alarms": false, "false_alarms_per_1000": 1000.0 * false / max(1, len(flags)),
+            "flagged_outside": int(np.sum(flags & ~inside))}
 
 
 def class_metrics(flags: np.ndarray, events: list[tuple[int, int, str]], kind: str, tolerance: int = 0) -> dict:

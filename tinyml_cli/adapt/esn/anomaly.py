@@ -30,13 +30,17 @@ class ReservoirAnomaly:
       factor ``forgetting``) predicts each next sample from the reservoir's state and the current
       input; per channel, the log of the squared one-step error's running mean over about ``window``
       samples, and the log of the squared second difference's running mean (the noise floor: it
-      collapses when a sensor sticks). A sample is flagged when any of these leaves
-      ``threshold`` standard deviations around its running mean, in either direction.
+      collapses when a sensor sticks). A score is out when it leaves ``threshold`` standard
+      deviations around its running mean, in either direction; a sample is flagged when a score
+      has been out for ``persist`` samples in a row (a regime the stream has shown before is
+      recognised within that, an unseen frequency is not), or at once when one is out by twice
+      the threshold (a spike, a jump). Samples with a score out teach nothing.
     - ``spe`` / ``t2``: the log of the states' squared prediction error off the PCA subspace, or
       their Hotelling's T^2, flagged above the threshold.
     - ``ocsvm``: the states' PCA coordinates, judged by a one-class SVM (``nu``, RBF kernel) fitted
       on the warm-up's second half (scikit-learn on the host; on the MCU its support vectors are
-      state, see ``cost``).
+      state, see ``cost``); its negated decision function is the score, flagged above the
+      threshold.
 
     The means and deviations the threshold is measured in follow the unflagged scores at rate
     ``adapt``. Parameters: ``inputs`` channels; ``units``, ``layers``, ``radius``, ``density``,
@@ -55,19 +59,20 @@ class ReservoirAnomaly:
     >>> stream[1500:1550] = stream[1500]
     >>> detector = ReservoirAnomaly(1, units=30, seed=np.random.default_rng(0))
     >>> flags = [i for i, u in enumerate(stream) if detector.update(u)]
-    >>> flags[0], flags[-1], len(flags)  # one run: the stuck span and the jump when it lets go
-    (1502, 1581, 80)
+    >>> flags[0], flags[-1], len(flags)  # one run: the stuck span (after ``persist``) and the jump when it lets go
+    (1517, 1579, 63)
     """
 
     def __init__(self, inputs: int, units: int = 50, layers: int = 1, radius: float = 0.9, density: float = 0.1,
                  input_scaling: float = 0.2, leak: float = 1.0, kind: str = "float", statistic: str = "prediction",
                  components: int = 12, memory: int = 2000, threshold: float = 4.0, adapt: float = 0.002,
-                 window: int = 16, forgetting: float = 0.999, nu: float = 0.01, warmup: int = 1000,
+                 window: int = 16, forgetting: float = 1.0, nu: float = 0.01, persist: int = 16, warmup: int = 1000,
                  washout: int = 100, seed: int | np.random.Generator = 0) -> None:
         check(statistic in STATISTICS, f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
         check(np.isfinite(threshold) and threshold > 0, f"threshold must be > 0, got {threshold}")
         check(0 < adapt < 1, f"adapt must be in (0, 1), got {adapt}")
         check(window >= 1, f"window must be >= 1, got {window}")
+        check(persist >= 1, f"persist must be >= 1, got {persist}")
         check(0 < nu < 1, f"nu must be in (0, 1), got {nu}")
         check(2 <= washout < warmup, f"washout must be in 2..warmup-1, got {washout} with warmup {warmup}")
         self.reservoir = Reservoir(inputs, units, layers, radius, density, input_scaling, leak, kind,
@@ -76,7 +81,7 @@ class ReservoirAnomaly:
               f"components must be in 1..{self.reservoir.features - 1}, got {components}")
         self.inputs, self.statistic, self.components, self.memory = inputs, statistic, components, memory
         self.threshold, self.adapt, self.window, self.forgetting, self.nu = threshold, adapt, window, forgetting, nu
-        self.warmup, self.washout = warmup, washout
+        self.warmup, self.washout, self.persist = warmup, washout, persist
         Rls(1, 1, forgetting)  # checks the forgetting factor
         self._reset()
 
@@ -95,6 +100,7 @@ class ReservoirAnomaly:
         self.warm: list[np.ndarray] = []  # the scores over the warm-up's second half
         self.mean = self.var = np.zeros(1)
         self.svm = None
+        self.over = 0  # consecutive samples with a score outside the threshold
         self.score = np.zeros(1)  # the last sample's scores, in deviations from their mean
 
     def update(self, u: np.ndarray) -> bool:
@@ -120,7 +126,7 @@ class ReservoirAnomaly:
                 self._start()
         else:
             flagged = self._judge(scores)
-        if not flagged and self.n > self.washout:
+        if not flagged and not self.over and self.n > self.washout:  # suspect samples teach nothing either
             self._learn(z, state)
         self.phi = np.concatenate([state, z, [1.0]])
         self.last = np.stack([z, self.last[0]])
@@ -139,24 +145,26 @@ class ReservoirAnomaly:
         return np.log(np.array([spe if self.statistic == "spe" else t2]) + FLOOR)
 
     def _start(self) -> None:
-        """At the end of the warm-up: the scores' statistics, or the one-class SVM."""
+        """At the end of the warm-up: the scores' mean and variance (the one-class SVM fitted first:
+        its score is the negated decision function, in-sample on the warm-up)."""
         warm = np.array(self.warm)
         if self.statistic == "ocsvm":
             from sklearn.svm import OneClassSVM
             self.svm = OneClassSVM(nu=self.nu, gamma="scale").fit(warm)
-        else:
-            self.mean, self.var = warm.mean(axis=0), np.maximum(warm.var(axis=0), 1e-12)
+            warm = -self.svm.decision_function(warm)[:, None]
+        self.mean, self.var = warm.mean(axis=0), np.maximum(warm.var(axis=0), 1e-12)
         self.warm = []
 
     def _judge(self, scores: np.ndarray) -> bool:
         """Flag the sample; unflagged scores move the threshold's mean and variance."""
         if self.svm is not None:
-            self.score = self.svm.decision_function(scores[None])
-            return bool(self.score[0] < 0)
+            scores = -self.svm.decision_function(scores[None])
         self.score = (scores - self.mean) / np.sqrt(self.var)
-        outside = np.abs(self.score) if self.statistic == "prediction" else self.score
-        if np.any(outside > self.threshold):
-            return True
+        outside = np.max(np.abs(self.score) if self.statistic == "prediction" else self.score)
+        if outside > self.threshold:
+            self.over += 1
+            return self.over >= self.persist or outside > 2 * self.threshold
+        self.over = 0
         delta = scores - self.mean
         self.mean = self.mean + self.adapt * delta
         self.var = (1 - self.adapt) * (self.var + self.adapt * delta * delta)

@@ -25,7 +25,8 @@ DETECTOR_SCHEMA = {
     "threshold": Field(interval(0), 4.0, "standard deviations of a score around its mean"),
     "adapt": Field(interval(0, 1, open_hi=True), 0.002, "rate at which the threshold follows normal scores"),
     "window": Field(integer(min_value=1), 16, "samples the running error energy spans (prediction)"),
-    "forgetting": Field(interval(0, 1), 0.999, "forgetting factor of the predicting readout, (0, 1]"),
+    "forgetting": Field(interval(0, 1), 1.0, "forgetting factor of the predicting readout, (0, 1]"),
+    "persist": Field(integer(min_value=1), 16, "samples a score must stay out before a flag (prediction)"),
     "nu": Field(interval(0, 1, open_hi=True), 0.01, "one-class SVM: bound on the warm-up's outliers"),
     "washout": Field(integer(min_value=2), 100, "first samples: reservoir transient and standardisation"),
 }
