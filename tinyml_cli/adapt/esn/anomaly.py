@@ -106,8 +106,8 @@ class ReservoirAnomaly:
     def update(self, u: np.ndarray) -> bool:
         """Feed one sample (all channels); True when it is anomalous."""
         u = np.asarray(u, np.float64)
-        check(u.shape == (self.inputs,) and bool(np.all(np.isfinite(u))),
-              f"a sample must be {self.inputs} finite values, got {u!r}")
+        if u.shape != (self.inputs,) or not np.isfinite(u).all():  # the message only when needed: repr is dear
+            check(False, f"a sample must be {self.inputs} finite values, got {u!r}")
         self.n += 1
         if self.n <= self.washout:
             self.first.append(u)
@@ -129,7 +129,8 @@ class ReservoirAnomaly:
         if not flagged and not self.over and self.n > self.washout:  # suspect samples teach nothing either
             self._learn(z, state)
         self.phi = np.concatenate([state, z, [1.0]])
-        self.last = np.stack([z, self.last[0]])
+        self.last[1] = self.last[0]
+        self.last[0] = z
         return flagged
 
     def _scores(self, z: np.ndarray, state: np.ndarray) -> np.ndarray:
