@@ -9,6 +9,7 @@ import numpy as np
 
 from ..runs import atomic_write_text, write_json
 from ..units import format_bytes
+from .drift_report import save_figure
 
 
 def anomaly_markdown(data: dict) -> str:
@@ -56,12 +57,7 @@ def plot_anomalies(x: np.ndarray, flags: np.ndarray, events: list | None, path: 
     ax.plot(t[flags], np.full(int(flags.sum()), low), "|", color="black", ms=8, label="flagged")
     ax.set_xlabel("sample")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_anomaly_report(data: dict, x: np.ndarray, flags: np.ndarray, events: list | None, run_dir: Path) -> None:
