@@ -76,9 +76,9 @@ def main() -> int:
         if name == "int8":
             target = ok
     m, _ = anomaly_row("int8", VARIANTS["int8"], UNSEEN)
-    print(f"{'int8, seeds ' + ','.join(map(str, UNSEEN)):<16}" + "".join(f"{m[k]:>12.2f}" for k in ANOMALIES)
+    print(f"{'int8 (unseen)':<16}" + "".join(f"{m[k]:>12.2f}" for k in ANOMALIES)
           + f"{m['f1']:>6.2f}{m['worst']:>7.2f}{m['delay']:>7.1f}{m['fa']:>8.2f}{m['outside']:>8.0f}{m['state']:>9,.0f}{m['rate']:>11,.0f}"
-          + "  (seeds never looked at while choosing the settings)")
+          + f"  (seeds {', '.join(map(str, UNSEEN))}: never looked at while choosing the settings)")
     print("\nclassification with concept drift: configs/adapt/sea_esn.yaml, mean over seeds")
     header = f"{'method':<13}{'accuracy %':>11}{'recovery':>9}{'RAM B':>9}{'flash B':>9}{'samples/s':>11}"
     print(header + "\n" + "-" * len(header))
