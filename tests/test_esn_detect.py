@@ -121,3 +121,17 @@ def test_bad_esn_settings_are_one_line_naming_file_and_key(anomaly_config, tmp_p
     code, _, err = cli("adapt", anomaly_config, "--method", "esn", override, "--out", tmp_path / "x")
     assert code == 2 and f"{anomaly_config}: {message}" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_anomaly_mode_check_and_simulate_drift(anomaly_config, tmp_path, cli):
+    args = ("anomaly.sensors.length=3000", "anomaly.sensors.per_class=1", "anomaly.warmup=1000",
+            "anomaly.detector.units=10", "anomaly.detector.washout=50")
+    code, _, err = cli("adapt", anomaly_config, "--method", "esn", "--check", "constraints.sram=512", *args,
+                       "--out", tmp_path / "tight")
+    data = json.loads((tmp_path / "tight" / "report.json").read_text())
+    assert code == 3 and "does not fit" in err and data["cost"]["ram"] > 512 and data["fits"]["ram"] is False
+    code, stdout, err = cli("simulate-drift", anomaly_config, *args, "--out", tmp_path / "sd", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["fits"]["ram"] is True and (tmp_path / "sd" / "flags.csv").is_file()
+    code, _, err = cli("adapt", anomaly_config, "--method", "tinyol", "--out", tmp_path / "x")
+    assert code == 2 and "runs esn only" in err

@@ -77,7 +77,7 @@ class ReservoirAnomaly:
         check(2 <= washout < warmup, f"washout must be in 2..warmup-1, got {washout} with warmup {warmup}")
         self.reservoir = Reservoir(inputs, units, layers, radius, density, input_scaling, leak, kind,
                                    np.random.default_rng(seed))
-        check(1 <= components <= self.reservoir.features - 1,
+        check(statistic == "prediction" or 1 <= components <= self.reservoir.features - 1,
               f"components must be in 1..{self.reservoir.features - 1}, got {components}")
         self.inputs, self.statistic, self.components, self.memory = inputs, statistic, components, memory
         self.threshold, self.adapt, self.window, self.forgetting, self.nu = threshold, adapt, window, forgetting, nu
@@ -88,7 +88,7 @@ class ReservoirAnomaly:
     def _reset(self) -> None:
         self.reservoir.reset()
         d, c = self.reservoir.features - 1, self.inputs
-        self.pca = IncrementalPca(d, self.components, self.memory)
+        self.pca = None if self.statistic == "prediction" else IncrementalPca(d, self.components, self.memory)
         self.readout = Rls(d + c + 1, c, self.forgetting)  # the state, the input and a 1
         self.n = 0
         self.first: list[np.ndarray] = []  # the washout's samples, for the standardisation
@@ -188,7 +188,7 @@ class ReservoirAnomaly:
         PCA's mean and directions, frozen, and the SVM's support vectors and their weights; per
         sample one kernel (a distance and an exponential) per support vector."""
         flash, states, step = reservoir_cost(self.reservoir)
-        d, k, c = self.pca.mean.size, self.components, self.inputs
+        d, k, c = self.reservoir.features - 1, self.components, self.inputs
         ops = step + 2 * c
         if self.statistic == "prediction":
             f = len(self.readout.w)
