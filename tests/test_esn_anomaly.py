@@ -68,8 +68,8 @@ def test_reservoir_detector_finds_spikes_and_level_shifts_with_few_false_alarms(
     assert m["recall"] == 1.0 and m["false_alarms_per_1000"] <= 1.0 and m["mean_delay"] < 10
 
 
-@pytest.mark.parametrize("kwargs,word", [({"statistic": "ocsvm"}, "statistic"), ({"components": 99}, "components"),
-                                         ({"washout": 2000}, "washout"), ({"adapt": 1.0}, "adapt")])
+@pytest.mark.parametrize("kwargs,word", [({"statistic": "svm"}, "statistic"), ({"components": 99, "statistic": "spe"}, "components"),
+                                         ({"washout": 2000}, "washout"), ({"forgetting": 0.0}, "forgetting"), ({"window": 0}, "window"), ({"adapt": 1.0}, "adapt")])
 def test_bad_detector_parameters_name_themselves(kwargs, word):
     with pytest.raises(ConfigError, match=f"esn: .*{word}"):
         ReservoirAnomaly(2, **kwargs)

@@ -255,6 +255,13 @@ def _drift_render(ui: Ui, data: dict, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
+    if "methods" not in data:  # the esn method's anomaly mode: flags, scored when labelled
+        scored = [("all", data["metrics"])] + sorted((data["per_class"] or {}).items()) if data["metrics"] else []
+        if scored:
+            ui.table("anomalies", ["anomalies", "precision", "recall", "F1", "false alarms / 1,000"],
+                     [[k, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                       f"{r['false_alarms_per_1000']:.2f}"] for k, r in scored])
+        return
     rows = []
     for r in data["methods"]:
         first = r["drifts"][0] if r["drifts"] else {}
@@ -295,7 +302,8 @@ def simulate_drift_command(config: str | None, overrides: tuple[str, ...], model
 @cli.command("adapt")
 @_drift_options
 @click.option("--method", required=True, help="On-device learning method (none, tinyol, tml-cd, tinytl, finetune-last).")
-@click.option("--stream", "stream_file", help="A stream .npz (x, y, optional positions, label_time, ref_*).")
+@click.option("--stream", "stream_file", help="A stream .npz (x, y, optional positions, label_time, ref_*); "
+              "in anomaly mode a time-series .csv/.npz.")
 @output_options
 def adapt_command(config: str | None, overrides: tuple[str, ...], model: str | None, mcu: str | None,
                   out: str | None, seed: int | None, check: bool, method: str, stream_file: str | None,

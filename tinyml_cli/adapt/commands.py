@@ -11,6 +11,7 @@ import numpy as np
 
 from ..console import Ui
 from ..errors import ConfigError, DoesNotFitError, shown
+from ..report.anomaly_report import write_anomaly_report
 from ..report.drift_report import write_report
 from ..runs import atomic_write_bytes, create_run_dir, record_outcome, start_manifest, write_yaml
 from ..train.checkpoint import save_candidate
@@ -40,8 +41,31 @@ def _check_fit(data: dict, check: bool, ui: Ui) -> None:
         raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {data['mcu']['name']} (see report.md)")
 
 
+def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | None, ui: Ui, check: bool) -> dict:
+    """The esn method's anomaly mode (``anomaly.source`` sensors or file): flags and their report."""
+    from .esn.detect import detect
+    run_dir = create_run_dir(command, cfg["name"], out)
+    ui.attach_log(run_dir / "log.txt")
+    start_manifest(run_dir, command, cfg["seed"])
+    write_yaml(run_dir / "config.yaml", cfg)
+    with record_outcome(run_dir):
+        found = detect(cfg, series_file)
+        write_anomaly_report(found.data, found.x, found.flags, found.events, run_dir)
+    m = found.data["metrics"]
+    ui.info(f"esn anomaly: {found.data['flagged']} samples flagged" +
+            (f", F1 {m['f1']:.3f}, recall {m['recall']:.3f}, precision {m['precision']:.3f}" if m else " (no labels)"))
+    ui.info(f"report: {run_dir / 'report.md'}")
+    if not all(found.data["fits"].values()):
+        ui.warn(f"esn does not fit the MCU budget ({cfg['mcu']})")
+        if check:
+            raise DoesNotFitError(f"esn: does not fit {cfg['mcu']} (see report.md)")
+    return {"run_dir": str(run_dir), **found.data}
+
+
 def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check: bool = False) -> dict:
     """Run every configured method on one stream; write the stream and the report in a run directory."""
+    if cfg["anomaly"]["source"] != "none":
+        return anomaly_mode("simulate-drift", cfg, None, out, ui, check)
     with _run("simulate-drift", cfg, out, ui, model_path=model) as (run_dir, exp, data):
         exp.stream.save(run_dir / "stream.npz")
     ui.info(f"report: {run_dir / 'report.md'}")
@@ -55,6 +79,11 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
     folder (``adapted/``, exportable) when the method changes weights, and the report."""
     if method not in METHODS:
         raise ConfigError(f"--method: unknown method {shown(method)}; known: {', '.join(METHODS)}")
+    if cfg["anomaly"]["source"] != "none":
+        if method != "esn":
+            raise ConfigError(f"--method: anomaly mode (anomaly.source: {cfg['anomaly']['source']}) runs esn only, "
+                              f"got {shown(method)}")
+        return anomaly_mode("adapt", cfg, stream_file, out, ui, check)
     with _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file,
               only=method) as (run_dir, exp, data):
         run = exp.runs[0]

@@ -22,6 +22,7 @@ from ..report.drift_metrics import drift_metrics
 from ..train.builder import GraphModule
 from ..train.loop import TRAIN_SCHEMA
 from . import METHODS, Context, Method, make_method
+from .esn.detect import ANOMALY_SCHEMA, detector_options
 from .deployed import Deployed, candidate_folder, features, load_deployed, training_data_config
 from .simulate import Trace, simulate
 
@@ -51,6 +52,7 @@ DRIFT_SCHEMA = {
     "detector": {"name": Field(choice(*DETECTORS), "ici"), "params": Field(mapping, {})},
     "methods": Field(_methods, {"none": {}, "tinyol": {}, "tml-cd": {}, "tinytl": {}, "finetune-last": {}},
                      "method name (or name:label) -> options"),
+    "anomaly": ANOMALY_SCHEMA,
     "report": {
         "window": Field(integer(min_value=1), 200, "samples per accuracy window"),
         "margin": Field(number(min_value=0.0, max_value=1.0), 0.02, "recovered: within this of pre-drift accuracy"),
@@ -174,6 +176,8 @@ def load_drift_config(path: str | None, overrides: list[str]) -> dict:
         make_detector(cfg["detector"]["name"], cfg["detector"]["params"])
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    if cfg["anomaly"]["source"] != "none":
+        cfg["anomaly"]["detector"] = detector_options(cfg, source)
     return cfg
 
 

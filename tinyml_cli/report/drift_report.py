@@ -97,6 +97,13 @@ def plot_accuracy(exp, path: Path) -> Path:
     ax.set_title(f"{exp.cfg['name']}: prequential accuracy (triangles: detections)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write to a temporary name, rename (never a half file), close."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)

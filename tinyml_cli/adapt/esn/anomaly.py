@@ -1,5 +1,7 @@
-"""Anomaly detection on an unlabelled stream: reservoir states -> incremental PCA -> a one-class
-decision (squared prediction error or Hotelling's T^2 against a threshold that adapts)."""
+"""Anomaly detection on an unlabelled stream from a reservoir's states: an incremental PCA and a
+one-class decision (squared prediction error or Hotelling's T^2 against a threshold that adapts, or
+a one-class SVM trained on the clean warm-up), or, per channel, the error of a readout that learns
+online to predict the next sample together with the signal's noise floor."""
 
 from __future__ import annotations
 
@@ -7,94 +9,200 @@ import numpy as np
 
 from ..base import FLOAT, Cost
 from .pca import IncrementalPca
+from .readout import Rls
 from .reservoir import Reservoir, check, reservoir_cost
 
-STATISTICS = ("spe", "t2")
+STATISTICS = ("prediction", "spe", "t2", "ocsvm")
+FLOOR = 1e-12  # added to an energy before its log, so a constant signal scores finitely
 
 
 class ReservoirAnomaly:
-    """Flags samples whose reservoir state leaves the subspace of normal states.
+    """Flags samples that the reservoir's normal dynamics do not explain.
 
-    The first ``warmup`` samples are taken as clean: the PCA learns them (after a ``washout`` for the
-    reservoir's transient) and the score statistics start from them. Afterwards each sample is scored
-    before it is learnt; a flagged sample teaches nothing, so anomalies do not become normal.
+    Channels are standardised with the first ``washout`` samples' mean and deviation. The first
+    ``warmup`` samples are taken as clean: the detector learns them and its score statistics start
+    from their second half. Afterwards each sample is scored before it is learnt; a flagged sample
+    teaches nothing, so an anomaly does not become normal.
 
-    Parameters: ``inputs`` channels; ``units``, ``layers``, ``radius``, ``density``, ``input_scaling``,
-    ``leak``, ``kind`` as for the reservoir; ``components`` kept by the PCA and its ``memory``;
-    ``statistic`` ``spe`` or ``t2``; ``threshold`` in standard deviations of the log score above its
-    mean and ``adapt`` the rate at which those follow the normal scores; ``seed`` an int or a numpy
-    Generator.
+    ``statistic`` picks the score:
+
+    - ``prediction`` (default): a readout trained online by recursive least squares (forgetting
+      factor ``forgetting``) predicts each next sample from the reservoir's state and the current
+      input; per channel, the log of the squared one-step error's running mean over about ``window``
+      samples, and the log of the squared second difference's running mean (the noise floor: it
+      collapses when a sensor sticks). A score is out when it leaves ``threshold`` standard
+      deviations around its running mean, in either direction; a sample is flagged when a score
+      has been out for ``persist`` samples in a row (a regime the stream has shown before is
+      recognised within that, an unseen frequency is not), or at once when one is out by twice
+      the threshold (a spike, a jump). Samples with a score out teach nothing.
+    - ``spe`` / ``t2``: the log of the states' squared prediction error off the PCA subspace, or
+      their Hotelling's T^2, flagged above the threshold.
+    - ``ocsvm``: the states' PCA coordinates, judged by a one-class SVM (``nu``, RBF kernel) fitted
+      on the warm-up's second half (scikit-learn on the host; on the MCU its support vectors are
+      state, see ``cost``); its negated decision function is the score, flagged above the
+      threshold.
+
+    The means and deviations the threshold is measured in follow the unflagged scores at rate
+    ``adapt``. Parameters: ``inputs`` channels; ``units``, ``layers``, ``radius``, ``density``,
+    ``input_scaling``, ``leak``, ``kind`` as for the reservoir; ``components`` kept by the PCA and its
+    ``memory``; ``seed`` an int or a numpy Generator.
 
     Reference: M. Bianchi et al., "Reservoir computing approaches for representation and
     classification of multivariate time series" (2020); S. J. Qin, "Statistical process monitoring:
-    basics and beyond", J. Chemometrics 17 (2003).
+    basics and beyond", J. Chemometrics 17 (2003); B. Schoelkopf et al., "Estimating the support of
+    a high-dimensional distribution", Neural Computation 13 (2001).
 
-    A sine stream with a step at sample 1500:
+    A sine stream that sticks at sample 1500 for 50 samples:
 
     >>> t = np.arange(2000)
     >>> stream = np.sin(0.1 * t)[:, None] + 0.01 * np.random.default_rng(1).normal(size=(2000, 1))
-    >>> stream[1500:1550] += 1.0
+    >>> stream[1500:1550] = stream[1500]
     >>> detector = ReservoirAnomaly(1, units=30, seed=np.random.default_rng(0))
     >>> flags = [i for i, u in enumerate(stream) if detector.update(u)]
-    >>> flags[0], len(flags)
-    (1500, 66)
+    >>> flags[0], flags[-1], len(flags)  # one run: the stuck span (after ``persist``) and the jump when it lets go
+    (1517, 1579, 63)
     """
 
     def __init__(self, inputs: int, units: int = 50, layers: int = 1, radius: float = 0.9, density: float = 0.1,
-                 input_scaling: float = 0.2, leak: float = 1.0, kind: str = "float", components: int = 12,
-                 memory: int = 2000, statistic: str = "spe", threshold: float = 3.0, adapt: float = 0.001,
-                 warmup: int = 1000, washout: int = 100, seed: int | np.random.Generator = 0) -> None:
+                 input_scaling: float = 0.2, leak: float = 1.0, kind: str = "float", statistic: str = "prediction",
+                 components: int = 12, memory: int = 2000, threshold: float = 4.0, adapt: float = 0.002,
+                 window: int = 16, forgetting: float = 1.0, nu: float = 0.01, persist: int = 16, warmup: int = 1000,
+                 washout: int = 100, seed: int | np.random.Generator = 0) -> None:
         check(statistic in STATISTICS, f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
-        check(threshold > 0, f"threshold must be > 0, got {threshold}")
+        check(np.isfinite(threshold) and threshold > 0, f"threshold must be > 0, got {threshold}")
         check(0 < adapt < 1, f"adapt must be in (0, 1), got {adapt}")
-        check(0 <= washout < warmup, f"washout must be in 0..warmup-1, got {washout} with warmup {warmup}")
+        check(window >= 1, f"window must be >= 1, got {window}")
+        check(persist >= 1, f"persist must be >= 1, got {persist}")
+        check(0 < nu < 1, f"nu must be in (0, 1), got {nu}")
+        check(2 <= washout < warmup, f"washout must be in 2..warmup-1, got {washout} with warmup {warmup}")
         self.reservoir = Reservoir(inputs, units, layers, radius, density, input_scaling, leak, kind,
                                    np.random.default_rng(seed))
-        check(1 <= components <= self.reservoir.features - 1,
+        check(statistic == "prediction" or 1 <= components <= self.reservoir.features - 1,
               f"components must be in 1..{self.reservoir.features - 1}, got {components}")
-        self.components, self.memory, self.statistic = components, memory, statistic
-        self.threshold, self.adapt, self.warmup, self.washout = threshold, adapt, warmup, washout
+        self.inputs, self.statistic, self.components, self.memory = inputs, statistic, components, memory
+        self.threshold, self.adapt, self.window, self.forgetting, self.nu = threshold, adapt, window, forgetting, nu
+        self.warmup, self.washout, self.persist = warmup, washout, persist
+        Rls(1, 1, forgetting)  # checks the forgetting factor
         self._reset()
 
     def _reset(self) -> None:
         self.reservoir.reset()
-        self.pca = IncrementalPca(self.reservoir.features - 1, self.components, self.memory)
+        d, c = self.reservoir.features - 1, self.inputs
+        self.pca = None if self.statistic == "prediction" else IncrementalPca(d, self.components, self.memory)
+        self.readout = Rls(d + c + 1, c, self.forgetting)  # the state, the input and a 1
         self.n = 0
-        self.warm: list[float] = []  # the statistic over the warm-up's second half
-        self.mean = self.var = 0.0
-        self.score = 0.0
+        self.first: list[np.ndarray] = []  # the washout's samples, for the standardisation
+        self.offset, self.scale = np.zeros(c), np.ones(c)
+        self.phi: np.ndarray | None = None  # the readout's features for the coming sample
+        self.last = np.zeros((2, c))  # the two previous standardised samples
+        self.energy = np.zeros(2 * c)  # running mean squares: one-step errors, second differences
+        self.rates = np.repeat([1.0 / self.window, 2.0 / self.window], c)  # the noise floor reacts twice as fast
+        self.warm: list[np.ndarray] = []  # the scores over the warm-up's second half
+        self.mean = self.var = np.zeros(1)
+        self.svm = None
+        self.over = 0  # consecutive samples with a score outside the threshold
+        self.score = np.zeros(1)  # the last sample's scores, in deviations from their mean
 
     def update(self, u: np.ndarray) -> bool:
         """Feed one sample (all channels); True when it is anomalous."""
-        phi = self.reservoir.step(u)[:-1].astype(np.float64)
+        u = np.asarray(u, np.float64)
+        if u.shape != (self.inputs,) or not np.isfinite(u).all():  # the message only when needed: repr is dear
+            check(False, f"a sample must be {self.inputs} finite values, got {u!r}")
         self.n += 1
+        if self.n <= self.washout:
+            self.first.append(u)
+            if self.n == self.washout:
+                first = np.array(self.first)
+                self.offset, std = first.mean(axis=0), first.std(axis=0)
+                self.scale = np.where(std > 1e-9, std, 1.0)
+        z = (u - self.offset) / self.scale
+        state = self.reservoir.step(z.astype(np.float32))[:-1].astype(np.float64)
+        scores = self._scores(z, state)
+        flagged = False
         if self.n <= self.warmup:
             if self.n > (self.warmup + self.washout) // 2:
-                self.warm.append(self._log_score(phi))
-            if self.n > self.washout:
-                self.pca.learn(phi)
+                self.warm.append(scores)
             if self.n == self.warmup:
-                self.mean, self.var = float(np.mean(self.warm)), float(np.var(self.warm))
-            return False
-        self.score = self._log_score(phi)
-        flagged = self.score > self.mean + self.threshold * np.sqrt(self.var)
-        if not flagged:
-            self.pca.learn(phi)
-            delta = self.score - self.mean
-            self.mean += self.adapt * delta
-            self.var = (1 - self.adapt) * (self.var + self.adapt * delta * delta)
-        return bool(flagged)
+                self._start()
+        else:
+            flagged = self._judge(scores)
+        if not flagged and not self.over and self.n > self.washout:  # suspect samples teach nothing either
+            self._learn(z, state)
+        self.phi = np.concatenate([state, z, [1.0]])
+        self.last[1] = self.last[0]
+        self.last[0] = z
+        return flagged
 
-    def _log_score(self, phi: np.ndarray) -> float:
-        _, spe, t2 = self.pca.scores(phi)
-        return float(np.log(max(spe if self.statistic == "spe" else t2, 1e-300)))
+    def _scores(self, z: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """This sample's raw scores (logs), before anything learns from it."""
+        if self.statistic == "prediction":
+            error = z - self.phi @ self.readout.w if self.phi is not None else np.zeros_like(z)
+            second = z - 2 * self.last[0] + self.last[1]
+            self.energy += (np.concatenate([error, second]) ** 2 - self.energy) * self.rates
+            return np.log(self.energy + FLOOR)
+        proj, spe, t2 = self.pca.scores(state)
+        if self.statistic == "ocsvm":
+            return proj
+        return np.log(np.array([spe if self.statistic == "spe" else t2]) + FLOOR)
+
+    def _start(self) -> None:
+        """At the end of the warm-up: the scores' mean and variance (the one-class SVM fitted first:
+        its score is the negated decision function, in-sample on the warm-up)."""
+        warm = np.array(self.warm)
+        if self.statistic == "ocsvm":
+            from sklearn.svm import OneClassSVM
+            self.svm = OneClassSVM(nu=self.nu, gamma="scale").fit(warm)
+            warm = -self.svm.decision_function(warm)[:, None]
+        self.mean, self.var = warm.mean(axis=0), np.maximum(warm.var(axis=0), 1e-12)
+        self.warm = []
+
+    def _judge(self, scores: np.ndarray) -> bool:
+        """Flag the sample; unflagged scores move the threshold's mean and variance."""
+        if self.svm is not None:
+            scores = -self.svm.decision_function(scores[None])
+        self.score = (scores - self.mean) / np.sqrt(self.var)
+        outside = np.max(np.abs(self.score) if self.statistic == "prediction" else self.score)
+        if outside > self.threshold:
+            self.over += 1
+            return self.over >= self.persist or outside > 2 * self.threshold
+        self.over = 0
+        delta = scores - self.mean
+        self.mean = self.mean + self.adapt * delta
+        self.var = (1 - self.adapt) * (self.var + self.adapt * delta * delta)
+        return False
+
+    def _learn(self, z: np.ndarray, state: np.ndarray) -> None:
+        if self.statistic == "prediction":
+            if self.phi is not None:
+                self.readout.learn(self.phi, z)
+        elif self.svm is None:  # the one-class SVM's coordinates stay those it was fitted in
+            self.pca.learn(state)
 
     def cost(self) -> Cost:
         """MCU memory and operations per sample: the reservoir (weights in flash, states in RAM), the
-        PCA (a covariance triangle, mean, directions and variances; its eigendecomposition, about
-        ``10 d^3`` operations, every ``refresh`` samples) and the score's mean and variance."""
+        standardisation, and the decision's state. ``prediction``: the RLS matrix (one triangle), the
+        readout, two running energies, their means and variances per channel and the two previous
+        samples; per sample one readout prediction and one RLS update. ``spe``/``t2``: the PCA (a
+        covariance triangle, mean, directions and variances; its eigendecomposition, about ``10 d^3``
+        operations, every ``refresh`` samples) and the score's mean and variance. ``ocsvm``: the
+        PCA's mean and directions, frozen, and the SVM's support vectors and their weights; per
+        sample one kernel (a distance and an exponential) per support vector."""
         flash, states, step = reservoir_cost(self.reservoir)
-        d, k = self.pca.mean.size, self.components
-        pca = d * (d + 1) // 2 + d + k * d + k + 2
-        ops = step + d * (d + 1) + 2 * d + k * d + 10 * d ** 3 // self.pca.refresh
-        return Cost(state=states + pca * FLOAT, activations=(d + k) * FLOAT, flash=flash, ops_per_update=ops)
+        d, k, c = self.reservoir.features - 1, self.components, self.inputs
+        ops = step + 2 * c
+        if self.statistic == "prediction":
+            f = len(self.readout.w)
+            memory = f * (f + 1) // 2 + f * c + 2 * c * 3 + 2 * c
+            ops += f * c + 2 * f * f + f + 2 * f * c + 8 * c
+            activations = 2 * f + c
+        elif self.statistic == "ocsvm":
+            vectors = 0 if self.svm is None else len(self.svm.support_vectors_)
+            memory = d + k * d + vectors * (k + 1) + 1
+            ops += k * d + vectors * (2 * k + 2)
+            activations = d + k
+        else:
+            memory = d * (d + 1) // 2 + d + k * d + k + 2
+            ops += d * (d + 1) + 2 * d + k * d + 10 * d ** 3 // self.pca.refresh
+            activations = d + k
+        return Cost(state=states + (memory + 2 * c) * FLOAT, activations=activations * FLOAT, flash=flash,
+                    ops_per_update=ops)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...config import Field, choice, integer, number
+from ...config import Field, choice, integer
 from ..base import FLOAT, Cost, Method
 from .readout import READOUTS, Rls, make_readout
-from .reservoir import KINDS, Reservoir, check, reservoir_cost
+from .reservoir import Reservoir, check, reservoir_cost
+from .schema import interval, reservoir_schema
 
 
 def sequences(x: np.ndarray) -> np.ndarray:
@@ -49,12 +50,10 @@ class Esn(Method):
     """
 
     name = "esn"
-    schema = {"units": Field(integer(min_value=1), 50), "layers": Field(integer(min_value=1), 1),
-              "radius": Field(number(min_value=0.0), 0.9), "density": Field(number(min_value=0.0, max_value=1.0), 0.1),
-              "input_scaling": Field(number(min_value=0.0), 1.0), "leak": Field(number(min_value=0.0, max_value=1.0), 0.3),
-              "kind": Field(choice(*KINDS), "float"), "readout": Field(choice(*READOUTS), "rls"),
-              "forgetting": Field(number(min_value=0.0, max_value=1.0), 0.995),
-              "ridge": Field(number(min_value=0.0), 1e-2), "batch": Field(integer(min_value=1), 32)}
+    schema = {**reservoir_schema(input_scaling=1.0, leak=0.3), "readout": Field(choice(*READOUTS), "rls"),
+              "forgetting": Field(interval(0, 1), 0.995, "forgetting factor, (0, 1]"),
+              "ridge": Field(interval(0), 1e-2, "regularisation (RLS starts from P = I / ridge), > 0"),
+              "batch": Field(integer(min_value=1), 32)}
     uses_model = False
 
     def __init__(self, ctx, options=None) -> None:

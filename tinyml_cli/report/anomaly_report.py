@@ -1,0 +1,73 @@
+"""The anomaly report: ``flags.csv`` (one row per sample), ``report.json``, ``report.md`` and
+``anomaly.png`` (the series, the flags and the labelled anomalies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..runs import atomic_write_text, write_json
+from ..units import format_bytes
+from .drift_report import save_figure
+
+
+def anomaly_markdown(data: dict) -> str:
+    """Markdown of an anomaly report document."""
+    s, m, c = data["series"], data["mcu"], data["cost"]
+    d = data["detector"]
+    fits = "yes" if all(data["fits"].values()) else "no (" + ", ".join(k for k, v in data["fits"].items() if not v) + ")"
+    lines = [f"# Anomaly report: {data['name']}", "",
+             f"Series: {s['source']}, {s['length']} samples, {s['channels']} channels, the first {s['warmup']} "
+             f"taken as clean. Detector: {d['kind']} reservoir of {d['units']} x {d['layers']}, "
+             f"statistic {d['statistic']}. {data['flagged']} samples flagged, "
+             f"{data['samples_per_second']:,.0f} samples/s on this host.", "",
+             f"MCU {m['name']}: RAM {format_bytes(c['ram'])} of {format_bytes(m['sram'])}, flash "
+             f"{format_bytes(c['flash'])} of {format_bytes(m['flash'])}, {c['ops_per_update']:,} operations per "
+             f"sample; fits: {fits}.", ""]
+    if data["metrics"] is None:
+        lines.append("No labels: flags only (flags.csv).")
+        return "\n".join(lines) + "\n"
+    rows = [("all", data["metrics"])] + sorted((data["per_class"] or {}).items())
+    lines += [f"An alarm is the first flag of a run; it is true inside an anomaly or within "
+              f"{data['metrics']['tolerance']} samples after it.", "",
+              "| anomalies | precision | recall | F1 | mean delay | false alarms / 1,000 |", "|---|---|---|---|---|---|"]
+    for name, r in rows:
+        delay = "-" if r["mean_delay"] is None else f"{r['mean_delay']:.1f}"
+        lines.append(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {delay} "
+                     f"| {r['false_alarms_per_1000']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_anomalies(x: np.ndarray, flags: np.ndarray, events: list | None, path: Path) -> Path:
+    """The channels over time, labelled anomalies shaded, flags as ticks below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(12, 4))
+    t = np.arange(len(x))
+    for c in range(x.shape[1]):
+        ax.plot(t, x[:, c], lw=0.6)
+    for start, end, kind in events or []:
+        ax.axvspan(start, end, color="tab:red", alpha=0.2)
+        ax.text(start, 1.0, kind, transform=ax.get_xaxis_transform(), fontsize=7, va="bottom", rotation=45)
+    low = float(x.min()) - 0.1 * float(np.ptp(x) or 1.0)
+    ax.plot(t[flags], np.full(int(flags.sum()), low), "|", color="black", ms=8, label="flagged")
+    ax.set_xlabel("sample")
+    ax.legend(loc="upper right", fontsize=8)
+    return save_figure(fig, path)
+
+
+def write_anomaly_report(data: dict, x: np.ndarray, flags: np.ndarray, events: list | None, run_dir: Path) -> None:
+    """Write flags.csv, report.json, report.md and anomaly.png into ``run_dir``."""
+    label = np.zeros(len(flags), int)
+    for start, end, _ in events or []:
+        label[start:end] = 1
+    rows = ["sample,flag" + (",label" if events is not None else "")]
+    rows += [f"{i},{int(f)}" + (f",{label[i]}" if events is not None else "") for i, f in enumerate(flags)]
+    atomic_write_text(run_dir / "flags.csv", "\n".join(rows) + "\n")
+    write_json(run_dir / "report.json", data)
+    atomic_write_text(run_dir / "report.md", anomaly_markdown(data))
+    plot_anomalies(x, flags, events, run_dir / "anomaly.png")
