@@ -43,7 +43,7 @@ def main() -> None:
             ours = HostEngine.build(lib, Path(tmp)).run(x)
         identical = bool(np.array_equal(ours, tflm.outputs.reshape(len(x), -1)))
         host = required_arena(model, tflm.arena_total)
-        mcu = estimate(graph, profile, budget, runtime="mcu").peak_sram
+        mcu = estimate(graph, profile, budget, build="mcu").peak_sram
         with_io = lib.arena_size + prod(graph.input_shape) + prod(graph.output_shape)
         for key, value in zip(ratios, (lib.arena_size / tflm.arena_head, with_io / tflm.arena_head,
                                        with_io / host, with_io / mcu)):

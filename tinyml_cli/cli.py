@@ -68,9 +68,11 @@ def mcus_command(ui: Ui, as_json: bool) -> None:
               help="Built-in MCU name or a profile YAML (default: the config's mcu, else STM32F412).")
 @click.option("--config", "config", default=None, help="YAML with mcu and constraints.")
 @click.option("--check", is_flag=True, help="Exit with code 3 when the model does not fit.")
+@click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
+              help="What runs the model: tflm (TFLite Micro) or c (the tinyml C engine); as runtime=...")
 @output_options
 def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, config: str | None,
-                     check: bool, ui: Ui, as_json: bool) -> None:
+                     check: bool, runtime: str | None, ui: Ui, as_json: bool) -> None:
     """Estimate MACs, flash, peak SRAM and latency of TARGET on an MCU.
 
     TARGET is an arch YAML, a candidate folder (with arch.yaml) or a .tflite file. Constraints
@@ -83,9 +85,10 @@ def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, c
     from .mcu import budget_for, load_profile
 
     config, overrides_list = split_config_and_overrides(config, overrides)
+    overrides_list = list(overrides_list) + [f"runtime={runtime}"] * (runtime is not None)
     cfg = load_config(config, COMMON_SCHEMA, constraint_overrides(overrides_list))
     profile = load_profile(mcu or cfg["mcu"])
-    est = estimate_target(target, profile, budget_for(profile, cfg["constraints"]))
+    est = estimate_target(target, profile, budget_for(profile, cfg["constraints"]), cfg["runtime"])
     if as_json:
         emit_json(est.to_dict())
     else:

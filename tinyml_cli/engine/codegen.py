@@ -29,7 +29,7 @@ from .. import __version__
 from ..errors import EngineError
 from ..export.quantize import QuantizedModel
 from .kernels import KERNELS, Call, CArray, LayerQuant
-from .planner import MemoryPlan, plan_memory
+from .planner import MemoryPlan, engine_in_place, plan_memory
 
 KERNEL_FILES = ("tinyml_kernels.h", "tinyml_kernels.c")
 _PER_ROW = 16
@@ -163,7 +163,7 @@ def kernel_sources() -> dict[str, str]:
 def generate(q: QuantizedModel) -> EngineLibrary:
     """The C library of a quantized model (EngineError when the engine cannot run it)."""
     check_supported(q)
-    plan = plan_memory(q.graph, lambda layer, shape: KERNELS[layer.op].in_place_scratch(shape))
+    plan = plan_memory(q.graph, engine_in_place)
     files = {"tinyml_model.h": model_header(q, plan), "tinyml_model.c": model_source(q, plan),
              **kernel_sources()}
     return EngineLibrary(files, plan.size, plan, q.graph.input_shape, q.graph.output_shape)

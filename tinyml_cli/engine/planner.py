@@ -16,6 +16,8 @@ each in-place layer is also tried out of place.
 >>> plan = plan_memory(b.finish(), lambda layer, shape: 0 if layer.op in ("add", "mean") else None)
 >>> plan.size, plan.offsets, plan.scratch
 (512, {1: 0, 2: 256, 3: 0}, {})
+>>> plan_memory(b.finish(), engine_in_place) == plan      # the engine's kernels: ADD and MEAN in place
+True
 """
 
 from __future__ import annotations
@@ -58,6 +60,30 @@ def _aligned(size: int) -> int:
 
 
 InPlace = Callable[[Layer, tuple[int, ...]], "int | None"]
+
+
+def _one_channel(in_shape: tuple[int, ...]) -> int:
+    """A depthwise convolution in place copies one input channel aside: height x width bytes."""
+    return in_shape[0] * in_shape[1]
+
+
+def _none(in_shape: tuple[int, ...]) -> int:
+    return 0
+
+
+# The engine's kernels that can write their output over an input they read for the last time, and
+# the scratch bytes they then need for an input of a shape (c/tinyml_kernels.c).
+IN_PLACE: dict[str, Callable[[tuple[int, ...]], int]] = {
+    "depthwise_conv2d": _one_channel, "add": _none, "avg_pool": _none, "max_pool": _none,
+    "mean": _none, "reshape": _none, "softmax": _none,
+}
+
+
+def engine_in_place(layer: Layer, in_shape: tuple[int, ...]) -> int | None:
+    """The scratch bytes the engine's kernel for ``layer`` needs to work in place on an input of
+    ``in_shape`` (None: it cannot): the ``InPlace`` rule of the generated C."""
+    scratch = IN_PLACE.get(layer.op)
+    return None if scratch is None else scratch(in_shape)
 
 
 def buffers(graph: LayerGraph, in_place_scratch: InPlace, allowed: frozenset[int] | None = None) -> list[Buffer]:
@@ -132,14 +158,14 @@ def _best_placement(bufs: list[Buffer]) -> MemoryPlan:
     return best
 
 
-def plan_memory(graph: LayerGraph, in_place_scratch: InPlace) -> MemoryPlan:
+def plan_memory(graph: LayerGraph, in_place_scratch: InPlace, fixed: frozenset[int] = frozenset()) -> MemoryPlan:
     """The smallest arena found: every layer that can work in place doing so, then each in turn
-    kept out of place where that packs smaller (a merged buffer can pack worse). See
-    :func:`buffers` and :func:`place`."""
+    (but those in ``fixed``) kept out of place where that packs smaller (a merged buffer can pack
+    worse). See :func:`buffers` and :func:`place`."""
     allowed = frozenset(range(len(graph.layers)))
     best = _best_placement(buffers(graph, in_place_scratch, allowed))
     for i, layer in enumerate(graph.layers):
-        if in_place_scratch(layer, graph.tensor_shape(layer.inputs[0])) is None:
+        if i in fixed or in_place_scratch(layer, graph.tensor_shape(layer.inputs[0])) is None:
             continue
         trial = _best_placement(buffers(graph, in_place_scratch, allowed - {i}))
         if trial.size < best.size:

@@ -118,10 +118,10 @@ def _shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
 
 
-def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runtime: str = "mcu") -> Estimate:
+def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, build: str = "mcu") -> Estimate:
     """Estimate a .tflite file (``read_model``) deployed with TFLM on ``profile`` against ``budget``;
-    ``runtime`` as in :func:`~tinyml_cli.estimate.model.estimate`."""
-    arena = _arena_constants(runtime)
+    ``build`` as in :func:`~tinyml_cli.estimate.model.estimate`."""
+    arena = _arena_constants(build)
     family = profile.core_family
     lifetimes = _Lifetimes(model)
     lifetimes.mark(0)
@@ -169,7 +169,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             if kind is None:
                 unknown.append(op.builtin)
             else:
-                c = kind.costs(view, runtime)
+                c = kind.costs(view, build)
                 macs = c.macs
                 cycles = op_cycles(c, RATES[family, is_float])
                 start, end = lifetimes.op_scope.get((s, op.index), (0, 0))

@@ -89,6 +89,8 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
         if (path / "config.yaml").is_file():
             run_cfg = read_yaml(path / "config.yaml") or {}
         base = {k: run_cfg[k] for k in _FROM_RUN if k in run_cfg}
+        if "runtime" in run_cfg:                     # export for the runtime the search judged fits by
+            overrides = [f"export.runtime={run_cfg['runtime']}", *overrides]
         cfg = validate(apply_overrides(base, overrides), SCHEMA, "export")
         candidates = _run_candidates(path, rank, top)
         out = out if out is not None else path / "export"
@@ -121,7 +123,7 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
             ui.info(f"exporting {c.label} -> {folder}")
             name = cfg["name"] if len(candidates) == 1 else f"{cfg['name']}_{i}"
             graph = build_graph(c.arch)
-            host, mcu = (estimate(graph, profile, budget, runtime=r) for r in ("host", "mcu"))
+            host, mcu = (estimate(graph, profile, budget, build=b) for b in ("host", "mcu"))
             result = export_candidate(c.arch, c.module, d, cfg["export"], folder, name,
                                       {"peak_sram": host.peak_sram, "model_flash": host.flash_model,
                                        "mcu_peak_sram": mcu.peak_sram},

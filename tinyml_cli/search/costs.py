@@ -19,17 +19,17 @@ from ..mcu import Budget, McuProfile
 
 
 class CostModel:
-    """Estimates of architectures on one MCU and budget, computed once per architecture."""
+    """Estimates of architectures on one MCU, budget and runtime, computed once per architecture."""
 
-    def __init__(self, profile: McuProfile, budget: Budget) -> None:
-        self.profile, self.budget = profile, budget
+    def __init__(self, profile: McuProfile, budget: Budget, runtime: str = "tflm") -> None:
+        self.profile, self.budget, self.runtime = profile, budget, runtime
         self._cache: dict[str, Estimate] = {}
 
     def estimate(self, arch: Arch) -> Estimate:
         """The estimator's verdict on ``arch``."""
         key = arch.key()
         if key not in self._cache:
-            self._cache[key] = estimate(build_graph(arch), self.profile, self.budget)
+            self._cache[key] = estimate(build_graph(arch), self.profile, self.budget, runtime=self.runtime)
         return self._cache[key]
 
     def fits(self, arch: Arch) -> bool:

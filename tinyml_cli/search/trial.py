@@ -49,7 +49,7 @@ def assess(ctx: SearchContext, arch: Arch) -> dict:
     limits = {"sram": b.sram, "flash": b.flash, "macs": b.macs, "latency_ms": b.latency_ms}
     limits = {k: v for k, v in limits.items() if v is not None}
     try:
-        est = estimate(build_graph(arch), ctx.profile, b)
+        est = estimate(build_graph(arch), ctx.profile, b, runtime=ctx.cfg["runtime"])
     except ArchError as exc:
         return {"feasible": False, "violations": [str(exc)], "costs": None, "estimate": None,
                 "constraints": {**{k: 1.0 for k in limits}, "shape": 1.0}}
