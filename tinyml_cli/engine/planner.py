@@ -86,15 +86,19 @@ def engine_in_place(layer: Layer, in_shape: tuple[int, ...]) -> int | None:
     return None if scratch is None else scratch(in_shape)
 
 
-def buffers(graph: LayerGraph, in_place_scratch: InPlace, allowed: frozenset[int] | None = None) -> list[Buffer]:
-    """The arena's buffers: tensors 1 .. n-1 (the input and the output are the caller's), those a
-    layer updates in place merged with the input they overwrite, and that layer's scratch.
+def buffers(graph: LayerGraph, in_place_scratch: InPlace, allowed: frozenset[int] | None = None,
+            input_in_arena: bool = False) -> list[Buffer]:
+    """The arena's buffers: tensors 1 .. n-1 (and the input, with ``input_in_arena``; else the
+    input and the output are the caller's), those a layer updates in place merged with the input
+    they overwrite, and that layer's scratch.
     ``in_place_scratch(layer, input shape)``: the scratch bytes its kernel needs to work in place
     (None: it cannot); a layer works in place only if its scratch is smaller than its output."""
     output = len(graph.layers)
     last_use = {t: i for i, layer in enumerate(graph.layers) for t in layer.inputs}
     owner: dict[int, list[int]] = {}             # buffer root tensor -> its tensors
-    root: dict[int, int] = {}
+    root: dict[int, int] = {0: 0} if input_in_arena else {}
+    if input_in_arena:
+        owner[0] = [0]
     scratch: list[Buffer] = []
     for i, layer in enumerate(graph.layers):
         t = i + 1
@@ -113,7 +117,7 @@ def buffers(graph: LayerGraph, in_place_scratch: InPlace, allowed: frozenset[int
     out: list[Buffer] = []
     for tensors in owner.values():
         size = max(prod(graph.tensor_shape(t)) for t in tensors)
-        first = min(t - 1 for t in tensors)
+        first = max(0, min(t - 1 for t in tensors))
         last = max(last_use.get(t, t - 1) for t in tensors)
         out.append(Buffer(tuple(tensors), _aligned(size), first, last))
     return out + scratch
@@ -144,7 +148,7 @@ ORDERS: dict[str, Callable[[Buffer], tuple]] = {
 }
 
 
-def _best_placement(bufs: list[Buffer]) -> MemoryPlan:
+def best_placement(bufs: list[Buffer]) -> MemoryPlan:
     """The smallest arena over :data:`ORDERS` (ties: the first order)."""
     best: MemoryPlan | None = None
     for name, key in ORDERS.items():
@@ -158,16 +162,29 @@ def _best_placement(bufs: list[Buffer]) -> MemoryPlan:
     return best
 
 
-def plan_memory(graph: LayerGraph, in_place_scratch: InPlace, fixed: frozenset[int] = frozenset()) -> MemoryPlan:
+def live_peak(bufs: list[Buffer]) -> int:
+    """The most bytes alive at one layer: no placement of ``bufs`` needs less."""
+    steps = [0] * (max((b.last for b in bufs), default=0) + 2)
+    for b in bufs:
+        steps[b.first] += b.size
+        steps[b.last + 1] -= b.size
+    peak = running = 0
+    for delta in steps:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+def plan_memory(graph: LayerGraph, in_place_scratch: InPlace, input_in_arena: bool = False) -> MemoryPlan:
     """The smallest arena found: every layer that can work in place doing so, then each in turn
-    (but those in ``fixed``) kept out of place where that packs smaller (a merged buffer can pack
-    worse). See :func:`buffers` and :func:`place`."""
+    kept out of place where that packs smaller (a merged buffer can pack worse). See
+    :func:`buffers` and :func:`place`."""
     allowed = frozenset(range(len(graph.layers)))
-    best = _best_placement(buffers(graph, in_place_scratch, allowed))
+    best = best_placement(buffers(graph, in_place_scratch, allowed, input_in_arena))
     for i, layer in enumerate(graph.layers):
-        if i in fixed or in_place_scratch(layer, graph.tensor_shape(layer.inputs[0])) is None:
+        if in_place_scratch(layer, graph.tensor_shape(layer.inputs[0])) is None:
             continue
-        trial = _best_placement(buffers(graph, in_place_scratch, allowed - {i}))
+        trial = best_placement(buffers(graph, in_place_scratch, allowed - {i}, input_in_arena))
         if trial.size < best.size:
             allowed, best = allowed - {i}, trial
     return best

@@ -26,6 +26,7 @@ from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
 from .latency import RATES, Rates, op_cycles
+from ..engine.patches import split_index
 from ..errors import EngineError
 from .engine import engine_cost
 from .planner import planned_size
@@ -61,7 +62,8 @@ class Estimate:
     ms_per_cycle: float = field(repr=False)
     notes: list[str] = field(default_factory=list)             # what the estimate could not count
     runtime: str = "tflm"                                      # what runs the model: tflm or c
-    io_buffers: int = 0                                        # c: the caller's input + output bytes
+    io_buffers: int = 0                                        # c: the caller's output buffer bytes
+    patches: dict[str, Any] | None = None                      # c with patches: split, per-layer peak
 
     @property
     def layers(self) -> list[dict[str, Any]]:
@@ -87,7 +89,7 @@ class Estimate:
             "flash_model": self.flash_model, "flash_total": self.flash_total,
             "peak_sram": self.peak_sram, "sram_lower_bound": self.sram_lower_bound,
             "arena_planned": self.arena_planned, "arena_persistent": self.arena_persistent,
-            "io_buffers": self.io_buffers,
+            "io_buffers": self.io_buffers, "patches": self.patches,
             "latency_ms": self.latency_ms, "fps": self.fps,
             "fits": self.fits, "violations": list(self.violations), "margins": dict(self.margins),
             "notes": list(self.notes), "layers": self.layers,
@@ -120,14 +122,17 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activation_bytes: int = 1,
              weight_bytes: int = 1, model_bytes: int | None = None,
-             io_bytes: tuple[int, int] | None = None, build: str = "mcu", runtime: str = "tflm") -> Estimate:
+             io_bytes: tuple[int, int] | None = None, build: str = "mcu", runtime: str = "tflm",
+             patches: int = 0, split: str | int | None = None) -> Estimate:
     """Estimate ``graph`` deployed on ``profile`` under ``runtime`` and judge it against ``budget``.
 
     ``runtime``: ``"tflm"``, TFLite Micro (below), or ``"c"``, the tinyml C engine (int8 only): its
-    peak SRAM is the engine planner's arena plus the caller's input and output buffers, its flash
+    peak SRAM is the engine planner's arena (the input lives there) plus the caller's output buffer, its flash
     model the generated constants (weights, biases, requantization, parameter structs, calls) and
     its flash total adds the kernels' code (estimate/engine.py); MACs, parameters and latency are
-    the same model's (the engine's cycles are not fitted yet, see ``notes``).
+    the same model's (the engine's cycles are not fitted yet, see ``notes``). With ``patches`` >= 2
+    the engine runs the first layers patch by patch up to ``split`` (a layer name or index; None:
+    the split with the smallest arena); ``patches`` then holds that split and the per-layer peak.
 
     The defaults describe a full-integer int8 model. A float32 .tflite passes ``activation_bytes=4,
     weight_bytes=4`` (no quantization parameters, float kernels) and its real file size as
@@ -244,7 +249,8 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     latency_ms = total_cycles * cycles_to_ms
     if runtime == "c":
         return _engine_estimate(graph, profile, budget, total_macs, total_params, costs, latency_ms, cycles_to_ms,
-                                weight_bytes == activation_bytes == 1 and io_bytes in (None, (1, 1)))
+                                weight_bytes == activation_bytes == 1 and io_bytes in (None, (1, 1)),
+                                patches, split)
     violations, margins = _verdict(budget, peak, flash_model, total_macs, latency_ms)
     builtins = {LAYER_OPS[name].builtin for name in {layer.op for layer in layers}} | {op.op for op in front}
     if dequantize:
@@ -256,19 +262,24 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
 
 
 def _engine_estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, macs: int, params: int,
-                     costs: list[tuple], latency_ms: float, cycles_to_ms: float, int8: bool) -> Estimate:
+                     costs: list[tuple], latency_ms: float, cycles_to_ms: float, int8: bool, patches: int,
+                     split: str | int | None) -> Estimate:
     """The estimate under the C engine: its planner's memory and its library's flash, the model's
     MACs, parameters and latency (TFLM + CMSIS-NN's cycle model)."""
     if not int8:
         raise EngineError("the C engine runs full-integer int8 models only: use runtime tflm")
-    c = engine_cost(graph, profile.core_family)
+    c = engine_cost(graph, profile.core_family, patches, split_index(graph, split) if patches >= 2 else None)
     flash_model = sum(c.layer_flash)
     violations, margins = _verdict(budget, c.peak_sram, flash_model, macs, latency_ms)
     costs = [(m, p, f, cy) for (m, p, _, cy), f in zip(costs, c.layer_flash)]
     notes = ["runtime c: latency from TFLM + CMSIS-NN's cycle model (the engine's kernels are not timed yet)"]
+    patched = None
+    if c.split >= 0:
+        patched = {"patches": c.patches, "split": graph.layers[c.split].name, "peak_sram": c.peak_sram,
+                   "peak_sram_per_layer": c.peak_sram_per_layer}
     return Estimate(graph, profile.name, budget, macs, params, flash_model, flash_model + c.code, c.peak_sram,
-                    max(c.live), c.arena, 0, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
-                    costs, c.live, cycles_to_ms, notes, "c", c.io_bytes)
+                    c.lower_bound, c.arena, 0, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
+                    costs, c.live, cycles_to_ms, notes, "c", c.io_bytes, patched)
 
 
 class _Setting(NamedTuple):

@@ -20,8 +20,12 @@ def render(est: Estimate, ui: Ui) -> None:
             f"with the {'engine kernels' if est.runtime == 'c' else 'runtime'} {format_bytes(est.flash_total)}")
     if est.runtime == "c":
         ui.info(f"peak SRAM {format_bytes(est.peak_sram)} of {format_bytes(b.sram)} (C engine arena "
-                f"{format_bytes(est.arena_planned)} + input and output buffers {format_bytes(est.io_buffers)}; "
+                f"{format_bytes(est.arena_planned)} with the input + output buffer {format_bytes(est.io_buffers)}; "
                 f"lower bound {format_bytes(est.sram_lower_bound)})")
+        if est.patches:
+            p = est.patches
+            ui.info(f"patch by patch ({p['patches']}x{p['patches']} patches up to {p['split']}): peak SRAM "
+                    f"{format_bytes(p['peak_sram'])}; layer by layer {format_bytes(p['peak_sram_per_layer'])}")
     else:
         ui.info(f"peak SRAM {format_bytes(est.peak_sram)} of {format_bytes(b.sram)} (arena plan "
                 f"{format_bytes(est.arena_planned)} + persistent {format_bytes(est.arena_persistent)}; "

@@ -15,9 +15,11 @@ from .model import Estimate, estimate
 CONSTRAINT_KEYS = ("sram", "flash", "macs", "latency_ms")
 
 
-def estimate_target(target: str | Path, profile: McuProfile, budget: Budget, runtime: str = "tflm") -> Estimate:
+def estimate_target(target: str | Path, profile: McuProfile, budget: Budget, runtime: str = "tflm",
+                    engine: dict | None = None) -> Estimate:
     """Estimate an arch YAML, a candidate folder (its arch.yaml) or any .tflite file (planned from its
-    own tensors; its real size is the flash model) under ``runtime`` (a .tflite: TFLM only)."""
+    own tensors; its real size is the flash model) under ``runtime`` (a .tflite: TFLM only) with
+    the config's ``engine`` settings (patches, split)."""
     path = Path(target)
     name = path.stem
     if path.is_dir():
@@ -40,9 +42,18 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget, run
     except TinymlError as exc:                         # the choices' errors name the key, not the file
         raise type(exc)(f"{path}: {exc}") from None
     try:
-        return estimate(replace(graph, name=name), profile, budget, runtime=runtime)
+        return estimate(replace(graph, name=name), profile, budget, runtime=runtime, **engine_options(engine))
     except EngineError as exc:
         raise EngineError(f"{path}: {exc}") from None
+
+
+def engine_options(engine: dict | None) -> dict:
+    """The estimate's keyword arguments of a config's ``engine`` section (patches, split).
+
+    >>> engine_options({"patches": 3, "split": None}), engine_options(None)
+    ({'patches': 3, 'split': None}, {})
+    """
+    return {"patches": engine["patches"], "split": engine["split"]} if engine else {}
 
 
 def constraint_overrides(overrides: list[str]) -> list[str]:

@@ -79,7 +79,7 @@ class DifferentiableBackend(WeightSharingBackend):
 
     def build(self, context: Any) -> Supernet:
         """Shrink, train the relaxed supernet, derive and repair the most likely architecture."""
-        self.costs = CostModel(context.profile, context.budget, context.cfg["runtime"])
+        self.costs = CostModel(context.profile, context.budget, context.cfg["runtime"], context.cfg["engine"])
         rng = np.random.default_rng(context.seed)
         self.space = shrink_space(context.space, self.costs.macs, self.costs.fits,
                                   self.options["shrink_samples"], rng)

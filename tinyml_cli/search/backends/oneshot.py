@@ -103,7 +103,7 @@ class OneshotBackend(WeightSharingBackend):
         """Shrink the space, train the supernet and point evolution at the shrunk space."""
         o = self.options
         space = context.space
-        costs = CostModel(context.profile, context.budget, context.cfg["runtime"])
+        costs = CostModel(context.profile, context.budget, context.cfg["runtime"], context.cfg["engine"])
         rng = np.random.default_rng(context.seed)
         if o["shrink"]:
             space = shrink_space(space, costs.macs, costs.fits, o["shrink_samples"], rng)
