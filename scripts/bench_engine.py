@@ -59,6 +59,7 @@ def main() -> None:
 
 
 # --- --memory: MobileNetV2 w0.35 r144, the engine's memory -----------------------------------------
+TFLM_HOST_ARENA = 8 << 20          # room for TFLM-host to plan MobileNetV2 r144 in
 MBV2_TARGETS = {"TinyEngine SRAM": 308 * 1024, "TinyEngine flash": 862 * 1024, "patch-based SRAM": 200 * 1024}
 
 
@@ -79,6 +80,7 @@ def memory_main() -> None:
     them, and TFLM's estimated arena and flash (model file + runtime) on the same MCU; each engine
     checked byte for byte against TFLM-host on two inputs."""
     import argparse
+    import sys
     import time
 
     from tinyml_cli.engine.size import library_size
@@ -89,17 +91,18 @@ def memory_main() -> None:
     parser.add_argument("--mcu", default="STM32F746")
     parser.add_argument("--patches", default="2,3,4")
     args = parser.parse_args()
-    import torch
-    torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     profile = load_profile(args.mcu)
     budget = budget_for(profile)
     graph = mbv2_w035_r144()
-    q, x = random_quantized(graph, rng, 2)
-    model = write_tflite(q)
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+    from random_models import export_random     # random weights in TFLite layouts, no torch module
+
+    q, model = export_random(graph, rng)
+    x = rng.integers(-128, 128, (2, *graph.input_shape), dtype=np.int8)
     tflm_est = estimate(graph, profile, budget, build="mcu")
     start = time.perf_counter()
-    tflm = run_tflm(model, x, arena_upper_bound(graph))
+    tflm = run_tflm(model, x, TFLM_HOST_ARENA)
     expected = tflm.outputs.reshape(len(x), -1)
     print(f"MobileNetV2 w0.35 r144 (head 448, 1000 classes): {tflm_est.macs / 1e6:.1f}M MACs, "
           f"{tflm_est.params / 1e6:.2f}M parameters, on {profile.name} ({profile.core_family})")
