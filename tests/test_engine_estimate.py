@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyml_cli.arch import Arch
+from tinyml_cli.arch import Arch, build_graph
 from tinyml_cli.engine.codegen import generate
 from tinyml_cli.engine.size import arm_tools, library_size
 from tinyml_cli.errors import EngineError
@@ -64,7 +64,6 @@ def test_flash_matches_the_linked_library(models):
 
 
 def test_runtime_c_needs_int8_inputs():
-    from tinyml_cli.arch import build_graph
     from dataclasses import replace
     graph = replace(build_graph(Arch.load(MBV2)), normalize="standardize")
     profile = load_profile("STM32F746")
@@ -88,3 +87,16 @@ def test_cli_flag_and_config_key(cli, tmp_path):
     assert engine["peak_sram"] == engine["arena_planned"] + engine["io_buffers"]
     code, out, err = cli("estimate", MBV2, "runtime=tpu")
     assert code == 2 and "runtime" in err
+
+
+def test_search_costs_judge_under_the_configured_runtime():
+    from tinyml_cli.search.costs import CostModel
+    profile = load_profile("STM32F746")
+    budget = budget_for(profile, {"sram": 100 * 1024})
+    arch = Arch.load(MBV2)
+    graph = build_graph(arch)
+    tflm, engine = CostModel(profile, budget), CostModel(profile, budget, "c", {"patches": 3, "split": None})
+    assert tflm.estimate(arch).peak_sram == estimate(graph, profile, budget).peak_sram
+    patched = estimate(graph, profile, budget, runtime="c", patches=3)
+    assert engine.estimate(arch).peak_sram == patched.peak_sram < budget.sram
+    assert engine.fits(arch) and not tflm.fits(arch)
