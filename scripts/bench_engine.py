@@ -84,6 +84,7 @@ def memory_main() -> None:
     import time
 
     from tinyml_cli.engine.size import library_size
+    from tinyml_cli.estimate.engine import clear_engine_memo
 
     parser = argparse.ArgumentParser(description=memory_main.__doc__.splitlines()[0])
     parser.add_argument("--memory", action="store_true")
@@ -110,10 +111,13 @@ def memory_main() -> None:
           f"flash with the runtime {tflm_est.flash_total / 1024:.1f} KiB; TFLM-host arena head "
           f"{tflm.arena_head / 1024:.1f} KiB ({time.perf_counter() - start:.1f} s for {len(x)} inputs)")
     print(f"\n{'engine':22} {'split':>14} {'arena':>10} {'peak SRAM':>10} {'estimate':>10} {'flash':>10} "
-          f"{'estimate':>10} identical")
+          f"{'estimate':>10} {'est. ms':>8} identical")
     for patches in [0, *map(int, args.patches.split(","))]:
         lib = generate(q, patches)
+        clear_engine_memo()
+        start = time.perf_counter()
         est = estimate(graph, profile, budget, runtime="c", patches=patches)
+        est_ms = (time.perf_counter() - start) * 1000
         with tempfile.TemporaryDirectory() as tmp:
             size = library_size(lib, profile.core_family, Path(tmp) / "arm")
             identical = bool(np.array_equal(HostEngine.build(lib, Path(tmp) / "host").run(x), expected))
@@ -121,7 +125,7 @@ def memory_main() -> None:
         label = "layer by layer" if patches < 2 else f"{patches}x{patches} patches"
         split = graph.layers[lib.patched.split].name if patches >= 2 else "-"
         print(f"{label:22} {split:>14} {lib.arena_size / 1024:9.1f}K {peak / 1024:9.1f}K {est.peak_sram / 1024:9.1f}K "
-              f"{size.flash / 1024:9.1f}K {est.flash_total / 1024:9.1f}K {identical}")
+              f"{size.flash / 1024:9.1f}K {est.flash_total / 1024:9.1f}K {est_ms:8.0f} {identical}")
     print("\ntargets: " + ", ".join(f"{k} {v / 1024:.0f} KiB" for k, v in MBV2_TARGETS.items()))
 
 

@@ -144,7 +144,7 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
               help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile).")
 @click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
               help="c: also write the tinyml C engine (engine/), checked against TFLM-host; as "
-              "export.runtime (default tflm).")
+              "export.runtime (default: the search run's runtime, else tflm).")
 @output_options
 def export_command(target: str, overrides: tuple[str, ...], weights: str | None, dataset: str | None,
                    rank: int | None, top: int | None, out: str | None, run_profile: bool,

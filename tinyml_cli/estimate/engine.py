@@ -58,6 +58,11 @@ _MEMO: dict[tuple, EngineCost] = {}
 _MEMO_MAX = 20_000
 
 
+def clear_engine_memo() -> None:
+    """Forget the memoized engine plans (benchmarks time a first estimate)."""
+    _MEMO.clear()
+
+
 def _structure(graph: LayerGraph) -> tuple:
     return (graph.input_shape, graph.normalize, tuple(
         (l.op, l.inputs, l.output_shape, l.kernel, l.stride, l.padding, l.weight_shape, l.bias)
