@@ -87,9 +87,8 @@ def splits(graph: LayerGraph) -> list[int]:
 
 
 def _window(layer: Layer, in_size: int, axis: int) -> tuple[int, int, int]:
-    """Kernel, stride and leading padding of ``layer`` along ``axis`` (0 rows, 1 columns)."""
-    if layer.op == "add":
-        return 1, 1, 0
+    """Kernel, stride and leading padding of ``layer`` along ``axis`` (0 rows, 1 columns); an ADD's
+    are the IR's defaults, a 1 x 1 window of stride 1 without padding."""
     k, s = layer.kernel[axis], layer.stride[axis]
     pad = same_padding(in_size, k, s)[0] if layer.padding == "same" else 0
     return k, s, pad
