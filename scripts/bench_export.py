@@ -110,7 +110,7 @@ def main() -> None:
             failed += 1
             print(f"{graph.name:6} {len(graph.layers):6d}  TFLM failed: {exc}")
             continue
-        est = estimate(graph, profile, budget, runtime="host")
+        est = estimate(graph, profile, budget, build="host")
         sram_ratios.append(est.peak_sram / arena)
         flash_ratios.append(est.flash_model / size)
         print(f"{graph.name:6} {len(graph.layers):6d} {used:7d} {arena:7d} {est.peak_sram:9d} "

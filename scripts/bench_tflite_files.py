@@ -48,7 +48,7 @@ def vendored_models(folder: Path) -> list[Path]:
 def measure(path: Path, profile) -> dict:
     """Our estimate (host runtime) and TFLM's head, tail and smallest arena for one file."""
     model = read_model(path)
-    est = estimate_file(model, profile, budget_for(profile), runtime="host")
+    est = estimate_file(model, profile, budget_for(profile), build="host")
     g = model.subgraphs[0]
     x = g.tensors[g.inputs[0]]
     inputs = np.zeros((1, *x.shape[1:]), np.dtype(x.dtype))

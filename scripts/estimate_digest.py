@@ -4,7 +4,7 @@ leaves every estimate identical: run it before and after, and compare the two di
     PYTHONPATH=. python scripts/estimate_digest.py [--n 500]
 
 The sample: --n architectures from each of six spaces (mbnet and plain, 2-D and 1-D inputs), each
-estimated on one of five MCUs for the MCU and host runtimes, and for some as a float32 model or with
+estimated on one of five MCUs for the MCU and host TFLM builds, and for some as a float32 model or with
 float32 ends. The digest covers every graph's repr and every Estimate.to_dict().
 """
 
@@ -41,13 +41,13 @@ def results(n: int):
             yield repr(graph)
             profile = load_profile(MCUS[k % len(MCUS)])
             budget = budget_for(profile)
-            variants: list[dict] = [{}, {"runtime": "host"}]
+            variants: list[dict] = [{}, {"build": "host"}]
             if k % 3 == 0:
                 variants.append({"activation_bytes": 4, "weight_bytes": 4, "model_bytes": 12345})
             if k % 3 == 1:
                 variants.append({"io_bytes": (4, 4)})
             if k % 5 == 2:
-                variants.append({"io_bytes": (4, 1), "runtime": "host"})
+                variants.append({"io_bytes": (4, 1), "build": "host"})
                 budget = Budget(budget.sram, budget.flash, 1_000_000, 20.0)
             for variant in variants:
                 yield json.dumps(estimate(graph, profile, budget, **variant).to_dict(), sort_keys=True)

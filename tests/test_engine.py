@@ -13,8 +13,7 @@ import pytest
 from tinyml_cli.arch.graph import GraphBuilder, LayerGraph
 from tinyml_cli.engine.codegen import generate
 from tinyml_cli.engine.host import HostEngine, write_library
-from tinyml_cli.engine.kernels import KERNELS
-from tinyml_cli.engine.planner import MemoryPlan, buffers, plan_memory
+from tinyml_cli.engine.planner import MemoryPlan, buffers, engine_in_place, plan_memory
 from tinyml_cli.errors import EngineError
 from tinyml_cli.export.quantize import SOFTMAX_OUTPUT, QParams, QuantizedModel
 from tinyml_cli.export.tflite_writer import write_tflite
@@ -24,9 +23,7 @@ from random_models import export_random, sample_graphs
 
 
 
-def KERNEL_SCRATCH(layer, shape):
-    """What the generator tells the planner: each kernel's scratch to work in place."""
-    return KERNELS[layer.op].in_place_scratch(shape)
+KERNEL_SCRATCH = engine_in_place                  # what the generator tells the planner
 
 ARM_FLAGS = ["-mthumb", "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c"]
 CORTEX_M = ("cortex-m4", "cortex-m0plus", "cortex-m7")

@@ -137,7 +137,7 @@ def test_float_model_costs_more_and_file_size_overrides_flash():
     # per-channel requantization tables, which dominate this int8 model's persistent data
     assert f32.arena_planned == 4 * int8.arena_planned and f32.latency_ms > int8.latency_ms
     assert f32.arena_persistent < int8.arena_persistent
-    host = [estimate(graph, PROFILE, BUDGET, runtime="host", **kw)
+    host = [estimate(graph, PROFILE, BUDGET, build="host", **kw)
             for kw in ({}, {"activation_bytes": 4, "weight_bytes": 4})]
     assert host[1].peak_sram > host[0].peak_sram     # the host's reference kernels keep them for both
 

@@ -217,7 +217,7 @@ def test_estimator_matches_tflm_arena_and_file_size(rng):
         used = run_tflm(model, np.zeros((1, *graph.input_shape), np.int8), arena_upper_bound(graph))
         arena = required_arena(model, used.arena_total)
         assert arena >= used.arena_total
-        est = estimate(graph, profile, budget_for(profile), runtime="host")
+        est = estimate(graph, profile, budget_for(profile), build="host")
         assert abs(est.peak_sram / arena - 1) <= 0.03
         assert abs(est.flash_model / len(model) - 1) <= 0.02
 

@@ -15,7 +15,7 @@ from tinyml_cli.estimate import model as model_module
 from tinyml_cli.mcu import budget_for, load_profile
 
 SPACES = [("mbnet", (32, 32, 3)), ("mbnet", (1, 64, 2)), ("plain", (16, 16, 1))]
-VARIANTS = [("STM32F746", {}), ("RP2040", {"runtime": "host"}),
+VARIANTS = [("STM32F746", {}), ("RP2040", {"build": "host"}),
             ("ESP32-S3", {"activation_bytes": 4, "weight_bytes": 4}), ("STM32F412", {"io_bytes": (4, 4)})]
 
 

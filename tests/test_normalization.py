@@ -105,7 +105,7 @@ def test_front_is_planned_like_tflm_and_reads_back(rng, capfd, tmp_path, normali
     _, _, q, model, x = exported(normalize, rng)
     graph = q.graph
     head = tflm_arena(model, capfd)["head"]
-    host = estimate(graph, PROFILE, budget_for(PROFILE), runtime="host")
+    host = estimate(graph, PROFILE, budget_for(PROFILE), build="host")
     assert host.arena_planned == head
     used = run_tflm_model(q, model, x[:1]).arena_total
     assert abs(host.peak_sram / required_arena(model, used) - 1) < 0.02

@@ -499,7 +499,7 @@ CASES = {**SINGLE_OPS, **MODELS}
 
 def host_estimate(data, folder):
     (folder / "m.tflite").write_bytes(data)
-    return estimate_file(read_model(folder / "m.tflite"), PROFILE, budget_for(PROFILE), runtime="host")
+    return estimate_file(read_model(folder / "m.tflite"), PROFILE, budget_for(PROFILE), build="host")
 
 
 @pytest.fixture(scope="module")

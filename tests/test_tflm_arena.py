@@ -61,7 +61,7 @@ def test_estimated_arena_plan_is_tflms_on_the_host_runtime(capfd, rng):
     # on an MCU, CMSIS-NN's average pool adds its int32-per-channel buffer and nothing else here does
     options = {"name": "plain", "layer_types": ["dwsep", "pool"], "kernels": [3]}
     for graph in sample_graphs(options, (16, 16, 3), rng, 4):
-        host = estimate(graph, PROFILE, budget_for(PROFILE), runtime="host")
+        host = estimate(graph, PROFILE, budget_for(PROFILE), build="host")
         assert host.arena_planned == tflm_head(export_random(graph, rng)[1], capfd)
         mcu = estimate(graph, PROFILE, budget_for(PROFILE))
         pools = [aligned(4 * layer.output_shape[-1]) for layer in graph.layers if layer.op == "avg_pool"]
@@ -90,9 +90,9 @@ def test_float_ends_of_a_tflite_are_planned_like_tflm(capfd, rng, tmp_path):
     for graph in sample_graphs(options, (16, 16, 3), rng, 4):
         data = export_random(graph, rng, float_io=True)[1]
         (tmp_path / "m.tflite").write_bytes(data)
-        est = estimate_file(read_model(tmp_path / "m.tflite"), PROFILE, budget_for(PROFILE), runtime="host")
+        est = estimate_file(read_model(tmp_path / "m.tflite"), PROFILE, budget_for(PROFILE), build="host")
         assert est.arena_planned == tflm_head(data, capfd)
-        grew.append(est.arena_planned > estimate(graph, PROFILE, budget_for(PROFILE), runtime="host").arena_planned)
+        grew.append(est.arena_planned > estimate(graph, PROFILE, budget_for(PROFILE), build="host").arena_planned)
     assert any(grew)                                   # the float input often sets the peak
 
 

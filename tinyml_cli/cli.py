@@ -68,9 +68,13 @@ def mcus_command(ui: Ui, as_json: bool) -> None:
               help="Built-in MCU name or a profile YAML (default: the config's mcu, else STM32F412).")
 @click.option("--config", "config", default=None, help="YAML with mcu and constraints.")
 @click.option("--check", is_flag=True, help="Exit with code 3 when the model does not fit.")
+@click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
+              help="What runs the model: tflm (TFLite Micro) or c (the tinyml C engine); as runtime=...")
+@click.option("--patches", type=click.IntRange(min=0), default=None,
+              help="Runtime c: the first layers patch by patch over N x N patches; as engine.patches=N.")
 @output_options
 def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, config: str | None,
-                     check: bool, ui: Ui, as_json: bool) -> None:
+                     check: bool, runtime: str | None, patches: int | None, ui: Ui, as_json: bool) -> None:
     """Estimate MACs, flash, peak SRAM and latency of TARGET on an MCU.
 
     TARGET is an arch YAML, a candidate folder (with arch.yaml) or a .tflite file. Constraints
@@ -83,9 +87,11 @@ def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, c
     from .mcu import budget_for, load_profile
 
     config, overrides_list = split_config_and_overrides(config, overrides)
+    overrides_list = (list(overrides_list) + [f"runtime={runtime}"] * (runtime is not None)
+                      + [f"engine.patches={patches}"] * (patches is not None))
     cfg = load_config(config, COMMON_SCHEMA, constraint_overrides(overrides_list))
     profile = load_profile(mcu or cfg["mcu"])
-    est = estimate_target(target, profile, budget_for(profile, cfg["constraints"]))
+    est = estimate_target(target, profile, budget_for(profile, cfg["constraints"]), cfg["runtime"], cfg["engine"])
     if as_json:
         emit_json(est.to_dict())
     else:
@@ -138,7 +144,7 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
               help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile).")
 @click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
               help="c: also write the tinyml C engine (engine/), checked against TFLM-host; as "
-              "export.runtime (default tflm).")
+              "export.runtime (default: the search run's runtime, else tflm).")
 @output_options
 def export_command(target: str, overrides: tuple[str, ...], weights: str | None, dataset: str | None,
                    rank: int | None, top: int | None, out: str | None, run_profile: bool,

@@ -412,5 +412,11 @@ COMMON_SCHEMA: Schema = {
     "name": Field(string, "experiment", "run name, used in the run directory"),
     "mcu": Field(string, "STM32F412", "built-in MCU profile name or a profile YAML path"),
     "seed": Field(integer(min_value=0), 0, "seed for every random choice"),
+    "runtime": Field(choice("tflm", "c"), "tflm", "what runs the model on the MCU (tflm: TFLite Micro, "
+                     "c: the tinyml C engine): what the estimate's SRAM and flash, and so 'fits', mean"),
     "constraints": CONSTRAINTS_SCHEMA,
+    "engine": {"patches": Field(integer(min_value=0), 0, "runtime c: run the first layers patch by patch over "
+                                "N x N patches (MCUNetV2); 0: layer by layer"),
+               "split": Field(optional(string), None, "the last layer run patch by patch (default: the "
+                              "split with the smallest peak SRAM)")},
 }

@@ -2,8 +2,8 @@
 parameter struct and the constant arrays (weights, biases, per-channel multipliers and shifts) it
 reads, all computed from a layer's int8 quantization as TFLM computes them at Prepare time.
 
-``KERNELS`` maps an IR op to its :class:`Kernel`, which says whether (and with how much scratch) it
-can write its output over an input it reads for the last time (the memory planner uses it).
+``KERNELS`` maps an IR op to its :class:`Kernel`; which kernels can write their output over an input
+they read for the last time (and with how much scratch) is the planner's table, ``IN_PLACE``.
 """
 
 from __future__ import annotations
@@ -53,29 +53,13 @@ class Call:
     arrays: tuple[CArray, ...] = ()
 
 
-def _no_scratch(in_shape: tuple[int, ...]) -> int:
-    return 0
-
-
 @dataclass(frozen=True)
 class Kernel:
     """An IR op's kernel: ``emit(layer, prefix)`` gives its call (array names start with
-    ``prefix``); ``in_place``: the output may overwrite an input that dies at this layer, with
-    ``scratch(input shape)`` bytes of scratch (then the call is ``FUNCTION_in_place(&params,
-    buffer, scratch)``)."""
+    ``prefix``). Working in place with scratch (planner.IN_PLACE), the call is
+    ``FUNCTION_in_place(&params, buffer, scratch)``."""
 
     emit: Callable[[LayerQuant, str], Call]
-    in_place: bool = False
-    scratch: Callable[[tuple[int, ...]], int] = _no_scratch
-
-    def in_place_scratch(self, in_shape: tuple[int, ...]) -> int | None:
-        """The scratch bytes to work in place on an input of ``in_shape`` (None: it cannot)."""
-        return self.scratch(in_shape) if self.in_place else None
-
-
-def _one_channel(in_shape: tuple[int, ...]) -> int:
-    """A depthwise convolution in place copies one input channel aside: height x width bytes."""
-    return in_shape[0] * in_shape[1]
 
 
 def _output_fields(lq: LayerQuant) -> dict[str, int]:
@@ -184,12 +168,12 @@ def _reshape(lq: LayerQuant, prefix: str) -> Call:
 
 KERNELS: dict[str, Kernel] = {
     "conv2d": Kernel(_conv("tinyml_conv2d")),
-    "depthwise_conv2d": Kernel(_conv("tinyml_depthwise_conv2d"), in_place=True, scratch=_one_channel),
+    "depthwise_conv2d": Kernel(_conv("tinyml_depthwise_conv2d")),
     "fully_connected": Kernel(_fully_connected),
-    "add": Kernel(_add, in_place=True),
-    "avg_pool": Kernel(_pool("tinyml_avg_pool"), in_place=True),
-    "max_pool": Kernel(_pool("tinyml_max_pool"), in_place=True),
-    "mean": Kernel(_mean, in_place=True),
-    "reshape": Kernel(_reshape, in_place=True),
-    "softmax": Kernel(_softmax, in_place=True),
+    "add": Kernel(_add),
+    "avg_pool": Kernel(_pool("tinyml_avg_pool")),
+    "max_pool": Kernel(_pool("tinyml_max_pool")),
+    "mean": Kernel(_mean),
+    "reshape": Kernel(_reshape),
+    "softmax": Kernel(_softmax),
 }

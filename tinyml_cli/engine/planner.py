@@ -16,6 +16,8 @@ each in-place layer is also tried out of place.
 >>> plan = plan_memory(b.finish(), lambda layer, shape: 0 if layer.op in ("add", "mean") else None)
 >>> plan.size, plan.offsets, plan.scratch
 (512, {1: 0, 2: 256, 3: 0}, {})
+>>> plan_memory(b.finish(), engine_in_place) == plan      # the engine's kernels: ADD and MEAN in place
+True
 """
 
 from __future__ import annotations
@@ -60,15 +62,43 @@ def _aligned(size: int) -> int:
 InPlace = Callable[[Layer, tuple[int, ...]], "int | None"]
 
 
-def buffers(graph: LayerGraph, in_place_scratch: InPlace, allowed: frozenset[int] | None = None) -> list[Buffer]:
-    """The arena's buffers: tensors 1 .. n-1 (the input and the output are the caller's), those a
-    layer updates in place merged with the input they overwrite, and that layer's scratch.
+def _one_channel(in_shape: tuple[int, ...]) -> int:
+    """A depthwise convolution in place copies one input channel aside: height x width bytes."""
+    return in_shape[0] * in_shape[1]
+
+
+def _none(in_shape: tuple[int, ...]) -> int:
+    return 0
+
+
+# The engine's kernels that can write their output over an input they read for the last time, and
+# the scratch bytes they then need for an input of a shape (c/tinyml_kernels.c).
+IN_PLACE: dict[str, Callable[[tuple[int, ...]], int]] = {
+    "depthwise_conv2d": _one_channel, "add": _none, "avg_pool": _none, "max_pool": _none,
+    "mean": _none, "reshape": _none, "softmax": _none,
+}
+
+
+def engine_in_place(layer: Layer, in_shape: tuple[int, ...]) -> int | None:
+    """The scratch bytes the engine's kernel for ``layer`` needs to work in place on an input of
+    ``in_shape`` (None: it cannot): the ``InPlace`` rule of the generated C."""
+    scratch = IN_PLACE.get(layer.op)
+    return None if scratch is None else scratch(in_shape)
+
+
+def buffers(graph: LayerGraph, in_place_scratch: InPlace, allowed: frozenset[int] | None = None,
+            input_in_arena: bool = False) -> list[Buffer]:
+    """The arena's buffers: tensors 1 .. n-1 (and the input, with ``input_in_arena``; else the
+    input and the output are the caller's), those a layer updates in place merged with the input
+    they overwrite, and that layer's scratch.
     ``in_place_scratch(layer, input shape)``: the scratch bytes its kernel needs to work in place
     (None: it cannot); a layer works in place only if its scratch is smaller than its output."""
     output = len(graph.layers)
     last_use = {t: i for i, layer in enumerate(graph.layers) for t in layer.inputs}
     owner: dict[int, list[int]] = {}             # buffer root tensor -> its tensors
-    root: dict[int, int] = {}
+    root: dict[int, int] = {0: 0} if input_in_arena else {}
+    if input_in_arena:
+        owner[0] = [0]
     scratch: list[Buffer] = []
     for i, layer in enumerate(graph.layers):
         t = i + 1
@@ -87,7 +117,7 @@ def buffers(graph: LayerGraph, in_place_scratch: InPlace, allowed: frozenset[int
     out: list[Buffer] = []
     for tensors in owner.values():
         size = max(prod(graph.tensor_shape(t)) for t in tensors)
-        first = min(t - 1 for t in tensors)
+        first = max(0, min(t - 1 for t in tensors))
         last = max(last_use.get(t, t - 1) for t in tensors)
         out.append(Buffer(tuple(tensors), _aligned(size), first, last))
     return out + scratch
@@ -118,7 +148,7 @@ ORDERS: dict[str, Callable[[Buffer], tuple]] = {
 }
 
 
-def _best_placement(bufs: list[Buffer]) -> MemoryPlan:
+def best_placement(bufs: list[Buffer]) -> MemoryPlan:
     """The smallest arena over :data:`ORDERS` (ties: the first order)."""
     best: MemoryPlan | None = None
     for name, key in ORDERS.items():
@@ -132,16 +162,29 @@ def _best_placement(bufs: list[Buffer]) -> MemoryPlan:
     return best
 
 
-def plan_memory(graph: LayerGraph, in_place_scratch: InPlace) -> MemoryPlan:
+def live_peak(bufs: list[Buffer]) -> int:
+    """The most bytes alive at one layer: no placement of ``bufs`` needs less."""
+    steps = [0] * (max((b.last for b in bufs), default=0) + 2)
+    for b in bufs:
+        steps[b.first] += b.size
+        steps[b.last + 1] -= b.size
+    peak = running = 0
+    for delta in steps:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+def plan_memory(graph: LayerGraph, in_place_scratch: InPlace, input_in_arena: bool = False) -> MemoryPlan:
     """The smallest arena found: every layer that can work in place doing so, then each in turn
     kept out of place where that packs smaller (a merged buffer can pack worse). See
     :func:`buffers` and :func:`place`."""
     allowed = frozenset(range(len(graph.layers)))
-    best = _best_placement(buffers(graph, in_place_scratch, allowed))
+    best = best_placement(buffers(graph, in_place_scratch, allowed, input_in_arena))
     for i, layer in enumerate(graph.layers):
         if in_place_scratch(layer, graph.tensor_shape(layer.inputs[0])) is None:
             continue
-        trial = _best_placement(buffers(graph, in_place_scratch, allowed - {i}))
+        trial = best_placement(buffers(graph, in_place_scratch, allowed - {i}, input_in_arena))
         if trial.size < best.size:
             allowed, best = allowed - {i}, trial
     return best

@@ -185,7 +185,7 @@ ARENA_IO_QUANTIZATION_BYTES = 12 + 8
 
 
 # The arena on the 64-bit host build of tflite-micro's Python interpreter, with its reference kernels:
-# the runtime `tinyml export` verifies on (estimate(..., runtime="host")). Pointers are 8 bytes, so
+# the runtime `tinyml export` verifies on (estimate(..., build="host")). Pointers are 8 bytes, so
 # the structs above that hold them grow, and reference kernels request no scratch (the head equals
 # the activations' plan). Measured with RecordingMicroAllocator and the smallest arena TFLM accepts
 # (scripts/bench_export.py): per-op bytes from single-op models (NodeAndRegistration 64 bytes + the
@@ -326,3 +326,36 @@ del _table, _family
 # Float32 models (a .tflite that was not quantized) run the reference float kernels: with a single
 # precision FPU (M4F, M7, LX7) about 3x the int8 SIMD cost, without one (M0+) soft-float, ~20x.
 FLOAT_SLOWDOWN = {"m0plus": 20.0, "m4": 3.0, "m7": 3.0, "m33": 3.0, "lx7": 3.0}
+
+# --- the tinyml C engine (runtime c) -----------------------------------------------------------------
+# MEASURED with arm-none-eabi-gcc 12.2.1 -Os -mthumb, linked with --gc-sections and measured with
+# arm-none-eabi-size / nm (scripts/fit_engine_flash.py, 12 random models of both spaces, seed 0).
+# Per core family: each op kind's exclusive kernel code (the full link less the link without it),
+# "shared" (requantization, fixed-point helpers, libgcc, memmove), "invoke" + "per_call" x layers:
+# tinyml_invoke's own code (a least-squares fit; every other model run over 2 x 2 patches), "patch":
+# the region copy (newlib's memcpy) of patch-based execution. The kernels are the portable C ones; refit with
+# the script when they change. An op kind missing here has no engine kernel.
+ENGINE_FLASH = {
+    "m0plus": {"invoke": 2, "per_call": 15.77, "shared": 1036, "conv2d": 356, "depthwise_conv2d": 424,
+               "fully_connected": 104, "add": 104, "avg_pool": 12, "max_pool": 12, "mean": 92, "reshape": 192,
+               "softmax": 560, "patch": 212},
+    "m4": {"invoke": 10, "per_call": 15.25, "shared": 404, "conv2d": 356, "depthwise_conv2d": 432,
+           "fully_connected": 104, "add": 104, "avg_pool": 8, "max_pool": 8, "mean": 88, "reshape": 272,
+           "softmax": 532, "patch": 384},
+    "m7": {"invoke": 10, "per_call": 15.25, "shared": 408, "conv2d": 356, "depthwise_conv2d": 428,
+           "fully_connected": 104, "add": 104, "avg_pool": 8, "max_pool": 8, "mean": 88, "reshape": 272,
+           "softmax": 528, "patch": 384},
+    "m33": {"invoke": 10, "per_call": 15.25, "shared": 412, "conv2d": 364, "depthwise_conv2d": 428,
+            "fully_connected": 104, "add": 104, "avg_pool": 8, "max_pool": 8, "mean": 88, "reshape": 272,
+            "softmax": 532, "patch": 312},
+}
+# A core family not measured (lx7) takes the m4 figures: an ESTIMATE.
+ENGINE_FLASH_DEFAULT_FAMILY = "m4"
+# Each layer's parameter struct in .rodata (engine/c/tinyml_kernels.h; 32-bit ints and pointers), by
+# op kind, from the same script (a reshape is a plain copy: no struct; a patch's crop and place:
+# tinyml_region_params). Per-channel conv and
+# depthwise constants: int8 weights, int32 bias, multiplier and shift; fully connected: int8 weights
+# and int32 bias (one multiplier and shift, in its struct).
+ENGINE_PARAMS_BYTES = {"add": 52, "avg_pool": 52, "conv2d": 80, "depthwise_conv2d": 80, "fully_connected": 40,
+                       "max_pool": 52, "mean": 24, "softmax": 20, "reshape": 0, "patch_crop": 36, "patch_place": 36}
+ENGINE_PER_CHANNEL_BYTES = {"conv2d": 4 + 4 + 4, "depthwise_conv2d": 4 + 4 + 4, "fully_connected": 4}

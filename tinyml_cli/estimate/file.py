@@ -115,11 +115,11 @@ def op_view(g: Subgraph, op: Operator) -> OpView:
                   tuple(g.tensors[t] for t in op.outputs), op.options)
 
 
-def _costs(model: TfliteModel, kind: OpKind, view: OpView, op: Operator, runtime: str) -> Costs:
+def _costs(model: TfliteModel, kind: OpKind, view: OpView, op: Operator, build: str) -> Costs:
     """The op table's costs of an operator; tensors its op cannot have (a rank, a zero dimension, a
     missing input a corrupt file declares) are a one-line InputFileError naming the operator."""
     try:
-        return kind.costs(view, runtime)
+        return kind.costs(view, build)
     except (IndexError, ValueError, ZeroDivisionError, KeyError, TypeError, AttributeError) as exc:
         shapes = [list(t.shape) if t is not None else None for t in (*view.inputs, *view.outputs)]
         raise InputFileError(f"{model.path}: operator {op.index} ({op.builtin}) has tensors of shapes "
@@ -131,10 +131,10 @@ def _shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
 
 
-def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runtime: str = "mcu") -> Estimate:
+def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, build: str = "mcu") -> Estimate:
     """Estimate a .tflite file (``read_model``) deployed with TFLM on ``profile`` against ``budget``;
-    ``runtime`` as in :func:`~tinyml_cli.estimate.model.estimate`."""
-    arena = _arena_constants(runtime)
+    ``build`` as in :func:`~tinyml_cli.estimate.model.estimate`."""
+    arena = _arena_constants(build)
     family = profile.core_family
     lifetimes = _Lifetimes(model)
     lifetimes.mark(0)
@@ -182,7 +182,7 @@ def estimate_file(model: TfliteModel, profile: McuProfile, budget: Budget, runti
             if kind is None:
                 unknown.append(op.builtin)
             else:
-                c = _costs(model, kind, view, op, runtime)
+                c = _costs(model, kind, view, op, build)
                 macs = c.macs
                 cycles = op_cycles(c, RATES[family, is_float])
                 start, end = lifetimes.op_scope.get((s, op.index), (0, 0))

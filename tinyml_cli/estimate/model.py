@@ -27,6 +27,9 @@ from ..mcu import Budget, McuProfile
 from ..units import format_bytes, format_count
 from . import constants as K
 from .latency import RATES, Rates, op_cycles
+from ..engine.patches import split_index
+from ..errors import EngineError
+from .engine import engine_cost
 from .planner import planned_size
 from .runtime_flash import runtime_flash
 
@@ -59,6 +62,9 @@ class Estimate:
     live_steps: list[int] = field(repr=False)                  # activation bytes alive at each layer
     ms_per_cycle: float = field(repr=False)
     notes: list[str] = field(default_factory=list)             # what the estimate could not count
+    runtime: str = "tflm"                                      # what runs the model: tflm or c
+    io_buffers: int = 0                                        # c: the caller's output buffer bytes
+    patches: dict[str, Any] | None = None                      # c with patches: split, per-layer peak
 
     @property
     def layers(self) -> list[dict[str, Any]]:
@@ -78,12 +84,13 @@ class Estimate:
         """JSON-ready: bytes as ints, milliseconds as floats."""
         b = self.budget
         return {
-            "model": self.graph.name, "mcu": self.mcu,
+            "model": self.graph.name, "mcu": self.mcu, "runtime": self.runtime,
             "budget": {"sram": b.sram, "flash": b.flash, "macs": b.macs, "latency_ms": b.latency_ms},
             "macs": self.macs, "params": self.params,
             "flash_model": self.flash_model, "flash_total": self.flash_total,
             "peak_sram": self.peak_sram, "sram_lower_bound": self.sram_lower_bound,
             "arena_planned": self.arena_planned, "arena_persistent": self.arena_persistent,
+            "io_buffers": self.io_buffers, "patches": self.patches,
             "latency_ms": self.latency_ms, "fps": self.fps,
             "fits": self.fits, "violations": list(self.violations), "margins": dict(self.margins),
             "notes": list(self.notes), "layers": self.layers,
@@ -98,11 +105,15 @@ _ROUND = K.ARENA_ALIGNMENT - 1
 _MASK = ~_ROUND
 
 
-def _arena_constants(runtime: str) -> dict[str, Any]:
-    """The arena constants of a runtime build: the module's (a 32-bit MCU) or the host's overrides."""
-    if runtime not in ("mcu", "host"):
-        raise ValueError(f"runtime must be 'mcu' or 'host', got {runtime!r}")
-    overrides = K.HOST_ARENA if runtime == "host" else {}
+RUNTIMES = ("tflm", "c")            # what runs the model on the MCU: TFLite Micro, or our C engine
+BUILDS = ("mcu", "host")             # which TFLM build: a 32-bit MCU, or tflite-micro's 64-bit host
+
+
+def _arena_constants(build: str) -> dict[str, Any]:
+    """The arena constants of a TFLM build: the module's (a 32-bit MCU) or the host's overrides."""
+    if build not in BUILDS:
+        raise ValueError(f"build must be 'mcu' or 'host', got {build!r}")
+    overrides = K.HOST_ARENA if build == "host" else {}
     return {name: overrides.get(name, getattr(K, name)) for name in K.HOST_ARENA}
 
 
@@ -112,8 +123,17 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activation_bytes: int = 1,
              weight_bytes: int = 1, model_bytes: int | None = None,
-             io_bytes: tuple[int, int] | None = None, runtime: str = "mcu") -> Estimate:
-    """Estimate ``graph`` deployed with TFLite Micro on ``profile`` and judge it against ``budget``.
+             io_bytes: tuple[int, int] | None = None, build: str = "mcu", runtime: str = "tflm",
+             patches: int = 0, split: str | int | None = None) -> Estimate:
+    """Estimate ``graph`` deployed on ``profile`` under ``runtime`` and judge it against ``budget``.
+
+    ``runtime``: ``"tflm"``, TFLite Micro (below), or ``"c"``, the tinyml C engine (int8 only): its
+    peak SRAM is the engine planner's arena (the input lives there) plus the caller's output buffer, its flash
+    model the generated constants (weights, biases, requantization, parameter structs, calls) and
+    its flash total adds the kernels' code (estimate/engine.py); MACs, parameters and latency are
+    the same model's (the engine's cycles are not fitted yet, see ``notes``). With ``patches`` >= 2
+    the engine runs the first layers patch by patch up to ``split`` (a layer name or index; None:
+    the split with the smallest arena); ``patches`` then holds that split and the per-layer peak.
 
     The defaults describe a full-integer int8 model. A float32 .tflite passes ``activation_bytes=4,
     weight_bytes=4`` (no quantization parameters, float kernels) and its real file size as
@@ -121,7 +141,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     the model's input and output where they differ from the activations: a QUANTIZE before the first
     layer and a DEQUANTIZE after the last convert them (a converter-made int8 model with float32
     input and output has ``io_bytes=(4, 4)``); their tensors, steps and costs are counted in the
-    totals, not in the per-layer rows. ``runtime`` picks the arena's struct sizes and kernel scratch:
+    totals, not in the per-layer rows. ``build`` picks the arena's struct sizes and kernel scratch:
     ``"mcu"``, a 32-bit MCU with CMSIS-NN kernels, or ``"host"``, the 64-bit host build with reference
     kernels that tflite-micro's Python interpreter runs (what ``tinyml export`` measures).
 
@@ -129,8 +149,10 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     built by the arch package share equal layers), then TFLM's planner: a search screens millions
     of candidates through here (``scripts/bench_estimate.py`` measures it).
     """
-    arena = _arena_constants(runtime)
-    setting, memo = _tables(profile, arena, runtime, weight_bytes, activation_bytes)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    arena = _arena_constants(build)
+    setting, memo = _tables(profile, arena, build, weight_bytes, activation_bytes)
     op_flash, mask, rnd = K.FLASH_OPERATOR_BYTES, _MASK, _ROUND
 
     shapes = graph.tensor_shapes
@@ -172,7 +194,7 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     if mixed:
         layer_steps, conversion_at, count = conversion_steps(graph)
         step_of = [s0 + step for step in layer_steps]
-        tables = {pair: _tables(profile, arena, runtime, "int4" if pair[0] == "int4" else 1, _ITEM_BYTES[pair[1]])
+        tables = {pair: _tables(profile, arena, build, "int4" if pair[0] == "int4" else 1, _ITEM_BYTES[pair[1]])
                   for pair in set(mixed)}
     for i, layer in enumerate(layers):
         if mixed:
@@ -248,6 +270,10 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     peak = non_persistent + persistent
     cycles_to_ms = 1.0 / (profile.clock_mhz * 1000.0)
     latency_ms = total_cycles * cycles_to_ms
+    if runtime == "c":
+        return _engine_estimate(graph, profile, budget, total_macs, total_params, costs, latency_ms, cycles_to_ms,
+                                weight_bytes == activation_bytes == 1 and io_bytes in (None, (1, 1)),
+                                patches, split)
     violations, margins = _verdict(budget, peak, flash_model, total_macs, latency_ms)
     builtins = {LAYER_OPS[name].builtin for name in {layer.op for layer in layers}} | {op.op for op in front}
     if dequantize:
@@ -263,15 +289,15 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
 _ITEM_BYTES = {"int8": 1, "int16": 2}
 
 
-def _tables(profile: McuProfile, arena: dict[str, Any], runtime: str, weight_bytes: int | str,
+def _tables(profile: McuProfile, arena: dict[str, Any], build: str, weight_bytes: int | str,
             activation_bytes: int) -> tuple["_Setting", dict]:
     """The cost setting and the layer memo of one (weights, activations) precision; ``weight_bytes``
     4 is a float model, ``"int4"`` packed int4 weights."""
     is_float = weight_bytes == 4
     setting = _Setting(RATES[profile.core_family, is_float], 0 if is_float else K.QUANT_PARAM_BYTES_PER_CHANNEL,
-                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"], runtime, weight_bytes,
+                       arena["ARENA_OP_BYTES"], arena["ARENA_OP_BYTES_DEFAULT"], build, weight_bytes,
                        activation_bytes)
-    memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, runtime))
+    memo = _LAYER_MEMO.get(memo_key := (profile.core_family, weight_bytes, activation_bytes, build))
     if memo is None or len(memo) >= _LAYER_MEMO_MAX:
         memo = _LAYER_MEMO[memo_key] = {}
     return setting, memo
@@ -308,6 +334,27 @@ def _mixed_buffers(graph: LayerGraph, numels: list[int], s0: int, step_of: list[
                       for t, dtype in conversion_at]
 
 
+def _engine_estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, macs: int, params: int,
+                     costs: list[tuple], latency_ms: float, cycles_to_ms: float, int8: bool, patches: int,
+                     split: str | int | None) -> Estimate:
+    """The estimate under the C engine: its planner's memory and its library's flash, the model's
+    MACs, parameters and latency (TFLM + CMSIS-NN's cycle model)."""
+    if not int8:
+        raise EngineError("the C engine runs full-integer int8 models only: use runtime tflm")
+    c = engine_cost(graph, profile.core_family, patches, split_index(graph, split) if patches >= 2 else None)
+    flash_model = sum(c.layer_flash)
+    violations, margins = _verdict(budget, c.peak_sram, flash_model, macs, latency_ms)
+    costs = [(m, p, f, cy) for (m, p, _, cy), f in zip(costs, c.layer_flash)]
+    notes = ["runtime c: latency from TFLM + CMSIS-NN's cycle model (the engine's kernels are not timed yet)"]
+    patched = None
+    if c.split >= 0:
+        patched = {"patches": c.patches, "split": graph.layers[c.split].name, "peak_sram": c.peak_sram,
+                   "peak_sram_per_layer": c.peak_sram_per_layer}
+    return Estimate(graph, profile.name, budget, macs, params, flash_model, flash_model + c.code, c.peak_sram,
+                    c.lower_bound, c.arena, 0, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
+                    costs, c.live, cycles_to_ms, notes, "c", c.io_bytes, patched)
+
+
 class _Setting(NamedTuple):
     """What a layer's cost depends on besides the layer and its input shape."""
 
@@ -315,13 +362,13 @@ class _Setting(NamedTuple):
     quant_bytes: int                                   # quantization parameters per channel
     op_bytes_of: dict[str, int]                        # persistent arena bytes per operator
     op_bytes_default: int
-    runtime: str                                       # "mcu" or "host": which kernels' scratch
+    build: str                                         # "mcu" or "host": which kernels' scratch
     weight_bytes: int
     activation_bytes: int
 
 
 # Per-layer costs by layer identity, one table per (core family, weight bytes, activation bytes,
-# runtime). The graph builder shares equal layers between graphs, so a search computes each layer's
+# build). The graph builder shares equal layers between graphs, so a search computes each layer's
 # cost once. An entry holds its layer, so no other object can take its id while the entry lives; a
 # full table is dropped. The constants are read when a layer is first seen. A layer not seen before
 # takes the costs of one with the same signature (every field but its name, its input count and its
@@ -339,9 +386,9 @@ def _layer_cost(layer: Layer, in_shape: tuple[int, ...], setting: _Setting) -> t
     """One layer's output elements, (MACs, parameters, flash, cycles), persistent arena bytes,
     tensors it adds beyond its output, and the sizes of its scratch buffers: the op table's costs of
     the layer (``tinyml_cli.ops``) turned into bytes and cycles with this module's constants."""
-    (rates, quant_bytes, op_bytes_of, op_bytes_default, runtime, weight_bytes, activation_bytes) = setting
+    (rates, quant_bytes, op_bytes_of, op_bytes_default, build, weight_bytes, activation_bytes) = setting
     op = LAYER_OPS[layer.op]
-    c = op.kind.costs(layer_view(layer, [in_shape] * len(layer.inputs), activation_bytes, weight_bytes), runtime)
+    c = op.kind.costs(layer_view(layer, [in_shape] * len(layer.inputs), activation_bytes, weight_bytes), build)
     cycles = op_cycles(c, rates)
     persistent = op_bytes_of.get(layer.op, op_bytes_default) + ((c.persistent + _ROUND) & _MASK)
     scratch = tuple((size + _ROUND) & _MASK for size in c.scratch if size)   # alive for this op
@@ -396,7 +443,7 @@ def _front_costs(front: tuple[FrontOp, ...], input_shape: tuple[int, ...], input
         flash += K.FLASH_FRONT_OPERATOR_BYTES
         persistent += setting.op_bytes_of.get(f"front_{op.op}", setting.op_bytes_default)
         scratch += [((size + _ROUND) & _MASK, step, step)
-                    for size in lookup(op.op).costs(_front_view(op, front, input_shape), setting.runtime).scratch]
+                    for size in lookup(op.op).costs(_front_view(op, front, input_shape), setting.build).scratch]
     widths = {"mean": channels, "inv_std": channels, "axes": 2, "eps": 1}
     flash += sum(K.FLASH_FRONT_CONSTANT_BYTES + widths[c] * _FRONT_CONSTANT_BYTES[c] for c in constants)
     names = [RAW, *(op.output for op in front[:-1])]   # the last output is the IR's tensor 0

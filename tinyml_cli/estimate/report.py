@@ -17,10 +17,19 @@ def render(est: Estimate, ui: Ui) -> None:
     b = est.budget
     ui.info(f"MACs {format_count(est.macs)}, parameters {format_count(est.params)}")
     ui.info(f"flash: model {format_bytes(est.flash_model)} of {format_bytes(b.flash)}, "
-            f"with the runtime {format_bytes(est.flash_total)}")
-    ui.info(f"peak SRAM {format_bytes(est.peak_sram)} of {format_bytes(b.sram)} (arena plan "
-            f"{format_bytes(est.arena_planned)} + persistent {format_bytes(est.arena_persistent)}; "
-            f"lower bound {format_bytes(est.sram_lower_bound)})")
+            f"with the {'engine kernels' if est.runtime == 'c' else 'runtime'} {format_bytes(est.flash_total)}")
+    if est.runtime == "c":
+        ui.info(f"peak SRAM {format_bytes(est.peak_sram)} of {format_bytes(b.sram)} (C engine arena "
+                f"{format_bytes(est.arena_planned)} with the input + output buffer {format_bytes(est.io_buffers)}; "
+                f"lower bound {format_bytes(est.sram_lower_bound)})")
+        if est.patches:
+            p = est.patches
+            ui.info(f"patch by patch ({p['patches']}x{p['patches']} patches up to {p['split']}): peak SRAM "
+                    f"{format_bytes(p['peak_sram'])}; layer by layer {format_bytes(p['peak_sram_per_layer'])}")
+    else:
+        ui.info(f"peak SRAM {format_bytes(est.peak_sram)} of {format_bytes(b.sram)} (arena plan "
+                f"{format_bytes(est.arena_planned)} + persistent {format_bytes(est.arena_persistent)}; "
+                f"lower bound {format_bytes(est.sram_lower_bound)})")
     ui.info(f"latency {est.latency_ms:.2f} ms ({est.fps:.1f} fps)")
     for note in est.notes:
         ui.warn(note)

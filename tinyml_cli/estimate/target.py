@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..arch import Arch, build_graph
-from ..errors import InputFileError, TinymlError
+from ..errors import EngineError, InputFileError, TinymlError
 from ..mcu import Budget, McuProfile
 from ..tflite.model import read_model
 from .file import estimate_file
@@ -15,9 +15,11 @@ from .model import Estimate, estimate
 CONSTRAINT_KEYS = ("sram", "flash", "macs", "latency_ms")
 
 
-def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> Estimate:
+def estimate_target(target: str | Path, profile: McuProfile, budget: Budget, runtime: str = "tflm",
+                    engine: dict | None = None) -> Estimate:
     """Estimate an arch YAML, a candidate folder (its arch.yaml) or any .tflite file (planned from its
-    own tensors; its real size is the flash model)."""
+    own tensors; its real size is the flash model) under ``runtime`` (a .tflite: TFLM only) with
+    the config's ``engine`` settings (patches, split)."""
     path = Path(target)
     name = path.stem
     if path.is_dir():
@@ -27,6 +29,9 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
     elif not path.exists():
         raise InputFileError(f"{path}: no such file")
     if path.suffix == ".tflite":
+        if runtime != "tflm":
+            raise InputFileError(f"{path}: a .tflite file is estimated for runtime tflm; the C engine's "
+                                 "estimate takes an arch YAML or a candidate folder")
         return estimate_file(read_model(path), profile, budget)
     if path.suffix not in (".yaml", ".yml"):
         raise InputFileError(f"{path}: expected an arch YAML (.yaml), a .tflite file or a candidate "
@@ -36,7 +41,19 @@ def estimate_target(target: str | Path, profile: McuProfile, budget: Budget) -> 
         graph = build_graph(arch)
     except TinymlError as exc:                         # the choices' errors name the key, not the file
         raise type(exc)(f"{path}: {exc}") from None
-    return estimate(replace(graph, name=name), profile, budget)
+    try:
+        return estimate(replace(graph, name=name), profile, budget, runtime=runtime, **engine_options(engine))
+    except EngineError as exc:
+        raise EngineError(f"{path}: {exc}") from None
+
+
+def engine_options(engine: dict | None) -> dict:
+    """The estimate's keyword arguments of a config's ``engine`` section (patches, split).
+
+    >>> engine_options({"patches": 3, "split": None}), engine_options(None)
+    ({'patches': 3, 'split': None}, {})
+    """
+    return {"patches": engine["patches"], "split": engine["split"]} if engine else {}
 
 
 def constraint_overrides(overrides: list[str]) -> list[str]:

@@ -50,7 +50,7 @@ def _run_candidates(run_dir: Path, rank: int | None, top: int | None) -> list[Ca
     return out
 
 
-def _export_engine(result: ExportResult, tflm_estimate: int, seed: int, ui: Ui) -> dict:
+def _export_engine(result: ExportResult, tflm_estimate: int, seed: int, engine: dict, ui: Ui) -> dict:
     """The C engine's library beside the .tflite, checked on the saved test samples (random int8
     inputs when the dataset has no test split)."""
     from ..engine.export import engine_rows, export_engine
@@ -64,7 +64,8 @@ def _export_engine(result: ExportResult, tflm_estimate: int, seed: int, ui: Ui) 
         inputs = rng.integers(-128, 128, (ENGINE_RANDOM_SAMPLES, *result.quantized.graph.input_shape), np.int8)
     arena = result.verify["tflm_arena"]["required"] if result.verify else None
     model = (result.out_dir / "model.tflite").read_bytes()
-    report = export_engine(result.quantized, model, inputs, result.out_dir, arena, tflm_estimate)
+    report = export_engine(result.quantized, model, inputs, result.out_dir, arena, tflm_estimate,
+                           engine["patches"], engine["split"])
     result.files = sorted({*result.files, "engine"})
     ui.table(f"C engine ({result.out_dir / 'engine'})", ["measure", "value"], engine_rows(report))
     return report
@@ -89,6 +90,8 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
         if (path / "config.yaml").is_file():
             run_cfg = read_yaml(path / "config.yaml") or {}
         base = {k: run_cfg[k] for k in _FROM_RUN if k in run_cfg}
+        if "runtime" in run_cfg:                     # export for the runtime the search judged fits by
+            overrides = [f"export.runtime={run_cfg['runtime']}", *overrides]
         cfg = validate(apply_overrides(base, overrides), SCHEMA, "export")
         candidates = _run_candidates(path, rank, top)
         out = out if out is not None else path / "export"
@@ -121,7 +124,7 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
             ui.info(f"exporting {c.label} -> {folder}")
             name = cfg["name"] if len(candidates) == 1 else f"{cfg['name']}_{i}"
             graph = build_graph(c.arch)
-            host, mcu = (estimate(graph, profile, budget, runtime=r) for r in ("host", "mcu"))
+            host, mcu = (estimate(graph, profile, budget, build=b) for b in ("host", "mcu"))
             result = export_candidate(c.arch, c.module, d, cfg["export"], folder, name,
                                       {"peak_sram": host.peak_sram, "model_flash": host.flash_model,
                                        "mcu_peak_sram": mcu.peak_sram},
@@ -130,6 +133,6 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
                 ui.table(f"verification of {c.label} ({d.name} test set)", ["measure", "value"],
                          verify_rows(result.verify))
             if cfg["export"]["runtime"] == "c":
-                result.engine = _export_engine(result, mcu.peak_sram, cfg["seed"], ui)
+                result.engine = _export_engine(result, mcu.peak_sram, cfg["seed"], cfg["engine"], ui)
             results.append(result)
     return out_dir, results

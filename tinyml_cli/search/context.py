@@ -61,6 +61,9 @@ def make_context(cfg: dict, source: str = "config") -> SearchContext:
     profile = load_profile(cfg["mcu"])
     data = load_dataset(cfg["data"], cfg["seed"])
     normalize = resolve_normalize(cfg["train"]["normalize"], data.input_shape)
+    if cfg["runtime"] == "c" and normalize != "none":
+        raise ConfigError(f"{source}: runtime: c takes int8 inputs, but train.normalize resolves to "
+                          f"{normalize!r} on this data's {data.input_shape} inputs: set train.normalize: none")
     space = make_space(cfg["space"], data.input_shape, data.num_classes, source, normalize)
     backend = BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], source)
     k = fold_count(cfg, data, backend, source)

@@ -24,8 +24,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ..arch import Arch, build_graph
-from ..errors import ArchError
+from ..errors import ArchError, EngineError
 from ..estimate import estimate
+from ..estimate.target import engine_options
 from ..train.loop import resolve_epochs
 from .config import AUTO, AUTO_FIDELITY_DIVISOR, AUTO_FIDELITY_MIN
 from .context import SearchContext
@@ -53,8 +54,9 @@ def assess(ctx: SearchContext, arch: Arch) -> dict:
     limits = {"sram": b.sram, "flash": b.flash, "macs": b.macs, "latency_ms": b.latency_ms}
     limits = {k: v for k, v in limits.items() if v is not None}
     try:
-        est = estimate(build_graph(arch), ctx.profile, b)
-    except ArchError as exc:
+        est = estimate(build_graph(arch), ctx.profile, b, runtime=ctx.cfg["runtime"],
+                       **engine_options(ctx.cfg["engine"]))
+    except (ArchError, EngineError) as exc:
         return {"feasible": False, "violations": [str(exc)], "costs": None, "estimate": None,
                 "constraints": {**{k: 1.0 for k in limits}, "shape": 1.0}}
     costs = {"macs": est.macs, "params": est.params, "flash": est.flash_model,

@@ -102,7 +102,7 @@ class DifferentiableBackend(WeightSharingBackend):
 
     def build(self, context: Context) -> Supernet:
         """Shrink, train the relaxed supernet, derive and repair the most likely architecture."""
-        costs = CostModel(context.profile, context.budget)
+        costs = CostModel(context.profile, context.budget, context.cfg["runtime"], context.cfg["engine"])
         rng = np.random.default_rng(context.seed)
         space = shrink_space(context.space, costs.macs, costs.fits, self.options["shrink_samples"], rng)
         model = RelaxedSupernet(space)

@@ -102,7 +102,7 @@ class OneshotBackend(WeightSharingBackend):
         """Shrink the space and train the supernet; evolution then runs in the shrunk space."""
         o = self.options
         space = context.space
-        costs = CostModel(context.profile, context.budget)
+        costs = CostModel(context.profile, context.budget, context.cfg["runtime"], context.cfg["engine"])
         rng = np.random.default_rng(context.seed)
         if o["shrink"]:
             space = shrink_space(space, costs.macs, costs.fits, o["shrink_samples"], rng)

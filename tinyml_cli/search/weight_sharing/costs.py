@@ -15,21 +15,23 @@ import numpy as np
 
 from ...arch import Arch, build_graph
 from ...estimate import Estimate, estimate
+from ...estimate.target import engine_options
 from ...mcu import Budget, McuProfile
 
 
 class CostModel:
-    """Estimates of architectures on one MCU and budget, computed once per architecture."""
+    """Estimates of architectures on one MCU, budget and runtime, computed once per architecture."""
 
-    def __init__(self, profile: McuProfile, budget: Budget) -> None:
+    def __init__(self, profile: McuProfile, budget: Budget, runtime: str = "tflm", engine: dict | None = None) -> None:
         self.profile, self.budget = profile, budget
+        self.options = {"runtime": runtime, **engine_options(engine)}
         self._cache: dict[str, Estimate] = {}
 
     def estimate(self, arch: Arch) -> Estimate:
         """The estimator's verdict on ``arch``."""
         key = arch.key()
         if key not in self._cache:
-            self._cache[key] = estimate(build_graph(arch), self.profile, self.budget)
+            self._cache[key] = estimate(build_graph(arch), self.profile, self.budget, **self.options)
         return self._cache[key]
 
     def fits(self, arch: Arch) -> bool:
