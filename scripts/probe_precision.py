@@ -90,7 +90,7 @@ def costs(rng: np.random.Generator) -> None:
         layers = {i: (rng.normal(size=layer.weight_shape) * 0.3, rng.normal(size=layer.output_shape[-1]) * 0.1)
                   for i, layer in enumerate(g.layers) if layer.weight_shape}
         data = write_tflite(quantize(FoldedModule(g, layers), rng.normal(size=(8, 32, 32, 3)).astype(np.float32)))
-        est = estimate(g, profile, budget_for(profile), runtime="host")
+        est = estimate(g, profile, budget_for(profile), build="host")
         code_run = ("from tflite_micro.python.tflite_micro import runtime; import sys; "
                     "runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=1 << 22).print_allocations()")
         with tempfile.NamedTemporaryFile(suffix=".tflite") as f:

@@ -90,7 +90,7 @@ def test_cli_flag_and_config_key(cli, tmp_path):
 
 
 def test_search_costs_judge_under_the_configured_runtime():
-    from tinyml_cli.search.costs import CostModel
+    from tinyml_cli.search.weight_sharing.costs import CostModel
     profile = load_profile("STM32F746")
     budget = budget_for(profile, {"sram": 100 * 1024})
     arch = Arch.load(MBV2)

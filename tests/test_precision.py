@@ -78,12 +78,12 @@ def test_estimated_bytes_of_mixed_precision_are_the_files_and_tflms(rng, capfd, 
     # flash the int8 estimate's error plus at most 1% (the tolerances of the int8 tests)
     for graph in mixed_graphs(rng):
         q, data = export(graph, rng)
-        est = estimate(graph, PROFILE, budget_for(PROFILE), runtime="host")
+        est = estimate(graph, PROFILE, budget_for(PROFILE), build="host")
         arena = tflm_arena(data, capfd)
         assert est.arena_planned == arena["head"]                      # int16 tensors, conversions, int4 scratch
         assert abs(est.peak_sram / required_arena(data, arena["head"] + arena["tail"] - 4096) - 1) <= 0.03
         int8 = replace(graph, precision=())
-        int8_est, int8_data = estimate(int8, PROFILE, budget_for(PROFILE), runtime="host"), export(int8, rng)[1]
+        int8_est, int8_data = estimate(int8, PROFILE, budget_for(PROFILE), build="host"), export(int8, rng)[1]
         assert abs((est.flash_model - int8_est.flash_model) - (len(data) - len(int8_data))) <= 0.01 * len(int8_data)
         (tmp_path / "m.tflite").write_bytes(data)
         tensors = {t.name: t for t in read_model(tmp_path / "m.tflite").subgraphs[0].tensors}
@@ -105,11 +105,11 @@ def test_int4_and_int16_change_the_estimate_as_their_bytes_do():
     t = b.conv(t, 16, 3)
     _ = b.fully_connected(b.mean(t), 4)
     graph = b.finish()
-    base = estimate(graph, PROFILE, budget_for(PROFILE), runtime="host")
-    w4 = estimate(apply_precision(graph, ["w4a8", "w4a8", "w4a8"]), PROFILE, budget_for(PROFILE), runtime="host")
+    base = estimate(graph, PROFILE, budget_for(PROFILE), build="host")
+    w4 = estimate(apply_precision(graph, ["w4a8", "w4a8", "w4a8"]), PROFILE, budget_for(PROFILE), build="host")
     weights = sum(layer.weight_count for layer in graph.layers)
     assert base.flash_model - w4.flash_model == weights - sum(-(-layer.weight_count // 2) for layer in graph.layers)
-    a16 = estimate(apply_precision(graph, ["w8a16", "w8a16", "w8a16"]), PROFILE, budget_for(PROFILE), runtime="host")
+    a16 = estimate(apply_precision(graph, ["w8a16", "w8a16", "w8a16"]), PROFILE, budget_for(PROFILE), build="host")
     assert a16.flash_model - base.flash_model >= 4 * (16 + 16 + 4)   # int64 biases (plus one QUANTIZE)
     assert a16.arena_planned > 1.9 * base.arena_planned
 
