@@ -22,8 +22,8 @@ from .final import screened, train_top_k
 from .leaderboard import BASELINES, describe_counts, leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
 from .baseline import baselines
-from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, open_study, redact, require_study,
-                    screen, storage_url, wait_for_running)
+from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, manifest_storage, open_study, redact,
+                    require_study, resolve_storage, screen, storage_url, wait_for_running)
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
@@ -36,7 +36,7 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
         run_dir = Path(resume)
         manifest = open_run_dir(run_dir, "search")
         cfg = load_config(run_dir / "config.yaml", SEARCH_SCHEMA)
-        url = storage or manifest.get("storage") or storage_url(None, run_dir)
+        url = storage or resolve_storage(manifest.get("storage"), run_dir)
         if HIDDEN in url:
             raise ConfigError(f"{run_dir}: the study's storage URL has a password; give it again with --storage")
         require_study(cfg, url, run_dir)
@@ -70,7 +70,8 @@ def _worker_main(cfg: dict, url: str, index: int, threads: int, deadline: float 
         ctx = make_context(cfg)
         study = open_study(ctx, url, worker=index)
         ctx.backend.prepare(ctx)
-        screen(ctx, study, deadline=deadline)
+        screen(ctx, study, deadline=deadline,
+               say=lambda text: print(f"worker {index}: {text}", file=sys.stderr, flush=True))
     except ScreeningStopped as exc:
         print(f"worker {index}: screening stopped: {exc}", file=sys.stderr)
     except TinymlError as exc:
@@ -113,7 +114,7 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
     ui.attach_log(run_dir / "log.txt")
     argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
     manifest = start_manifest(run_dir, "search", cfg["seed"], argv)
-    write_json(run_dir / MANIFEST, {**manifest, "storage": redact(url)})
+    write_json(run_dir / MANIFEST, {**manifest, "storage": manifest_storage(url, run_dir)})
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with record_outcome(run_dir) as outcome:
@@ -130,8 +131,9 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     study = open_study(ctx, url)
     ctx.backend.prepare(ctx)
     stale_after = cfg["search"]["stale_after_s"]
-    if fail_stale_trials(study, stale_after):
-        ui.info("search: trials of a stopped run marked failed; finished trials are kept")
+    say = lambda text: ui.info(f"search: {text}")  # noqa: E731
+    if fail_stale_trials(study, stale_after, say):
+        ui.info("search: finished trials are kept")
     target = cfg["search"]["trials"]
     ranking = (f"{len(ctx.folds)}-fold cross-validation on train + validation" if ctx.folds else
                f"the validation split ({len(ctx.data.y_val)} samples)")
@@ -152,10 +154,10 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
 
         try:
             while counts(study)["EVALUATED"] < target:
-                screen(ctx, study, on_trial, deadline)
-                wait_for_running(study, stale_after)
+                screen(ctx, study, on_trial, deadline, say)
+                wait_for_running(study, stale_after, say=say)
         except ScreeningStopped as exc:
-            wait_for_running(study, stale_after)
+            wait_for_running(study, stale_after, say=say)
             ui.warn(f"search: screening stopped: {exc}")
     if cfg["search"]["baseline"] and BASELINES not in study.user_attrs:
         ui.info("search: fitting the reference classifiers (logistic regression, RBF SVM)")
