@@ -57,6 +57,7 @@ def test_an_existing_run_directory_is_never_overwritten(simulated, config, cli):
     out, _ = simulated
     code, stdout, err = cli("simulate-drift", config, "--out", out)
     assert code == 2 and "already exists" in err and "Traceback" not in err and stdout == ""
+    assert "--resume" not in err  # simulate-drift has none
 
 
 def test_bad_config_is_one_line_and_exit_2(config, tmp_path, cli):
@@ -70,7 +71,9 @@ def test_bad_config_is_one_line_and_exit_2(config, tmp_path, cli):
     assert code == 2 and "unknown key 'methods.tinyol.lrr' (did you mean 'lr'?)" in err
     code, _, err = cli("simulate-drift", config, "detector.params.delta=3", "--out", tmp_path / "v")
     assert code == 2 and "detector adwin: delta must be in (0, 1)" in err
-    assert not any((tmp_path / d).exists() for d in "xyzwv")  # nothing half-made
+    code, _, err = cli("adapt", config, "--method", "tinyol", "--model", tmp_path / "none", "--out", tmp_path / "u")
+    assert code == 2 and "none: neither a candidate folder" in err
+    assert not any((tmp_path / d).exists() for d in "xyzwvu")  # nothing half-made
 
 
 def test_check_exits_3_when_a_method_does_not_fit(config, tmp_path, cli):

@@ -12,23 +12,22 @@ import numpy as np
 from ..console import Ui
 from ..errors import ConfigError, DoesNotFitError
 from ..report.drift_report import write_report
-from ..runs import atomic_write_bytes, create_run_dir, record_outcome, start_manifest, write_yaml
+from ..runs import atomic_write_bytes, check_out, run_folder
 from ..train.checkpoint import save_candidate
 from . import METHODS
 from .experiment import Experiment, adapted_candidate, run_experiment
 
 
 @contextmanager
-def _run(command: str, cfg: dict, out: str | None, ui: Ui,
+def _run(command: str, cfg: dict, out: str | None, ui: Ui, source: str | None = None,
          **kwargs) -> Iterator[tuple[Path, Experiment, dict]]:
-    """A new run directory with the experiment run and reported; the manifest records how the block
-    that saves the rest ends."""
-    run_dir = create_run_dir(command, cfg["name"], out)
-    ui.attach_log(run_dir / "log.txt")
-    start_manifest(run_dir, command, cfg["seed"])
-    write_yaml(run_dir / "config.yaml", cfg)
-    with record_outcome(run_dir):
-        exp = run_experiment(cfg, progress=ui.info, **kwargs)
+    """The experiment run, then a new run directory with it reported; the manifest records how the
+    block that saves the rest ends. The experiment runs first, so a model, stream or data file it
+    cannot use leaves no failed folder behind (its messages still reach the folder's log)."""
+    check_out(out)
+    exp = run_experiment(cfg, progress=ui.info, **kwargs)
+    with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
+                    log=ui.attach_log) as (run_dir, _):
         yield run_dir, exp, write_report(exp, run_dir)
 
 
@@ -40,9 +39,11 @@ def _check_fit(data: dict, check: bool, ui: Ui) -> None:
         raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {data['mcu']['name']} (see report.md)")
 
 
-def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check: bool = False) -> dict:
-    """Run every configured method on one stream; write the stream and the report in a run directory."""
-    with _run("simulate-drift", cfg, out, ui, model_path=model) as (run_dir, exp, data):
+def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check: bool = False,
+                   source: str | None = None) -> dict:
+    """Run every configured method on one stream; write the stream and the report in a run directory
+    (``source``: the user's config file, for the manifest)."""
+    with _run("simulate-drift", cfg, out, ui, source, model_path=model) as (run_dir, exp, data):
         exp.stream.save(run_dir / "stream.npz")
     ui.info(f"report: {run_dir / 'report.md'}")
     _check_fit(data, check, ui)
@@ -50,12 +51,12 @@ def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check:
 
 
 def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, out: str | None, ui: Ui,
-          check: bool = False) -> dict:
+          check: bool = False, source: str | None = None) -> dict:
     """Run one method; save its adapted state (``state.npz``), the adapted network as a candidate
     folder (``adapted/``, exportable) when the method changes weights, and the report."""
     if method not in METHODS:
         raise ConfigError(f"--method: unknown method {method!r}; known: {', '.join(METHODS)}")
-    with _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file,
+    with _run("adapt", cfg, out, ui, source, model_path=model, stream_file=stream_file,
               only=method) as (run_dir, exp, data):
         run = exp.runs[0]
         buffer = io.BytesIO()

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ..config import load_config
 from ..console import Ui
 from ..errors import ConfigError, TinymlError
-from ..runs import MANIFEST, create_run_dir, open_run_dir, record_outcome, start_manifest, write_json, write_yaml
+from ..runs import check_out, create_run_dir, open_run_dir, run_folder, start_manifest, write_yaml
 from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
 from .context import SearchContext, make_context
@@ -44,11 +44,21 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     extra = [f"mcu={mcu}"] if mcu else []
     extra += [f"seed={seed}"] if seed is not None else []
     cfg = load_config(config, SEARCH_SCHEMA, [*overrides, *extra])
-    BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], config or "config")
+    source = config or "config"
+    BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], source)
     storage_url(storage, Path("."))  # a malformed --storage fails before any run directory is made
-    run_dir = create_run_dir("search", cfg["name"], out)
+    check_out(out, resumable=True)
+    # Data, space, MCU and folds are checked before the folder exists, so a mistake in them names the
+    # user's file and leaves no failed run folder behind; run_search takes this context over.
+    ctx = make_context(cfg, source)
+    run_dir = create_run_dir("search", cfg["name"], out, resumable=True)
+    _PREPARED[run_dir.resolve()] = ctx
     write_yaml(run_dir / "config.yaml", cfg)
+    start_manifest(run_dir, "search", cfg["seed"], status="created", source=config)
     return cfg, run_dir, storage_url(storage, run_dir)
+
+
+_PREPARED: dict[Path, SearchContext] = {}   # the context prepare_run built, for run_search to use once
 
 
 def _best_status(study: Any) -> str:
@@ -111,13 +121,11 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
                argv: list[str] | None = None) -> dict:
     """Run (or resume) the search into ``run_dir``; return the leaderboard summary."""
     ui = ui or Ui(verbosity=-1)
-    ui.attach_log(run_dir / "log.txt")
     argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
-    manifest = start_manifest(run_dir, "search", cfg["seed"], argv)
-    write_json(run_dir / MANIFEST, {**manifest, "storage": manifest_storage(url, run_dir)})
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        with record_outcome(run_dir) as outcome:
+        with run_folder("search", cfg["name"], cfg["seed"], resume=run_dir, argv=argv, log=ui.attach_log,
+                        manifest={"storage": manifest_storage(url, run_dir)}) as (_, outcome):
             summary = _search(cfg, run_dir, url, workers, ui)
             outcome["best"] = summary["best"]
     finally:
@@ -127,7 +135,9 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
 
 def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     ui.info(f"search: preparing data {cfg['data']['name']!r} and the {cfg['search']['backend']} backend")
-    ctx = make_context(cfg, str(run_dir / "config.yaml"))
+    ctx = _PREPARED.pop(run_dir.resolve(), None)
+    if ctx is None or ctx.cfg != cfg:
+        ctx = make_context(cfg, str(run_dir / "config.yaml"))
     study = open_study(ctx, url)
     ctx.backend.prepare(ctx)
     stale_after = cfg["search"]["stale_after_s"]
