@@ -1,12 +1,12 @@
 """Two workers and a coordinator on one PostgreSQL study, one worker killed with SIGKILL mid-trial.
 
-    PYTHONPATH=. python scripts/postgres_workers.py [--trials 6] [--samples 1500] [--keep DIR] [--json]
+    PYTHONPATH=. python scripts/postgres_workers.py [--trials 8] [--samples 1500] [--keep DIR] [--json]
 
 Starts a throwaway PostgreSQL 15 cluster in a temporary folder (initdb + pg_ctl, as the ``postgres``
 user when run as root; trust authentication on 127.0.0.1 and a free port), then runs
 ``tinyml search`` three times against it, as the README's recipe does: a coordinator (screens, then
-trains the top-k and writes the leaderboard) and two screening workers (``search.top_k=0``). Once
-worker 1 holds a RUNNING trial it is killed with SIGKILL. The coordinator must fail that trial at
+trains the top-k and writes the leaderboard) and two screening workers (``search.top_k=0``). Once two
+trials are complete and worker 1 holds a RUNNING trial, worker 1 is killed with SIGKILL. The coordinator must fail that trial at
 once (same host, dead process) and finish; then ``--resume`` of the killed worker's folder must end
 ``ok``. Checked against the study read back from PostgreSQL: the killed trial FAIL, every trial
 completed before the kill unchanged, ``search.trials`` trained architectures, no architecture
@@ -47,8 +47,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def throwaway_cluster(pg_bin: Path = PG_BIN) -> Iterator[str]:
-    """A PostgreSQL cluster for the block's duration; yields its URL (database ``tinyml``)."""
+def throwaway_cluster(pg_bin: Path = PG_BIN, create_db: bool = True) -> Iterator[str]:
+    """A PostgreSQL cluster for the block's duration; yields its URL (database ``tinyml``, created
+    unless ``create_db`` is False)."""
     folder = Path(tempfile.mkdtemp(prefix="tinyml-pg-"))
     user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None  # initdb refuses to run as root
     if user is not None:
@@ -65,7 +66,8 @@ def throwaway_cluster(pg_bin: Path = PG_BIN) -> Iterator[str]:
     run("pg_ctl", "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o",
         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
     try:
-        run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "tinyml", "tinyml")
+        if create_db:
+            run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "tinyml", "tinyml")
         yield f"postgresql://tinyml@127.0.0.1:{port}/tinyml"
     finally:
         run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
@@ -95,7 +97,7 @@ def _trials(url: str) -> list:
         return []
 
 
-def kill_one_worker(url: str, folder: Path, trials: int = 6, samples: int = 1500,
+def kill_one_worker(url: str, folder: Path, trials: int = 8, samples: int = 1500,
                     timeout_s: float = 900.0) -> dict:
     """The experiment of the module docstring; returns its figures and checks."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -110,8 +112,10 @@ def kill_one_worker(url: str, folder: Path, trials: int = 6, samples: int = 1500
     victim = f"{socket.gethostname()}:{workers[0].pid}"
     killed = None
     while time.time() - start < timeout_s and workers[0].poll() is None:
-        running = [t for t in _trials(url) if t.state == TrialState.RUNNING and t.user_attrs.get("worker") == victim]
-        if running and "arch" in running[0].user_attrs:
+        study = _trials(url)
+        running = [t for t in study if t.state == TrialState.RUNNING and t.user_attrs.get("worker") == victim]
+        done = sum(t.state == TrialState.COMPLETE for t in study)
+        if running and "arch" in running[0].user_attrs and done >= 2:  # mid-trial, with work to keep
             workers[0].send_signal(signal.SIGKILL)
             workers[0].wait()
             killed = running[0].number
@@ -156,7 +160,7 @@ def kill_one_worker(url: str, folder: Path, trials: int = 6, samples: int = 1500
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--samples", type=int, default=1500)
     parser.add_argument("--keep", type=Path, help="Keep the run folders here (default: a temporary folder).")
     parser.add_argument("--json", action="store_true")

@@ -173,3 +173,20 @@ def test_adapt_with_an_echo_state_network_saves_its_state_and_checks_its_memory(
     code, _, err = cli("adapt", config, "--method", "esn", "constraints.sram=4KB", "--stream", stream_file,
                        "--out", tmp_path / "tight", "--check")
     assert code == 3 and "esn: do not fit" in err
+
+
+def test_a_full_disk_while_saving_the_plot_is_one_line_and_a_failed_run(config, tmp_path, cli, monkeypatch):
+    import errno
+
+    from tinyml_cli.report import drift_report
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(drift_report, "atomic_write_bytes", full)
+    out = tmp_path / "full"
+    code, stdout, err = cli("simulate-drift", config, "methods={none: {}}", "--out", out, "-q")
+    assert code == 1 and stdout == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "accuracy.png: cannot save: no space left on the device (disk full)" in " ".join(err.split())
+    assert json.loads((out / "manifest.json").read_text())["status"] == "failed"
+    assert not [p for p in out.iterdir() if p.name.startswith(".") or "tmp" in p.name]

@@ -82,7 +82,7 @@ def test_waiting_for_a_running_trial_says_why(tmp_path):
 
 
 def _interrupted_run(tmp_path, monkeypatch, name="A"):
-    cfg_path = write_config(tmp_path, tiny(search__trials=3, search__top_k=0))
+    cfg_path = write_config(tmp_path, tiny(search__trials=2, search__top_k=0))
     cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "runs" / name))
     real, calls = trial_module.train_and_evaluate, []
 
@@ -110,7 +110,7 @@ def test_a_copied_run_folder_resumes_its_own_study(tmp_path, monkeypatch):
     shutil.copytree(a, b)
     before = (a / "study.db").read_bytes()
     summary = run_search(*prepare_run(None, [], resume=str(b)))
-    assert _trained(b) == 3 and summary["trials"]["trained"] == 3
+    assert _trained(b) == 2 and summary["trials"]["trained"] == 2
     assert (a / "study.db").read_bytes() == before and _trained(a) == 1
     assert json.loads((b / "manifest.json").read_text())["status"] == "ok"
     assert json.loads((a / "manifest.json").read_text())["status"] == "interrupted"

@@ -14,8 +14,10 @@ import errno
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -251,8 +253,25 @@ def run_folder(command: str, name: str, seed: int, *, out: str | Path | None = N
     start_manifest(path, command, seed, argv, **extra, **(manifest or {}))
     if config is not None and resume is None:
         write_yaml(path / "config.yaml", config)
-    with record_outcome(path) as outcome:
+    with record_outcome(path) as outcome, _sigterm_interrupts():
         yield path, outcome
+
+
+def raise_interrupt(signum: int, frame: Any) -> None:
+    """A signal handler: stop as Ctrl-C does (``kill`` ends a run ``interrupted``, not silently)."""
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _now() -> str:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from ..config import load_config
 from ..console import Ui
 from ..errors import ConfigError, TinymlError
-from ..runs import check_out, create_run_dir, open_run_dir, run_folder, start_manifest, write_yaml
+from ..runs import check_out, create_run_dir, open_run_dir, raise_interrupt, run_folder, start_manifest, write_yaml
 from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
 from .context import SearchContext, make_context
@@ -66,15 +66,11 @@ def _best_status(study: Any) -> str:
     return f"best {100 * best[0].user_attrs['metrics']['val_accuracy']:.1f}%" if best else ""
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _worker_main(cfg: dict, url: str, index: int, threads: int, deadline: float | None) -> None:
     """A worker process: screen trials on the shared study until the trial count is reached."""
     import torch
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     torch.set_num_threads(threads)
     try:
         ctx = make_context(cfg)
@@ -122,14 +118,10 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
     """Run (or resume) the search into ``run_dir``; return the leaderboard summary."""
     ui = ui or Ui(verbosity=-1)
     argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with run_folder("search", cfg["name"], cfg["seed"], resume=run_dir, argv=argv, log=ui.attach_log,
-                        manifest={"storage": manifest_storage(url, run_dir)}) as (_, outcome):
-            summary = _search(cfg, run_dir, url, workers, ui)
-            outcome["best"] = summary["best"]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with run_folder("search", cfg["name"], cfg["seed"], resume=run_dir, argv=argv, log=ui.attach_log,
+                    manifest={"storage": manifest_storage(url, run_dir)}) as (_, outcome):
+        summary = _search(cfg, run_dir, url, workers, ui)
+        outcome["best"] = summary["best"]
     return summary
 
 
