@@ -125,3 +125,19 @@ def test_a_moved_run_folder_resumes(tmp_path, monkeypatch):
     assert url == f"sqlite:///{moved.resolve()}/study.db"
     study = optuna.load_study(study_name="tinyml-search-tiny", storage=url)
     assert sum(t.user_attrs.get("status") == "trained" for t in study.trials) == 1
+
+
+def test_a_full_database_is_a_save_error_not_a_bad_url(tmp_path):
+    import sqlite3
+
+    from tinyml_cli.errors import SaveError
+
+    db = sqlite3.connect(tmp_path / "full.db")  # SQLite's own "disk full": a page limit reached
+    db.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(sqlite3.OperationalError) as full:
+        db.execute("CREATE TABLE t (x)")
+        db.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,)] * 100)
+    url = f"sqlite:///{tmp_path}/full.db"
+    with pytest.raises(SaveError, match="cannot write the study: no space left on the device"):
+        study_module.full_disk(full.value, url)
+    study_module.full_disk(sqlite3.OperationalError("no such table: trials"), url)  # not full: no error

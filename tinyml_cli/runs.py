@@ -38,6 +38,10 @@ DISK_ERRORS = {errno.ENOSPC: "no space left on the device (disk full)",
                errno.ENOTDIR: "a parent is a file, not a folder", errno.EIO: "input/output error"}
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def disk_error(path: str | Path, exc: OSError, doing: str = "cannot save") -> SaveError:
     """The one-line error for an ``OSError`` while writing ``path``."""
     reason = DISK_ERRORS.get(exc.errno or 0, exc.strerror or str(exc))
@@ -53,6 +57,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp makes 0600; a saved file gets what open() would give
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

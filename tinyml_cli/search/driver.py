@@ -22,7 +22,7 @@ from .final import screened, train_top_k
 from .leaderboard import BASELINES, describe_counts, leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
 from .baseline import baselines
-from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, manifest_storage, open_study, redact,
+from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, full_disk, manifest_storage, open_study, redact,
                     require_study, resolve_storage, screen, storage_url, wait_for_running)
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
@@ -120,7 +120,12 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
     argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
     with run_folder("search", cfg["name"], cfg["seed"], resume=run_dir, argv=argv, log=ui.attach_log,
                     manifest={"storage": manifest_storage(url, run_dir)}) as (_, outcome):
-        summary = _search(cfg, run_dir, url, workers, ui)
+        try:
+            summary = _search(cfg, run_dir, url, workers, ui)
+        except Exception as exc:
+            if not isinstance(exc, TinymlError):
+                full_disk(exc, url)
+            raise
         outcome["best"] = summary["best"]
     return summary
 

@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import ConfigError, RunDirError, TinymlError
+from ..errors import ConfigError, RunDirError, SaveError, TinymlError
 from .context import SearchContext
 from .final import screened
 from .trial import EVALUATED, UNCLAIMED_GRACE_S, WORKER, claim, run_trial, stale_reason
@@ -62,8 +62,17 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except (ImportError, ModuleNotFoundError) as exc:
         raise ConfigError(f"--storage {shown!r}: the database driver is not installed: {exc}") from None
     except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+        full_disk(exc, url)
         raise ConfigError(f"--storage {shown!r}: cannot open: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0]}") from None
+
+
+def full_disk(exc: BaseException, url: str) -> None:
+    """Raise a :class:`SaveError` when ``exc`` is the database saying its disk is full (SQLite's
+    "database or disk is full", PostgreSQL's "No space left on device"), not a mistake in the URL."""
+    text = str(exc).lower()
+    if "disk is full" in text or "no space left" in text:
+        raise SaveError(f"{redact(url)}: cannot write the study: no space left on the device (disk full)") from None
 
 
 def study_name(cfg: dict) -> str:
@@ -117,7 +126,10 @@ def ask(study: optuna.Study) -> optuna.Trial:
     """A new RUNNING trial that names its worker (host:pid) from the moment it exists, so a process
     stopped at any instant leaves no trial that nobody can account for. A queued trial (the warm
     start's) is claimed right after it is taken; a new one is created with its worker in one write."""
-    storage, study_id = study._storage, study._study_id   # Study.ask() cannot add attributes atomically
+    # Study.ask() cannot add attributes in the write that creates the trial: this is its body (optuna
+    # 4-5), with the worker in the template.
+    storage, study_id = study._storage, study._study_id
+    study._thread_local.cached_all_trials = None   # the sampler sees the study as it is now
     trial_id = study._pop_waiting_trial_id()
     if trial_id is not None:
         claim(trial_id, storage)
