@@ -70,6 +70,17 @@ def test_a_full_disk_ends_the_manifest_failed_with_one_line(tmp_path, monkeypatc
     assert _files(folder) == ["config.yaml", "leaderboard.csv", "manifest.json"]
 
 
+def test_a_disk_full_from_the_start_leaves_no_folder(tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(SaveError, match=r"manifest.json: cannot save: no space .* not kept$"):
+        with run_folder("adapt", "x", 0, out=tmp_path / "run"):
+            pass
+    assert _files(tmp_path) == []
+
+
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
 def test_an_os_error_from_any_writer_ends_failed(tmp_path, code):
     folder = tmp_path / "run"

@@ -302,7 +302,12 @@ def adapt_command(config: str | None, overrides: tuple[str, ...], model: str | N
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line and an exit code for every user mistake, never a traceback."""
+    import signal
+
+    from .runs import raise_interrupt
+
     ui = Ui()
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill` stops a command as Ctrl-C does
     try:
         rc = cli.main(args=argv, prog_name="tinyml", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -324,6 +329,8 @@ def main(argv: list[str] | None = None) -> None:
             raise
         ui.error(f"internal error: {type(exc).__name__}: {exc} (set TINYML_DEBUG=1 or use -v for the traceback)")
         rc = EXIT_RUNTIME
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -189,29 +190,39 @@ def start_manifest(run_dir: Path, command: str, seed: int, argv: list[str] | Non
     return manifest
 
 
-def finish_manifest(run_dir: Path, status: str, **extra: Any) -> None:
-    """Record the end time and final status (``ok``, ``failed``, ``interrupted``). When the disk
-    cannot take a new file (full), the manifest is overwritten in place: it is small, its blocks
-    are already allocated, and a status left ``running`` would lie."""
-    manifest = open_run_dir(run_dir)
+def finish_manifest(run_dir: Path, status: str, **extra: Any) -> bool:
+    """Record the end time and final status (``ok``, ``failed``, ``interrupted``); False when there
+    is no manifest to finish. When the disk cannot take a new file (full), the manifest is
+    overwritten in place: it is small, its blocks are already allocated, and a status left
+    ``running`` would lie."""
+    try:
+        manifest = open_run_dir(run_dir)
+    except RunDirError:
+        return False
     manifest.update(finished=_now(), status=status, **extra)
     try:
         write_json(run_dir / MANIFEST, manifest)
     except SaveError:
-        _overwrite(run_dir / MANIFEST, to_json(manifest).encode())
+        return _overwrite(run_dir / MANIFEST, to_json(manifest).encode())
+    return True
 
 
-def _overwrite(path: Path, data: bytes) -> None:
+def _overwrite(path: Path, data: bytes) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY)
     except OSError:
-        return  # a read-only folder: nothing can record the status, the error says why
+        return False  # a read-only folder: nothing can record the status, the error says why
     try:
-        os.write(fd, data)
+        if os.write(fd, data) != len(data):
+            return False
         os.ftruncate(fd, len(data))
-        os.fsync(fd)
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass  # written: the page cache has it
+        return True
     except OSError:
-        pass
+        return False
     finally:
         os.close(fd)
 
@@ -227,12 +238,12 @@ def record_outcome(run_dir: Path) -> Iterator[dict]:
     except KeyboardInterrupt:
         finish_manifest(run_dir, "interrupted")
         raise
-    except OSError as exc:
-        finish_manifest(run_dir, "failed")
-        raise SaveError(f"{disk_error(exc.filename or run_dir, exc)}; run {run_dir} marked failed") from None
-    except SaveError as exc:
-        finish_manifest(run_dir, "failed")
-        raise SaveError(f"{exc}; run {run_dir} marked failed") from None
+    except (OSError, SaveError) as exc:
+        error = exc if isinstance(exc, SaveError) else disk_error(exc.filename or run_dir, exc)
+        recorded = finish_manifest(run_dir, "failed")
+        outcome = ("marked failed" if recorded else "not kept" if not run_dir.exists() else
+                   "has no manifest (the disk took nothing)")
+        raise SaveError(f"{error}; run {run_dir} {outcome}") from None
     except BaseException:
         finish_manifest(run_dir, "failed")
         raise
@@ -255,10 +266,15 @@ def run_folder(command: str, name: str, seed: int, *, out: str | Path | None = N
     if log is not None:
         log(path / "log.txt")
     extra = {"source": source} if source is not None else {}
-    start_manifest(path, command, seed, argv, **extra, **(manifest or {}))
-    if config is not None and resume is None:
-        write_yaml(path / "config.yaml", config)
     with record_outcome(path) as outcome, _sigterm_interrupts():
+        try:
+            start_manifest(path, command, seed, argv, **extra, **(manifest or {}))
+        except SaveError:
+            if resume is None:  # a disk that takes not even the manifest: leave no empty folder
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        if config is not None and resume is None:
+            write_yaml(path / "config.yaml", config)
         yield path, outcome
 
 

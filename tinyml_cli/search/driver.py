@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import time
@@ -13,7 +14,7 @@ from typing import Any, Callable
 
 from ..config import load_config
 from ..console import Ui
-from ..errors import ConfigError, TinymlError
+from ..errors import ConfigError, SaveError, TinymlError
 from ..runs import check_out, create_run_dir, open_run_dir, raise_interrupt, run_folder, start_manifest, write_yaml
 from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
@@ -52,9 +53,13 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     # user's file and leaves no failed run folder behind; run_search takes this context over.
     ctx = make_context(cfg, source)
     run_dir = create_run_dir("search", cfg["name"], out, resumable=True)
+    try:
+        write_yaml(run_dir / "config.yaml", cfg)
+        start_manifest(run_dir, "search", cfg["seed"], status="created", source=config)
+    except SaveError:  # a disk that takes not even these: leave nothing behind
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     _PREPARED[run_dir.resolve()] = ctx
-    write_yaml(run_dir / "config.yaml", cfg)
-    start_manifest(run_dir, "search", cfg["seed"], status="created", source=config)
     return cfg, run_dir, storage_url(storage, run_dir)
 
 
