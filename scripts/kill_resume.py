@@ -3,8 +3,9 @@ resume never waits on a dead trial.
 
     PYTHONPATH=. python scripts/kill_resume.py [--rounds 6] [--seed 0] [--json]
 
-Each round starts a tiny ``tinyml search`` (MNIST-1D, 5 trials, top-1), sends it SIGKILL, SIGTERM
-or SIGINT (drawn at random) after a random 1-12 s, then runs ``--resume`` on the folder. Per round:
+Each round starts a small ``tinyml search`` (MNIST-1D 2000 samples, 8 trials, top-1), sends it
+SIGKILL, SIGTERM or SIGINT (drawn at random) after a random 1-12 s, then runs ``--resume`` on the
+folder. Per round:
 the signal, when, trials complete before the kill and kept unchanged after the resume, the trials
 failed on resume, the resume's exit code and wall time, and the manifest's status before and after.
 """
@@ -27,12 +28,12 @@ import yaml
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = {"name": "kill", "mcu": "STM32F412", "seed": 0, "data": {"name": "mnist1d", "samples": 600},
+CONFIG = {"name": "kill", "mcu": "STM32F412", "seed": 0, "data": {"name": "mnist1d", "samples": 2000},
           "space": {"name": "plain", "max_layers": 2, "channels": [4, 8, 16], "kernels": [3, 5], "strides": [1, 2],
                     "units": [16, 32], "max_dense": 1},
           "train": {"epochs": 2, "batch_size": 64, "threads": 1, "device": "cpu", "lr": 0.01},
-          "fidelity": {"epochs": 1},
-          "search": {"backend": "random", "trials": 5, "top_k": 1, "cv_folds": 0, "baseline": False}}
+          "fidelity": {"epochs": 2},
+          "search": {"backend": "random", "trials": 8, "top_k": 1, "cv_folds": 0, "baseline": False}}
 SIGNALS = {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
 
 

@@ -56,9 +56,9 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     try:
         write_yaml(run_dir / "config.yaml", cfg)
         start_manifest(run_dir, "search", cfg["seed"], status="created", source=config)
-    except SaveError:  # a disk that takes not even these: leave nothing behind
+    except SaveError as exc:  # a disk that takes not even these: leave nothing behind
         shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        raise SaveError(f"{exc}; run {run_dir} not kept") from None
     _PREPARED[run_dir.resolve()] = ctx
     return cfg, run_dir, storage_url(storage, run_dir)
 
