@@ -141,3 +141,20 @@ def test_a_full_database_is_a_save_error_not_a_bad_url(tmp_path):
     with pytest.raises(SaveError, match="cannot write the study: no space left on the device"):
         study_module.full_disk(full.value, url)
     study_module.full_disk(sqlite3.OperationalError("no such table: trials"), url)  # not full: no error
+
+
+def test_storage_is_recorded_relative_to_the_run_and_old_absolute_records_follow_copies(tmp_path):
+    a, b = tmp_path / "A", tmp_path / "B"
+    for run in (a, b):
+        run.mkdir()
+        (run / "study.db").write_bytes(b"")
+    inside = study_module.manifest_storage(f"sqlite:///{a.resolve()}/study.db", a)
+    assert inside == "sqlite:///$RUN_DIR/study.db"
+    assert study_module.resolve_storage(inside, b) == f"sqlite:///{b.resolve()}/study.db"
+    journal = study_module.manifest_storage(str(a / "study.log"), a)
+    assert study_module.resolve_storage(journal, b) == f"{b.resolve()}/study.log"
+    # A manifest written before (absolute path): a copy with its own study.db continues that one;
+    # a storage outside any run folder stays where it is.
+    assert study_module.resolve_storage(f"sqlite:///{a.resolve()}/study.db", b) == f"sqlite:///{b.resolve()}/study.db"
+    shared = f"sqlite:///{tmp_path.resolve()}/shared.db"
+    assert study_module.resolve_storage(study_module.manifest_storage(shared, a), b) == shared
