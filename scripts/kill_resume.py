@@ -58,13 +58,17 @@ def one_round(folder: Path, rng: np.random.Generator) -> dict:
     run, env = folder / "run", {**os.environ, "PYTHONPATH": str(ROOT)}
     name = str(rng.choice(list(SIGNALS)))
     after = float(rng.uniform(1.0, 12.0))
+    start = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "tinyml_cli", "search", str(config), "--out", str(run), "-q"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            # a background shell ignores SIGINT in its children: give it back
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(after)
     proc.send_signal(SIGNALS[name])
     _, err = proc.communicate()
     before, status_before = _complete(run), _status(run)
     row = {"signal": name, "after_s": round(after, 1), "killed_exit": proc.returncode,
+           "ran_s": round(time.time() - start, 1),
            "status_before": status_before, "complete_before": len(before)}
     if not (run / "manifest.json").exists() or status_before in (None, "created"):
         return {**row, "resume": "nothing to resume (stopped before the search started)"}
