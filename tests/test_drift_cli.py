@@ -57,6 +57,7 @@ def test_an_existing_run_directory_is_never_overwritten(simulated, config, cli):
     out, _ = simulated
     code, stdout, err = cli("simulate-drift", config, "--out", out)
     assert code == 2 and "already exists" in err and "Traceback" not in err and stdout == ""
+    assert "--resume" not in err  # simulate-drift has none
 
 
 def test_bad_config_is_one_line_and_exit_2(config, tmp_path, cli):
@@ -70,7 +71,9 @@ def test_bad_config_is_one_line_and_exit_2(config, tmp_path, cli):
     assert code == 2 and "unknown key 'methods.tinyol.lrr' (did you mean 'lr'?)" in err
     code, _, err = cli("simulate-drift", config, "detector.params.delta=3", "--out", tmp_path / "v")
     assert code == 2 and "detector adwin: delta must be in (0, 1)" in err
-    assert not any((tmp_path / d).exists() for d in "xyzwv")  # nothing half-made
+    code, _, err = cli("adapt", config, "--method", "tinyol", "--model", tmp_path / "none", "--out", tmp_path / "u")
+    assert code == 2 and "none: neither a candidate folder" in err
+    assert not any((tmp_path / d).exists() for d in "xyzwvu")  # nothing half-made
 
 
 def test_check_exits_3_when_a_method_does_not_fit(config, tmp_path, cli):
@@ -170,3 +173,20 @@ def test_adapt_with_an_echo_state_network_saves_its_state_and_checks_its_memory(
     code, _, err = cli("adapt", config, "--method", "esn", "constraints.sram=4KB", "--stream", stream_file,
                        "--out", tmp_path / "tight", "--check")
     assert code == 3 and "esn: do not fit" in err
+
+
+def test_a_full_disk_while_saving_the_plot_is_one_line_and_a_failed_run(config, tmp_path, cli, monkeypatch):
+    import errno
+
+    from tinyml_cli.report import drift_report
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(drift_report, "atomic_write_bytes", full)
+    out = tmp_path / "full"
+    code, stdout, err = cli("simulate-drift", config, "methods={none: {}}", "--out", out, "-q")
+    assert code == 1 and stdout == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "accuracy.png: cannot save: no space left on the device (disk full)" in " ".join(err.split())
+    assert json.loads((out / "manifest.json").read_text())["status"] == "failed"
+    assert not [p for p in out.iterdir() if p.name.startswith(".") or "tmp" in p.name]

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from tinyml_cli.arch import Arch, build_graph
-from tinyml_cli.config import validate
+from tinyml_cli.config import read_yaml, validate
 from tinyml_cli.data import load_builtin
+from tinyml_cli.mcu import load_profile
 from tinyml_cli.export.pipeline import EXPORT_SCHEMA, export_candidate
 from tinyml_cli.export.quantize import (FoldedModule, folded_logits, int8_accuracies, qat_finetune, quantize,
                                         quantize_layers, weight_axis)
@@ -184,10 +185,14 @@ def run_dir(trained, tmp_path):
 
 
 def test_export_command_on_a_run_directory(run_dir, cli):
-    code, stdout, _ = cli("export", run_dir, "--json", "-q", "export.calibration_samples=200")
+    code, stdout, _ = cli("export", run_dir, "--json", "-q", "--mcu", "nRF52840", "export.calibration_samples=200")
     assert code == 0
     doc = json.loads(stdout)
     out = Path(doc["out_dir"])
+    nrf = load_profile("nRF52840")  # --mcu: the estimate and its verdict are for that MCU
+    assert doc["exports"][0]["estimate"]["mcu"] == "nRF52840" == read_yaml(out / "config.yaml")["mcu"]
+    assert doc["exports"][0]["estimate"]["budget"]["sram"] == nrf.sram_for_model
+    assert json.loads((out / "estimate.json").read_text()) == doc["exports"][0]["estimate"]
     assert out == run_dir / "export"
     assert {"model.tflite", "model_data.c", "model_data.h", "model_config.h", "verify.json",
             "manifest.json", "config.yaml"} <= {p.name for p in out.iterdir()}

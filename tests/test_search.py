@@ -281,6 +281,13 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
         main(["search", bad, "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "missing.npz: npz file not found" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # a config error leaves no failed run folder behind
+    shared = write_config(tmp_path, tiny(search__backend="oneshot", search__cv_folds=3))
+    with pytest.raises(SystemExit) as exc:
+        main(["search", shared, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"{shared}: search.cv_folds: the oneshot backend" in err
+    assert not (tmp_path / "run").exists()
     with pytest.raises(SystemExit) as exc:
         main(["search", bad, "search.backend=annealing"])
     assert exc.value.code == 2 and "search.backend: expected one of" in capsys.readouterr().err

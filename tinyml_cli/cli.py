@@ -30,6 +30,30 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# The options of the command spine, declared once; a command names those it takes (help may be
+# specialised). Every command also gets --json, -q and -v.
+SPINE = {
+    "mcu": lambda help: click.option("--mcu", "mcu", default=None, metavar="NAME|YAML", help=help),
+    "seed": lambda help: click.option("--seed", "seed", type=int, default=None, help=help),
+    "out": lambda help: click.option("--out", "out", type=click.Path(), default=None, help=help),
+}
+SPINE_HELP = {
+    "mcu": "Built-in MCU name or a profile YAML (default: the config's mcu, else STM32F412).",
+    "seed": "Seed for every random choice (overrides the config's).",
+    "out": "Run folder to create; must not exist or be empty (default: runs/COMMAND-NAME-TIME).",
+}
+
+
+def spine_options(*names: str, **help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--mcu/--seed/--out`` (those in ``names``, with ``help`` overriding their text) and
+    ``--json/-q/-v``; the command receives ``mcu``, ``seed``, ``out``, ``ui`` and ``as_json``."""
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for name in reversed(names):
+            command = SPINE[name](help.get(name, SPINE_HELP[name]))(command)
+        return output_options(command)
+    return decorate
+
+
 def split_config_and_overrides(config: str | None, overrides: tuple[str, ...]) -> tuple[str | None, list[str]]:
     """``tinyml CMD a.b=1`` has no config file: a first positional with '=' is an override."""
     if config is not None and "=" in config and not os.path.exists(config):
@@ -64,15 +88,13 @@ def mcus_command(ui: Ui, as_json: bool) -> None:
 @cli.command("estimate")
 @click.argument("target")
 @click.argument("overrides", nargs=-1)
-@click.option("--mcu", "mcu", default=None,
-              help="Built-in MCU name or a profile YAML (default: the config's mcu, else STM32F412).")
 @click.option("--config", "config", default=None, help="YAML with mcu and constraints.")
 @click.option("--check", is_flag=True, help="Exit with code 3 when the model does not fit.")
 @click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
               help="What runs the model: tflm (TFLite Micro) or c (the tinyml C engine); as runtime=...")
 @click.option("--patches", type=click.IntRange(min=0), default=None,
               help="Runtime c: the first layers patch by patch over N x N patches; as engine.patches=N.")
-@output_options
+@spine_options("mcu")
 def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, config: str | None,
                      check: bool, runtime: str | None, patches: int | None, ui: Ui, as_json: bool) -> None:
     """Estimate MACs, flash, peak SRAM and latency of TARGET on an MCU.
@@ -84,14 +106,13 @@ def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, c
     from .errors import DoesNotFitError
     from .estimate.report import render
     from .estimate.target import constraint_overrides, estimate_target
-    from .mcu import budget_for, load_profile
+    from .mcu import resolve
 
     config, overrides_list = split_config_and_overrides(config, overrides)
     overrides_list = (list(overrides_list) + [f"runtime={runtime}"] * (runtime is not None)
                       + [f"engine.patches={patches}"] * (patches is not None))
     cfg = load_config(config, COMMON_SCHEMA, constraint_overrides(overrides_list))
-    profile = load_profile(mcu or cfg["mcu"])
-    est = estimate_target(target, profile, budget_for(profile, cfg["constraints"]), cfg["runtime"], cfg["engine"])
+    est = estimate_target(target, *resolve(cfg, mcu), cfg["runtime"], cfg["engine"])
     if as_json:
         emit_json(est.to_dict())
     else:
@@ -105,15 +126,12 @@ def estimate_command(target: str, overrides: tuple[str, ...], mcu: str | None, c
 @cli.command("search")
 @click.argument("config", required=False)
 @click.argument("overrides", nargs=-1)
-@click.option("--mcu", help="MCU profile name or profile YAML (overrides the config's).")
-@click.option("--out", help="Run directory to create (default: runs/search-NAME-TIMESTAMP).")
-@click.option("--seed", type=int, help="Seed for every random choice (overrides the config's).")
 @click.option("--storage", help="Optuna storage: a SQLAlchemy URL (postgresql://..., sqlite:///...) or a "
               "journal file path (*.log); default: study.db in the run directory.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Local worker processes sharing the study.")
 @click.option("--resume", "resume", metavar="RUN_DIR", help="Continue an interrupted search run.")
-@output_options
+@spine_options("mcu", "seed", "out")
 def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | None, out: str | None,
                    seed: int | None, storage: str | None, workers: int, resume: str | None, ui: Ui,
                    as_json: bool) -> None:
@@ -139,16 +157,17 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
               "(default: the run's).")
 @click.option("--rank", type=int, help="Export the candidate of this rank (1: the best).")
 @click.option("--top", type=int, help="Export the K best candidates.")
-@click.option("--out", type=click.Path(), help="Export folder (must not exist or be empty).")
 @click.option("--profile", "run_profile", is_flag=True,
               help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile).")
 @click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
               help="c: also write the tinyml C engine (engine/), checked against TFLM-host; as "
               "export.runtime (default: the search run's runtime, else tflm).")
-@output_options
+@spine_options("mcu", "seed", "out", mcu="MCU the export's estimate and fits verdict are for (and --profile "
+               "emulates): a built-in name or a profile YAML (default: the run's mcu, else STM32F412).",
+               out="Export folder; must not exist or be empty (default: TARGET/export).")
 def export_command(target: str, overrides: tuple[str, ...], weights: str | None, dataset: str | None,
-                   rank: int | None, top: int | None, out: str | None, run_profile: bool,
-                   runtime: str | None, ui: Ui, as_json: bool) -> None:
+                   rank: int | None, top: int | None, run_profile: bool, runtime: str | None,
+                   mcu: str | None, seed: int | None, out: str | None, ui: Ui, as_json: bool) -> None:
     """Quantize to int8, write .tflite and C sources, verify in LiteRT and TFLM.
 
     TARGET is a search run directory (its candidates, best first) or an ARCH.yaml with --weights.
@@ -156,18 +175,20 @@ def export_command(target: str, overrides: tuple[str, ...], weights: str | None,
     """
     from .config import read_yaml
     from .export.command import run_export
-    from .mcu import load_profile
+    from .mcu import resolve
     from .profile.report import render
     from .profile.target import profile_target
 
-    overrides = (f"export.runtime={runtime}",) * (runtime is not None) + overrides
+    overrides = ((f"export.runtime={runtime}",) * (runtime is not None) + (f"mcu={mcu}",) * (mcu is not None)
+                 + (f"seed={seed}",) * (seed is not None) + overrides)
     out_dir, results = run_export(target, list(overrides), ui, weights=weights, dataset=dataset,
                                   rank=rank, top=top, out=out, argv=sys.argv)
     exports = [{"dir": r.out_dir, "files": r.files, "quantization": r.quantization, "verify": r.verify,
-                **({"engine": r.engine} if r.engine is not None else {})} for r in results]
+                "estimate": r.estimate, **({"engine": r.engine} if r.engine is not None else {})}
+               for r in results]
     if run_profile:
         cfg = read_yaml(out_dir / "config.yaml")
-        profile = load_profile(cfg["mcu"])
+        profile, _ = resolve(cfg)
         for entry in exports:
             ui.info(f"profiling {entry['dir']} on an emulated {profile.core}")
             entry["profile"], _ = profile_target(entry["dir"], profile, "cmsis_nn", None, 4, cfg["seed"], 600.0)
@@ -212,34 +233,33 @@ def prune_command(run_dir: str, config: str | None, overrides: tuple[str, ...], 
 
 @cli.command("profile")
 @click.argument("model")
-@click.option("--mcu", "mcu", default=None,
-              help="Built-in MCU name or a profile YAML (its core picks the emulated board; default STM32F412).")
 @click.option("--kernels", type=click.Choice(["cmsis_nn", "reference"]), default="cmsis_nn", show_default=True,
               help="TFLM's CMSIS-NN kernels or its reference kernels.")
 @click.option("--inputs", "inputs_file", type=click.Path(), help="Input samples (.npy, or .npz with x); "
               "default: the export's saved test samples, else random ones.")
 @click.option("--samples", type=click.IntRange(min=1, max=64), default=4, show_default=True,
               help="How many samples to run.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random samples.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=600, show_default=True,
               help="Seconds the emulated run may take.")
-@click.option("--out", "out", type=click.Path(), help="Report file (default: beside the model).")
-@output_options
-def profile_command(model: str, mcu: str | None, kernels: str, inputs_file: str | None, samples: int, seed: int,
-                    timeout_s: float, out: str | None, ui: Ui, as_json: bool) -> None:
+@spine_options("mcu", "seed", "out", mcu="Built-in MCU name or a profile YAML (its core picks the emulated "
+               "board; default STM32F412).", seed="Seed of random samples (default 0).",
+               out="Report file (default: beside the model).")
+def profile_command(model: str, kernels: str, inputs_file: str | None, samples: int, timeout_s: float,
+                    mcu: str | None, seed: int | None, out: str | None, ui: Ui, as_json: bool) -> None:
     """Build MODEL with TFLM for the MCU's Cortex-M core, run it in QEMU, and measure it.
 
     MODEL is a .tflite file or an export folder. Reports the smallest arena TFLM accepts, flash and
     RAM by part, the stack, instructions per inference and per operator, and whether the outputs
     equal LiteRT's and TFLM-host's; saved beside the model.
     """
-    from .mcu import load_profile
+    from .mcu import resolve
     from .profile.report import render
     from .profile.target import profile_target
 
-    profile = load_profile(mcu or "STM32F412")
+    profile, _ = resolve(None, mcu)
     ui.info(f"building {model} with TFLM ({kernels}) for {profile.core} and running it in QEMU")
-    report, path = profile_target(model, profile, kernels, inputs_file, samples, seed, timeout_s, out)
+    report, path = profile_target(model, profile, kernels, inputs_file, samples, 0 if seed is None else seed,
+                                  timeout_s, out)
     if as_json:
         emit_json(report)
     else:
@@ -255,6 +275,10 @@ def _drift_config(config: str | None, overrides: tuple[str, ...], mcu: str | Non
     path, extra = split_config_and_overrides(config, overrides)
     extra += [f"mcu={mcu}"] * (mcu is not None) + [f"seed={seed}"] * (seed is not None)
     return load_drift_config(path, extra)
+
+
+def _source(config: str | None, overrides: tuple[str, ...]) -> str | None:
+    return split_config_and_overrides(config, overrides)[0]
 
 
 def _drift_render(ui: Ui, data: dict, as_json: bool) -> None:
@@ -284,9 +308,6 @@ def _drift_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.argument("config", required=False),
         click.argument("overrides", nargs=-1),
         click.option("--model", help="Candidate folder or search run directory (default: train a small model)."),
-        click.option("--mcu", help="MCU profile name or YAML (overrides the config)."),
-        click.option("--out", help="Run directory to create (default: runs/<command>-<name>-<time>)."),
-        click.option("--seed", type=int, help="Seed (overrides the config)."),
         click.option("--check", is_flag=True, help="Exit 3 if a method does not fit the MCU."),
     ]):
         command = option(command)
@@ -295,14 +316,14 @@ def _drift_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @cli.command("simulate-drift")
 @_drift_options
-@output_options
-def simulate_drift_command(config: str | None, overrides: tuple[str, ...], model: str | None, mcu: str | None,
-                           out: str | None, seed: int | None, check: bool, ui: Ui, as_json: bool) -> None:
+@spine_options("mcu", "seed", "out")
+def simulate_drift_command(config: str | None, overrides: tuple[str, ...], model: str | None, check: bool,
+                           mcu: str | None, seed: int | None, out: str | None, ui: Ui, as_json: bool) -> None:
     """Run every configured on-device learning method on one drifting stream and report."""
     from .adapt.commands import simulate_drift
 
     cfg = _drift_config(config, overrides, mcu, seed)
-    _drift_render(ui, simulate_drift(cfg, model, out, ui, check), as_json)
+    _drift_render(ui, simulate_drift(cfg, model, out, ui, check, _source(config, overrides)), as_json)
 
 
 @cli.command("adapt")
@@ -310,20 +331,26 @@ def simulate_drift_command(config: str | None, overrides: tuple[str, ...], model
 @click.option("--method", required=True, help="On-device learning method (none, tinyol, tml-cd, tinytl, finetune-last).")
 @click.option("--stream", "stream_file", help="A stream .npz (x, y, optional positions, label_time, ref_*); "
               "in anomaly mode a time-series .csv/.npz.")
-@output_options
-def adapt_command(config: str | None, overrides: tuple[str, ...], model: str | None, mcu: str | None,
-                  out: str | None, seed: int | None, check: bool, method: str, stream_file: str | None,
-                  ui: Ui, as_json: bool) -> None:
+@spine_options("mcu", "seed", "out")
+def adapt_command(config: str | None, overrides: tuple[str, ...], model: str | None, check: bool, method: str,
+                  stream_file: str | None, mcu: str | None, seed: int | None, out: str | None, ui: Ui,
+                  as_json: bool) -> None:
     """Run one method on a stream; save its adapted state and model and report."""
     from .adapt.commands import adapt
 
     cfg = _drift_config(config, overrides, mcu, seed)
-    _drift_render(ui, adapt(cfg, method, model, stream_file, out, ui, check), as_json)
+    _drift_render(ui, adapt(cfg, method, model, stream_file, out, ui, check, _source(config, overrides)),
+                  as_json)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one line and an exit code for every user mistake, never a traceback."""
+    import signal
+
+    from .runs import raise_interrupt
+
     ui = Ui()
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill` stops a command as Ctrl-C does
     try:
         rc = cli.main(args=argv, prog_name="tinyml", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -345,7 +372,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         ui.error(f"internal error: {type(exc).__name__}: {exc} (set TINYML_DEBUG=1 or use -v for the traceback)")
         rc = EXIT_RUNTIME
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
-__all__ = ["EXIT_USAGE", "cli", "main", "output_options", "split_config_and_overrides"]
+__all__ = ["EXIT_USAGE", "cli", "main", "output_options", "spine_options", "split_config_and_overrides"]

@@ -28,6 +28,7 @@ class Ui:
         self.console = Console(file=self.stream, no_color="NO_COLOR" in os.environ, highlight=False,
                                width=None if is_tty else 160)
         self.log_path: Path | None = None
+        self._pending: list[str] = []   # messages before a run folder exists, for its log
 
     @property
     def interactive(self) -> bool:
@@ -35,13 +36,27 @@ class Ui:
         return self.console.is_terminal
 
     def attach_log(self, path: Path) -> None:
-        """Also append every message to ``path`` (a run directory's log.txt)."""
+        """Also append every message to ``path`` (a run directory's log.txt), those said before too.
+        The log is best effort: a disk that refuses it is reported by the save that fails."""
         self.log_path = path
+        pending, self._pending = self._pending, []
+        self._write_log(pending)
 
     def _log(self, text: str) -> None:
-        if self.log_path is not None:
+        line = f"{time.strftime('%H:%M:%S')} {text}\n"
+        if self.log_path is None:
+            self._pending = [*self._pending[-999:], line]
+        else:
+            self._write_log([line])
+
+    def _write_log(self, lines: list[str]) -> None:
+        if self.log_path is None or not lines:
+            return
+        try:
             with open(self.log_path, "a") as f:
-                f.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+                f.writelines(lines)
+        except OSError:
+            pass
 
     def info(self, text: str) -> None:
         """A normal message (hidden by -q)."""

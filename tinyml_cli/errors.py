@@ -49,6 +49,10 @@ class RunDirError(TinymlError):
     exit_code = EXIT_USAGE
 
 
+class SaveError(TinymlError):
+    """A file of a run cannot be saved (a full, read-only or unwritable disk)."""
+
+
 class EngineError(TinymlError):
     """The C engine cannot generate a model (an op, activation or parameter it does not run)."""
 

@@ -13,23 +13,22 @@ from ..console import Ui
 from ..errors import ConfigError, DoesNotFitError, shown
 from ..report.anomaly_report import write_anomaly_report
 from ..report.drift_report import write_report
-from ..runs import atomic_write_bytes, create_run_dir, record_outcome, start_manifest, write_yaml
+from ..runs import atomic_write_bytes, check_out, run_folder
 from ..train.checkpoint import save_candidate
 from . import METHODS
 from .experiment import Experiment, adapted_candidate, run_experiment
 
 
 @contextmanager
-def _run(command: str, cfg: dict, out: str | None, ui: Ui,
+def _run(command: str, cfg: dict, out: str | None, ui: Ui, source: str | None = None,
          **kwargs) -> Iterator[tuple[Path, Experiment, dict]]:
-    """A new run directory with the experiment run and reported; the manifest records how the block
-    that saves the rest ends."""
-    run_dir = create_run_dir(command, cfg["name"], out)
-    ui.attach_log(run_dir / "log.txt")
-    start_manifest(run_dir, command, cfg["seed"])
-    write_yaml(run_dir / "config.yaml", cfg)
-    with record_outcome(run_dir):
-        exp = run_experiment(cfg, progress=ui.info, **kwargs)
+    """The experiment run, then a new run directory with it reported; the manifest records how the
+    block that saves the rest ends. The experiment runs first, so a model, stream or data file it
+    cannot use leaves no failed folder behind (its messages still reach the folder's log)."""
+    check_out(out)
+    exp = run_experiment(cfg, progress=ui.info, **kwargs)
+    with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
+                    log=ui.attach_log) as (run_dir, _):
         yield run_dir, exp, write_report(exp, run_dir)
 
 
@@ -41,15 +40,15 @@ def _check_fit(data: dict, check: bool, ui: Ui) -> None:
         raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {data['mcu']['name']} (see report.md)")
 
 
-def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | None, ui: Ui, check: bool) -> dict:
-    """The esn method's anomaly mode (``anomaly.source`` sensors or file): flags and their report."""
+def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | None, ui: Ui, check: bool,
+                 source: str | None = None) -> dict:
+    """The esn method's anomaly mode (``anomaly.source`` sensors or file): flags and their report.
+    The stream is read and scored first, so a file it cannot use leaves no failed folder behind."""
     from .esn.detect import detect
-    run_dir = create_run_dir(command, cfg["name"], out)
-    ui.attach_log(run_dir / "log.txt")
-    start_manifest(run_dir, command, cfg["seed"])
-    write_yaml(run_dir / "config.yaml", cfg)
-    with record_outcome(run_dir):
-        found = detect(cfg, series_file)
+    check_out(out)
+    found = detect(cfg, series_file)
+    with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
+                    log=ui.attach_log) as (run_dir, _):
         write_anomaly_report(found.data, found.x, found.flags, found.events, run_dir)
     m = found.data["metrics"]
     ui.info(f"esn anomaly: {found.data['flagged']} samples flagged" +
@@ -62,11 +61,13 @@ def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | No
     return {"run_dir": str(run_dir), **found.data}
 
 
-def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check: bool = False) -> dict:
-    """Run every configured method on one stream; write the stream and the report in a run directory."""
+def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check: bool = False,
+                   source: str | None = None) -> dict:
+    """Run every configured method on one stream; write the stream and the report in a run directory
+    (``source``: the user's config file, for the manifest)."""
     if cfg["anomaly"]["source"] != "none":
-        return anomaly_mode("simulate-drift", cfg, None, out, ui, check)
-    with _run("simulate-drift", cfg, out, ui, model_path=model) as (run_dir, exp, data):
+        return anomaly_mode("simulate-drift", cfg, None, out, ui, check, source)
+    with _run("simulate-drift", cfg, out, ui, source, model_path=model) as (run_dir, exp, data):
         exp.stream.save(run_dir / "stream.npz")
     ui.info(f"report: {run_dir / 'report.md'}")
     _check_fit(data, check, ui)
@@ -74,7 +75,7 @@ def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check:
 
 
 def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, out: str | None, ui: Ui,
-          check: bool = False) -> dict:
+          check: bool = False, source: str | None = None) -> dict:
     """Run one method; save its adapted state (``state.npz``), the adapted network as a candidate
     folder (``adapted/``, exportable) when the method changes weights, and the report."""
     if method not in METHODS:
@@ -83,8 +84,8 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
         if method != "esn":
             raise ConfigError(f"--method: anomaly mode (anomaly.source: {cfg['anomaly']['source']}) runs esn only, "
                               f"got {shown(method)}")
-        return anomaly_mode("adapt", cfg, stream_file, out, ui, check)
-    with _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file,
+        return anomaly_mode("adapt", cfg, stream_file, out, ui, check, source)
+    with _run("adapt", cfg, out, ui, source, model_path=model, stream_file=stream_file,
               only=method) as (run_dir, exp, data):
         run = exp.runs[0]
         buffer = io.BytesIO()

@@ -17,7 +17,7 @@ from ..drift.kinds import KINDS
 from ..drift.sources import GENERATOR_SCHEMA, GENERATORS
 from ..drift.stream import STREAM_DATA_SCHEMA, STREAM_SCHEMA, Stream, build_stream, load_stream
 from ..estimate import estimate
-from ..mcu import Budget, McuProfile, budget_for, load_profile
+from ..mcu import Budget, McuProfile, resolve
 from ..report.drift_metrics import drift_metrics
 from ..train.builder import GraphModule
 from ..train.loop import TRAIN_SCHEMA
@@ -115,8 +115,7 @@ def run_experiment(cfg: dict, model_path: str | None = None, stream_file: str | 
     deployed = load_deployed(model_path, stream.reference, stream.num_labels, cfg["model"]["train"], seed)
     z = features(deployed.module, stream.x)
     ctx = make_context(deployed, stream, seed)
-    profile = load_profile(cfg["mcu"])
-    budget = budget_for(profile, cfg["constraints"])
+    profile, budget = resolve(cfg)
     cost = model_cost(deployed.arch, profile, budget)
     exp = Experiment(cfg, stream, deployed, cost, {"sram": budget.sram, "flash": budget.flash}, stream_file)
     methods = cfg["methods"]

@@ -14,8 +14,9 @@ from ..console import Ui
 from ..data import DATA_SCHEMA, load_dataset, resize_dataset
 from ..errors import ConfigError, InputFileError
 from ..estimate import estimate
-from ..mcu import budget_for, load_profile
-from ..runs import create_run_dir, record_outcome, start_manifest, write_yaml
+from ..mcu import resolve
+from ..runs import check_out, run_folder, write_json
+from ..units import format_bytes
 from ..train.builder import GraphModule, build_module
 from ..train.checkpoint import load_candidate, load_weights, ranked_candidates
 from .pipeline import EXPORT_SCHEMA, ExportResult, check_inputs, export_candidate
@@ -107,18 +108,15 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
     else:
         raise InputFileError(f"{path}: no such run directory or architecture file")
 
+    profile, budget = resolve(cfg)
+    check_out(out)
     data = load_dataset(cfg["data"], cfg["seed"])
     inputs = [resize_dataset(data, c.arch.input_shape) for c in candidates]
     for c, d in zip(candidates, inputs):
         check_inputs(c.arch, d, c.label)
-    profile = load_profile(cfg["mcu"])
-    budget = budget_for(profile, cfg["constraints"])
-    out_dir = create_run_dir("export", cfg["name"], out)
-    ui.attach_log(out_dir / "log.txt")
-    start_manifest(out_dir, "export", cfg["seed"], argv)
-    write_yaml(out_dir / "config.yaml", cfg)
     results = []
-    with record_outcome(out_dir):
+    with run_folder("export", cfg["name"], cfg["seed"], out=out, config=cfg, argv=argv,
+                    log=ui.attach_log) as (out_dir, _):
         for i, (c, d) in enumerate(zip(candidates, inputs), start=1):
             folder = out_dir if len(candidates) == 1 else out_dir / f"rank{i:03d}"
             ui.info(f"exporting {c.label} -> {folder}")
@@ -132,6 +130,12 @@ def run_export(target: str, overrides: list[str], ui: Ui, weights: str | None = 
             if result.verify is not None:
                 ui.table(f"verification of {c.label} ({d.name} test set)", ["measure", "value"],
                          verify_rows(result.verify))
+            result.estimate = mcu.to_dict()
+            write_json(folder / "estimate.json", result.estimate)
+            result.files = sorted({*result.files, "estimate.json"})
+            verdict = "fits" if mcu.fits else f"does not fit ({'; '.join(mcu.violations)})"
+            ui.info(f"{c.label} {verdict} {profile.name} (peak SRAM {format_bytes(mcu.peak_sram)}, "
+                    f"flash {format_bytes(mcu.flash_total)}, {mcu.latency_ms:.1f} ms)")
             if cfg["export"]["runtime"] == "c":
                 result.engine = _export_engine(result, mcu.peak_sram, cfg["seed"], cfg["engine"], ui)
             results.append(result)

@@ -53,6 +53,7 @@ class ExportResult:
     verify: dict | None
     quantized: QuantizedModel | None = None
     engine: dict | None = None
+    estimate: dict | None = None     # the estimate on the export's MCU (--mcu), with its fits verdict
 
 
 def check_inputs(arch: Arch, data: Dataset, source: str) -> None:

@@ -1,5 +1,6 @@
-"""MCU profiles: built-in YAML shipped with the package, user profile files, and budgets."""
+"""MCU profiles: built-in YAML shipped with the package, user profile files, and the one resolver of
+a command's (profile, budget)."""
 
-from .profile import Budget, McuProfile, budget_for, list_profiles, load_profile
+from .profile import DEFAULT_MCU, Budget, McuProfile, budget_for, list_profiles, load_profile, resolve
 
-__all__ = ["Budget", "McuProfile", "budget_for", "list_profiles", "load_profile"]
+__all__ = ["DEFAULT_MCU", "Budget", "McuProfile", "budget_for", "list_profiles", "load_profile", "resolve"]

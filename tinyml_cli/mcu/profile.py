@@ -134,6 +134,25 @@ def load_profile(name_or_path: str) -> McuProfile:
     raise ConfigError(f"unknown MCU {shown(name_or_path)}{hint} (`tinyml mcus` lists them: {', '.join(names)})")
 
 
+DEFAULT_MCU = "STM32F412"
+
+
+def resolve(cfg: Mapping[str, object] | None = None, mcu: str | None = None) -> tuple[McuProfile, "Budget"]:
+    """The ``(profile, budget)`` every command works against: ``mcu`` (the ``--mcu`` option) if
+    given, else the config's ``mcu``, else STM32F412; the budget is the profile's, tightened by the
+    config's ``constraints``.
+
+    >>> profile, budget = resolve({"mcu": "nRF52840", "constraints": {"sram": 32 * 1024}})
+    >>> profile.name, budget.sram
+    ('nRF52840', 32768)
+    >>> resolve(None, "RP2040")[0].name
+    'RP2040'
+    """
+    cfg = cfg or {}
+    profile = load_profile(str(mcu or cfg.get("mcu") or DEFAULT_MCU))
+    return profile, budget_for(profile, cfg.get("constraints"))  # type: ignore[arg-type]
+
+
 def budget_for(profile: McuProfile, constraints: Mapping[str, object] | None = None) -> Budget:
     """The profile's budget after its reserve, tightened by explicit config constraints."""
     c = dict(constraints or {})

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-from ..runs import atomic_write_text, write_json
+from ..runs import atomic_write_bytes, atomic_write_text, write_json
 from ..units import format_bytes
 from .drift_metrics import windowed
 
@@ -105,11 +106,10 @@ def save_figure(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_report(exp, run_dir: Path) -> dict:

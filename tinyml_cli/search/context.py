@@ -10,7 +10,7 @@ from ..arch import Arch, SearchSpace, make_space
 from ..data import Dataset, load_dataset, resize_dataset
 from ..data.cv import Fold, pool, stratified_folds
 from ..errors import ConfigError
-from ..mcu import Budget, McuProfile, budget_for, load_profile
+from ..mcu import Budget, McuProfile, resolve
 from ..train.loop import resolve_normalize
 from .backends import BACKENDS, Backend
 from .config import AUTO, AUTO_CV_BELOW, AUTO_CV_FOLDS
@@ -58,7 +58,7 @@ def fold_count(cfg: dict, data: Dataset, backend: Backend, source: str = "config
 def make_context(cfg: dict, source: str = "config") -> SearchContext:
     """Load the data and build space, budget, backend and cross-validation folds of a validated
     search config."""
-    profile = load_profile(cfg["mcu"])
+    profile, budget = resolve(cfg)
     data = load_dataset(cfg["data"], cfg["seed"])
     normalize = resolve_normalize(cfg["train"]["normalize"], data.input_shape)
     if cfg["runtime"] == "c" and normalize != "none":
@@ -71,4 +71,4 @@ def make_context(cfg: dict, source: str = "config") -> SearchContext:
     if k:
         _, y, groups = pool(data)
         folds = stratified_folds(y, k, np.random.default_rng([cfg["seed"], k]), groups)
-    return SearchContext(cfg, data, space, profile, budget_for(profile, cfg["constraints"]), backend, folds)
+    return SearchContext(cfg, data, space, profile, budget, backend, folds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import time
@@ -13,8 +14,8 @@ from typing import Any, Callable
 
 from ..config import load_config
 from ..console import Ui
-from ..errors import ConfigError, TinymlError
-from ..runs import MANIFEST, create_run_dir, open_run_dir, record_outcome, start_manifest, write_json, write_yaml
+from ..errors import ConfigError, SaveError, TinymlError
+from ..runs import check_out, create_run_dir, open_run_dir, raise_interrupt, run_folder, start_manifest, write_yaml
 from ..arch import SPACES
 from .backends import BACKENDS
 from .config import SEARCH_SCHEMA
@@ -23,9 +24,8 @@ from .final import screened, train_top_k
 from .leaderboard import BASELINES, describe_counts, leaderboard_rows, table, trial_counts, write_leaderboard
 from .plot import plot_pareto
 from .baseline import baselines
-from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, open_study, redact, require_study,
-                    screen, storage_url, wait_for_running)
-from .trial import spent
+from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, full_disk, manifest_storage, open_study, redact,
+                    require_study, resolve_storage, screen, storage_url, wait_for_running)
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
@@ -38,7 +38,7 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
         run_dir = Path(resume)
         manifest = open_run_dir(run_dir, "search")
         cfg = load_config(run_dir / "config.yaml", SEARCH_SCHEMA)
-        url = storage or manifest.get("storage") or storage_url(None, run_dir)
+        url = storage or resolve_storage(manifest.get("storage"), run_dir)
         if HIDDEN in url:
             raise ConfigError(f"{run_dir}: the study's storage URL has a password; give it again with --storage")
         require_study(cfg, url, run_dir)
@@ -46,12 +46,26 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     extra = [f"mcu={mcu}"] if mcu else []
     extra += [f"seed={seed}"] if seed is not None else []
     cfg = load_config(config, SEARCH_SCHEMA, [*overrides, *extra])
-    BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], config or "config")
-    SPACES[cfg["space"]["name"]].check_options(cfg["space"], config or "config")
+    source = config or "config"
+    BACKENDS[cfg["search"]["backend"]](cfg["search"]["options"], source)
+    SPACES[cfg["space"]["name"]].check_options(cfg["space"], source)
     storage_url(storage, Path("."))  # a malformed --storage fails before any run directory is made
-    run_dir = create_run_dir("search", cfg["name"], out)
-    write_yaml(run_dir / "config.yaml", cfg)
+    check_out(out, resumable=True)
+    # Data, space, MCU and folds are checked before the folder exists, so a mistake in them names the
+    # user's file and leaves no failed run folder behind; run_search takes this context over.
+    ctx = make_context(cfg, source)
+    run_dir = create_run_dir("search", cfg["name"], out, resumable=True)
+    try:
+        write_yaml(run_dir / "config.yaml", cfg)
+        start_manifest(run_dir, "search", cfg["seed"], status="created", source=config)
+    except SaveError as exc:  # a disk that takes not even these: leave nothing behind
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise SaveError(f"{exc}; run {run_dir} not kept") from None
+    _PREPARED[run_dir.resolve()] = ctx
     return cfg, run_dir, storage_url(storage, run_dir)
+
+
+_PREPARED: dict[Path, SearchContext] = {}   # the context prepare_run built, for run_search to use once
 
 
 def _best_status(study: Any) -> str:
@@ -59,21 +73,18 @@ def _best_status(study: Any) -> str:
     return f"best {100 * best[0].user_attrs['metrics']['val_accuracy']:.1f}%" if best else ""
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def _worker_main(cfg: dict, url: str, index: int, threads: int, deadline: float | None) -> None:
     """A worker process: screen trials on the shared study until the trial count is reached."""
     import torch
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     torch.set_num_threads(threads)
     try:
         ctx = make_context(cfg)
         ctx.backend.prepare(ctx)                       # before the sampler is made: it may need the state
         study = open_study(ctx, url, worker=index)
-        screen(ctx, study, deadline=deadline)
+        screen(ctx, study, deadline=deadline,
+               say=lambda text: print(f"worker {index}: {text}", file=sys.stderr, flush=True))
     except ScreeningStopped as exc:
         print(f"worker {index}: screening stopped: {exc}", file=sys.stderr)
     except TinymlError as exc:
@@ -113,28 +124,30 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
                argv: list[str] | None = None) -> dict:
     """Run (or resume) the search into ``run_dir``; return the leaderboard summary."""
     ui = ui or Ui(verbosity=-1)
-    ui.attach_log(run_dir / "log.txt")
     argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
-    manifest = start_manifest(run_dir, "search", cfg["seed"], argv)
-    write_json(run_dir / MANIFEST, {**manifest, "storage": redact(url)})
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with record_outcome(run_dir) as outcome:
+    with run_folder("search", cfg["name"], cfg["seed"], resume=run_dir, argv=argv, log=ui.attach_log,
+                    manifest={"storage": manifest_storage(url, run_dir)}) as (_, outcome):
+        try:
             summary = _search(cfg, run_dir, url, workers, ui)
-            outcome["best"] = summary["best"]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        except Exception as exc:
+            if not isinstance(exc, TinymlError):
+                full_disk(exc, url)
+            raise
+        outcome["best"] = summary["best"]
     return summary
 
 
 def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
     ui.info(f"search: preparing data {cfg['data']['name']!r} and the {cfg['search']['backend']} backend")
-    ctx = make_context(cfg, str(run_dir / "config.yaml"))
+    ctx = _PREPARED.pop(run_dir.resolve(), None)
+    if ctx is None or ctx.cfg != cfg:
+        ctx = make_context(cfg, str(run_dir / "config.yaml"))
     ctx.backend.prepare(ctx)                           # before the sampler is made: it may need the state
     study = open_study(ctx, url)
     stale_after = cfg["search"]["stale_after_s"]
-    if fail_stale_trials(study, stale_after):
-        ui.info("search: trials of a stopped run marked failed; finished trials are kept")
+    say = lambda text: ui.info(f"search: {text}")  # noqa: E731
+    if fail_stale_trials(study, stale_after, say):
+        ui.info("search: finished trials are kept")
     target = cfg["search"]["trials"]
     ranking = (f"{len(ctx.folds)}-fold cross-validation on train + validation" if ctx.folds else
                f"the validation split ({len(ctx.data.y_val)} samples)")
@@ -155,10 +168,10 @@ def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
 
         try:
             while counts(study, spent(ctx))["EVALUATED"] < target:
-                screen(ctx, study, on_trial, deadline)
-                wait_for_running(study, stale_after)
+                screen(ctx, study, on_trial, deadline, say)
+                wait_for_running(study, stale_after, say=say)
         except ScreeningStopped as exc:
-            wait_for_running(study, stale_after)
+            wait_for_running(study, stale_after, say=say)
             ui.warn(f"search: screening stopped: {exc}")
     if cfg["search"]["baseline"] and BASELINES not in study.user_attrs:
         ui.info("search: fitting the reference classifiers (logistic regression, RBF SVM)")

@@ -4,6 +4,7 @@ machines sharing one database) and any resumed run cooperate without further coo
 
 from __future__ import annotations
 
+import datetime
 import re
 import socket
 import time
@@ -15,16 +16,18 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..errors import ConfigError, RunDirError, TinymlError
+from ..errors import ConfigError, RunDirError, SaveError, TinymlError
 from .context import SearchContext
 from .final import screened
-from .trial import EVALUATED, is_stale, run_trial, spent
+from .trial import EVALUATED, UNCLAIMED_GRACE_S, WORKER, claim, run_trial, spent, stale_reason
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 # Config keys that must agree between every worker of one study (the seed fixes the data split).
 SHARED_SECTIONS = ("seed", "data", "space", "constraints", "mcu", "fidelity")
 LOCAL_TRAIN_KEYS = ("device", "threads")
 HIDDEN = "***"
+RUN_DIR = "$RUN_DIR"   # a manifest's storage inside its own run folder, so copies resume their own
+WAIT_NOTICE_S = 30.0     # how often a wait for another worker's trial says so
 MAX_FAILURES_IN_A_ROW = 3
 
 
@@ -59,8 +62,17 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except (ImportError, ModuleNotFoundError) as exc:
         raise ConfigError(f"--storage {shown!r}: the database driver is not installed: {exc}") from None
     except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
+        full_disk(exc, url)
         raise ConfigError(f"--storage {shown!r}: cannot open: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0]}") from None
+
+
+def full_disk(exc: BaseException, url: str) -> None:
+    """Raise a :class:`SaveError` when ``exc`` is the database saying its disk is full (SQLite's
+    "database or disk is full", PostgreSQL's "No space left on device"), not a mistake in the URL."""
+    text = str(exc).lower()
+    if "disk is full" in text or "no space left" in text:
+        raise SaveError(f"{redact(url)}: cannot write the study: no space left on the device (disk full)") from None
 
 
 def study_name(cfg: dict) -> str:
@@ -110,16 +122,44 @@ def open_study(ctx: SearchContext, url: str, worker: int = 0) -> optuna.Study:
                              sampler=ctx.backend.sampler(ctx.space, seed))
 
 
-def fail_stale_trials(study: optuna.Study, stale_after_s: float) -> int:
-    """Mark RUNNING trials whose worker is gone as FAIL (new trials take their place); the count."""
-    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-             if is_stale(t, stale_after_s)]
-    for t in stale:
+def ask(study: optuna.Study) -> optuna.Trial:
+    """A new RUNNING trial that names its worker (host:pid) from the moment it exists, so a process
+    stopped at any instant leaves no trial that nobody can account for. A queued trial (the warm
+    start's) is claimed right after it is taken; a new one is created with its worker in one write."""
+    # Study.ask() cannot add attributes in the write that creates the trial: this is its body (optuna
+    # 4-5), with the worker in the template.
+    storage, study_id = study._storage, study._study_id
+    study._thread_local.cached_all_trials = None   # the sampler sees the study as it is now
+    trial_id = study._pop_waiting_trial_id()
+    if trial_id is not None:
+        claim(trial_id, storage)
+    else:
+        now = time.time()
+        template = FrozenTrial(
+            number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.datetime.now(),
+            datetime_complete=None, params={}, distributions={}, system_attrs={}, intermediate_values={},
+            user_attrs={"worker": WORKER, "claim": now, "heartbeat": now}, trial_id=-1)
+        trial_id = storage.create_new_trial(study_id, template_trial=template)
+    return optuna.Trial(study, trial_id)
+
+
+def fail_stale_trials(study: optuna.Study, stale_after_s: float,
+                      say: Callable[[str], None] | None = None) -> int:
+    """Mark RUNNING trials whose worker is gone as FAIL (new trials take their place), saying why
+    through ``say``; the count."""
+    failed = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        reason = stale_reason(t, stale_after_s)
+        if reason is None:
+            continue
         try:
             study.tell(t.number, state=TrialState.FAIL)
         except (RuntimeError, ValueError):  # another worker got there first
-            pass
-    return len(stale)
+            continue
+        failed += 1
+        if say is not None:
+            say(f"{reason}: marked failed, a new trial takes its place")
+    return failed
 
 
 def counts(study: optuna.Study, statuses: tuple[str, ...] = EVALUATED) -> dict[str, int]:
@@ -155,7 +195,8 @@ class ScreeningStopped(Exception):
 
 
 def screen(ctx: SearchContext, study: optuna.Study,
-           on_trial: Callable[[FrozenTrial], None] | None = None, deadline: float | None = None) -> None:
+           on_trial: Callable[[FrozenTrial], None] | None = None, deadline: float | None = None,
+           say: Callable[[str], None] | None = None) -> None:
     """Run trials until ``search.trials`` are trained or scored (counting those other workers are
     running). Architectures the estimator rejects (unless the backend ``spends_infeasible``) and
     repeats are recorded but do not count;
@@ -169,7 +210,7 @@ def screen(ctx: SearchContext, study: optuna.Study,
     target, stale_after = options["trials"], options["stale_after_s"]
     failures = rejections = 0
     while True:
-        fail_stale_trials(study, stale_after)
+        fail_stale_trials(study, stale_after, say)
         n = counts(study, spent(ctx))
         if n["EVALUATED"] + n["RUNNING"] >= target:
             return
@@ -182,7 +223,7 @@ def screen(ctx: SearchContext, study: optuna.Study,
                 f"(search.max_rejections); {n['EVALUATED']} of {target} candidates evaluated. The space "
                 "barely fits the budget: loosen the constraints or shrink the space (fewer or "
                 "narrower layers, a lower resolution)")
-        trial = study.ask()
+        trial = ask(study)
         try:
             values = run_trial(ctx, study, trial, racing_floor(ctx, study))
         except RuntimeError as exc:
@@ -204,10 +245,64 @@ def screen(ctx: SearchContext, study: optuna.Study,
             on_trial(frozen)
 
 
-def wait_for_running(study: optuna.Study, stale_after_s: float, poll_s: float = 1.0) -> None:
-    """Block until no trial is RUNNING (stale ones are failed on the way)."""
+def wait_for_running(study: optuna.Study, stale_after_s: float, poll_s: float = 1.0,
+                     say: Callable[[str], None] | None = None) -> None:
+    """Block until no trial is RUNNING (stale ones are failed on the way), saying through ``say``
+    which trials it waits for and until when, at once and every ``WAIT_NOTICE_S``."""
+    said = 0.0
     while True:
-        fail_stale_trials(study, stale_after_s)
-        if not counts(study)["RUNNING"]:
+        fail_stale_trials(study, stale_after_s, say)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
             return
+        if say is not None and time.time() - said >= WAIT_NOTICE_S:
+            said = time.time()
+            say("; ".join(_waiting_for(t, stale_after_s, said) for t in running))
         time.sleep(poll_s)
+
+
+def _waiting_for(t: FrozenTrial, stale_after_s: float, now: float) -> str:
+    start = t.datetime_start.timestamp() if t.datetime_start else now
+    worker = t.user_attrs.get("worker")
+    if worker is None:
+        return (f"waiting for trial {t.number} (no worker recorded yet; failed "
+                f"{max(0.0, UNCLAIMED_GRACE_S - (now - start)):.0f} s from now unless one claims it)")
+    left = stale_after_s - (now - t.user_attrs.get("heartbeat", start))
+    return (f"waiting for trial {t.number} of worker {worker} (failed if silent {max(0.0, left):.0f} s "
+            "more: search.stale_after_s)")
+
+
+def manifest_storage(url: str, run_dir: Path) -> str:
+    """The storage as the manifest records it: a file inside the run folder relative to it
+    (``sqlite:///$RUN_DIR/study.db``), so a copied or moved folder resumes its own study; any other
+    URL as is, password hidden.
+
+    >>> manifest_storage("sqlite:////tmp/r/study.db", Path("/tmp/r"))
+    'sqlite:///$RUN_DIR/study.db'
+    >>> manifest_storage("postgresql://me:pw@db/t", Path("/tmp/r"))
+    'postgresql://me:***@db/t'
+    """
+    scheme, sep, path = url.rpartition(":///") if url.startswith("sqlite:///") else ("", "", url)
+    if "://" in path:
+        return redact(url)
+    try:
+        inside = Path(path).resolve().relative_to(run_dir.resolve())
+    except ValueError:
+        return redact(url)
+    return f"{scheme}{sep}{RUN_DIR}/{inside.as_posix()}"
+
+
+def resolve_storage(recorded: str | None, run_dir: Path) -> str:
+    """The storage URL of a resumed run from its manifest (see :func:`manifest_storage`). A manifest
+    written before storage was recorded relative to the run names an absolute ``.../study.db``: when
+    that is not this folder's own study.db and this folder has one, the folder was copied or moved,
+    and its own is the one to continue."""
+    if recorded is None:
+        return storage_url(None, run_dir)
+    if RUN_DIR in recorded:
+        return recorded.replace(RUN_DIR, str(run_dir.resolve()))
+    own = run_dir / "study.db"
+    if recorded.startswith("sqlite:///") and recorded.endswith("/study.db") and own.is_file() \
+            and Path(recorded[len("sqlite:///"):]).resolve() != own.resolve():
+        return storage_url(None, run_dir)
+    return recorded

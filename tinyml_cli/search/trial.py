@@ -75,13 +75,34 @@ def screening_epochs(ctx: SearchContext) -> int | None:
     return min(full, max(AUTO_FIDELITY_MIN, full // AUTO_FIDELITY_DIVISOR))
 
 
-def is_stale(t: FrozenTrial, stale_after_s: float, now: float | None = None) -> bool:
-    """A RUNNING trial whose worker is gone: a dead process on this host, or silent too long."""
-    host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+UNCLAIMED_GRACE_S = 30.0   # a live worker records itself within milliseconds of taking a trial
+
+
+def stale_reason(t: FrozenTrial, stale_after_s: float, now: float | None = None) -> str | None:
+    """Why a RUNNING trial's worker is gone, or None while it may still be working: its process no
+    longer runs on this host, it never recorded its worker (cut off while the trial was being created)
+    for ``UNCLAIMED_GRACE_S``, or it has been silent longer than ``stale_after_s``."""
+    now = now or time.time()
+    worker = t.user_attrs.get("worker")
+    start = t.datetime_start.timestamp() if t.datetime_start else 0.0
+    if worker is None:
+        if now - start > UNCLAIMED_GRACE_S:
+            return (f"trial {t.number} never recorded its worker (cut off while it was created "
+                    f"{now - start:.0f} s ago)")
+        return None
+    host, _, pid = str(worker).rpartition(":")
     if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
-        return True
-    beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else 0.0)
-    return (now or time.time()) - beat > stale_after_s
+        return f"trial {t.number}: its worker {worker} no longer runs"
+    silent = now - t.user_attrs.get("heartbeat", start)
+    if silent > stale_after_s:
+        return (f"trial {t.number}: its worker {worker} has been silent for {silent:.0f} s "
+                f"(search.stale_after_s {stale_after_s:g})")
+    return None
+
+
+def is_stale(t: FrozenTrial, stale_after_s: float, now: float | None = None) -> bool:
+    """A RUNNING trial whose worker is gone (see :func:`stale_reason`)."""
+    return stale_reason(t, stale_after_s, now) is not None
 
 
 def _alive(pid: int) -> bool:
@@ -111,16 +132,21 @@ def _twin(study: optuna.Study, trial: optuna.Trial, key: str, stale_after_s: flo
         time.sleep(POLL_S)
 
 
+def claim(trial_id: int, storage: optuna.storages.BaseStorage) -> None:
+    """Record this process as the worker of a trial it just took from the queue."""
+    now = time.time()
+    for name, value in {"worker": WORKER, "claim": now, "heartbeat": now}.items():
+        storage.set_trial_user_attr(trial_id, name, value)
+
+
 def run_trial(ctx: SearchContext, study: optuna.Study, trial: optuna.Trial,
               stop_below: float | None = None) -> list[float]:
     """Evaluate one trial and return its objective values (see the module docstring);
     ``stop_below``: the racing floor of a cross-validated screening."""
     arch = suggest_arch(trial, ctx)
     key = arch.key()
-    now = time.time()
-    for name, value in {"arch": arch.to_dict(), "arch_key": key, "worker": WORKER, "claim": now,
-                        "heartbeat": now}.items():
-        trial.set_user_attr(name, value)
+    trial.set_user_attr("arch", arch.to_dict())
+    trial.set_user_attr("arch_key", key)
     verdict = assess(ctx, arch)
     for name, value in verdict["constraints"].items():
         trial.set_constraint(name, value)
