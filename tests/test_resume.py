@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from tinyml_cli.search import prepare_run, run_search
 from tinyml_cli.search import study as study_module
-from tinyml_cli.search import trial as trial_module
+from tinyml_cli.search.backends import base as base_module
 
 from test_search import load_study, tiny, write_config
 
@@ -84,7 +84,7 @@ def test_waiting_for_a_running_trial_says_why(tmp_path):
 def _interrupted_run(tmp_path, monkeypatch, name="A"):
     cfg_path = write_config(tmp_path, tiny(search__trials=2, search__top_k=0))
     cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "runs" / name))
-    real, calls = trial_module.train_and_evaluate, []
+    real, calls = base_module.train_and_evaluate, []
 
     def interrupted_on_second(*args, **kwargs):
         calls.append(1)
@@ -92,10 +92,10 @@ def _interrupted_run(tmp_path, monkeypatch, name="A"):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trial_module, "train_and_evaluate", interrupted_on_second)
+    monkeypatch.setattr(base_module, "train_and_evaluate", interrupted_on_second)
     with pytest.raises(KeyboardInterrupt):
         run_search(cfg, run_dir, url)
-    monkeypatch.setattr(trial_module, "train_and_evaluate", real)
+    monkeypatch.setattr(base_module, "train_and_evaluate", real)
     return run_dir
 
 

@@ -26,6 +26,7 @@ from .plot import plot_pareto
 from .baseline import baselines
 from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, full_disk, manifest_storage, open_study, redact,
                     require_study, resolve_storage, screen, storage_url, wait_for_running)
+from .trial import spent
 
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
                 out: str | None = None, resume: str | None = None,
