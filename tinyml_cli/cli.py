@@ -181,6 +181,8 @@ def export_command(target: str, overrides: tuple[str, ...], weights: str | None,
               help="Built-in MCU name or a profile YAML (its core picks the emulated board; default STM32F412).")
 @click.option("--kernels", type=click.Choice(["cmsis_nn", "reference"]), default="cmsis_nn", show_default=True,
               help="TFLM's CMSIS-NN kernels or its reference kernels.")
+@click.option("--runtime", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
+              help="tflm: the .tflite with TFLM; c: the export's C engine (engine/, from export --runtime c).")
 @click.option("--inputs", "inputs_file", type=click.Path(), help="Input samples (.npy, or .npz with x); "
               "default: the export's saved test samples, else random ones.")
 @click.option("--samples", type=click.IntRange(min=1, max=64), default=4, show_default=True,
@@ -190,21 +192,28 @@ def export_command(target: str, overrides: tuple[str, ...], weights: str | None,
               help="Seconds the emulated run may take.")
 @click.option("--out", "out", type=click.Path(), help="Report file (default: beside the model).")
 @output_options
-def profile_command(model: str, mcu: str | None, kernels: str, inputs_file: str | None, samples: int, seed: int,
-                    timeout_s: float, out: str | None, ui: Ui, as_json: bool) -> None:
+def profile_command(model: str, mcu: str | None, kernels: str, runtime: str, inputs_file: str | None, samples: int,
+                    seed: int, timeout_s: float, out: str | None, ui: Ui, as_json: bool) -> None:
     """Build MODEL with TFLM for the MCU's Cortex-M core, run it in QEMU, and measure it.
 
     MODEL is a .tflite file or an export folder. Reports the smallest arena TFLM accepts, flash and
     RAM by part, the stack, instructions per inference and per operator, and whether the outputs
-    equal LiteRT's and TFLM-host's; saved beside the model.
+    equal LiteRT's and TFLM-host's; saved beside the model. With --runtime c, the export's C engine
+    instead (no TFLM), its outputs also against its host build.
     """
     from .mcu import load_profile
     from .profile.report import render
     from .profile.target import profile_target
 
     profile = load_profile(mcu or "STM32F412")
-    ui.info(f"building {model} with TFLM ({kernels}) for {profile.core} and running it in QEMU")
-    report, path = profile_target(model, profile, kernels, inputs_file, samples, seed, timeout_s, out)
+    if runtime == "c":
+        from .profile.engine import profile_engine_target
+
+        ui.info(f"building {model}'s C engine for {profile.core} and running it in QEMU")
+        report, path = profile_engine_target(model, profile, inputs_file, samples, seed, timeout_s, out)
+    else:
+        ui.info(f"building {model} with TFLM ({kernels}) for {profile.core} and running it in QEMU")
+        report, path = profile_target(model, profile, kernels, inputs_file, samples, seed, timeout_s, out)
     if as_json:
         emit_json(report)
     else:
