@@ -108,10 +108,16 @@ static void clip(int origin, int k, int size, int *start, int *end) {
 /* Cortex-M4/M7 (the DSP extension): int8 dot products two multiply-accumulates at a time with the
  * ACLE intrinsics __sxtb16 / __sxtab16 (two bytes sign-extended into halfwords, the input offset
  * added) and __smlad (two 16x16 products added to an accumulator). Integer sums are exact, so the
- * results are those of the plain C kernels, bit for bit. A pixel's window is first expanded into
- * 16-bit values with the offset added (padding: 0) on the stack, each four values reordered
- * (0, 2, 1, 3) to match a filter word split by __sxtb16 into bytes (0, 2) and (1, 3). */
-#define TINYML_COLUMN_MAX 2048          /* int16 values of two windows on the stack, at most */
+ * results are those of the plain C kernels, bit for bit.
+ *
+ * A convolution expands the windows of P output pixels (4, or 2 for large windows) into a column
+ * of 32-bit words on the stack: values with the offset added (padding: 0), as halfword pairs.
+ * Each group of four values k..k+3 of a window is two words, (k, k+2) and (k+1, k+3), which
+ * match a filter word split by __sxtb16 into its bytes (0, 2) and (1, 3); the P windows' groups
+ * follow one another (2P words per group). The last n % 4 values take a word each, windows in
+ * halfwords (P = 2: (a, b); P = 4: two words (a, b), (c, d)). Every output channel then reads
+ * the column once. */
+#define TINYML_COLUMN_MAX 4096          /* 16-bit values of the P windows on the stack, at most */
 
 static int32_t load32(const int8_t *p) {
     int32_t v;
@@ -123,118 +129,158 @@ static int32_t ror8(int32_t x) {
     return (int32_t)(((uint32_t)x >> 8) | ((uint32_t)x << 24));
 }
 
-/* n bytes (n a multiple of 4) with the offset added, as reordered 16-bit pairs, into every
- * other group of four of col (the two windows of a pixel pair interleave). */
-static void expand(const int8_t *in, int n, int32_t offset2, int16_t *col) {
+/* One 16-bit value into half ``half`` of a column word. */
+static void set_half(int32_t *word, int half, int32_t value) {
+    const uint32_t v = (uint32_t)value & 0xffffu, old = (uint32_t)*word;
+    *word = (int32_t)(half ? (old & 0xffffu) | (v << 16) : (old & 0xffff0000u) | v);
+}
+
+/* ``count`` bytes (a multiple of 4) expanded, offset added, into column words ``group`` apart. */
+static void expand_words(const int8_t *in, int count, int32_t offset2, int32_t *word, int group) {
     int i;
-    for (i = 0; i < n; i += 4, col += 8) {
+    for (i = 0; i < count; i += 4, word += group) {
         const int32_t v = load32(in + i);
-        const int32_t even = __sxtab16(offset2, v), odd = __sxtab16(offset2, ror8(v));
-        memcpy(col, &even, 4);
-        memcpy(col + 2, &odd, 4);
+        word[0] = __sxtab16(offset2, v);
+        word[1] = __sxtab16(offset2, ror8(v));
     }
 }
 
-static int32_t load_pair(const int16_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* Where value k of window ``which`` (0 or 1) of n values goes in the pair's column: groups of four
- * values reordered (0, 2, 1, 3), window 0's group then window 1's; the last n % 4 values after
- * them, the two windows' values alternating. */
-static int column_index(int k, int which, int whole) {
-    if (k < whole) {
-        return 2 * (k & ~3) + 4 * which + (k & 3) + ((k & 3) == 1) - ((k & 3) == 2);
-    }
-    return 2 * k + which;
-}
-
-/* Window ``which`` of a pixel pair: the output pixel whose corner is (y0, x0), flattened as the
- * filter is ([ky][kx][ic]), offset added and padding 0. */
+/* Window ``which`` of P: the output pixel whose window's corner is (y0, x0), flattened as the
+ * filter is ([ky][kx][ic]). A window inside the input with whole words per row is expanded from
+ * the input; any other is first gathered into ``raw`` (n bytes), padding as the input's zero
+ * point (0 once the offset is added). */
 static void window_column(const tinyml_conv_params *p, const int8_t *input, int y0, int x0, int which,
-                          int16_t *col) {
-    const int in_c = p->in_c, n = p->k_h * p->k_w * in_c, whole = n & ~3;
+                          int pixels, int32_t *col, int8_t *raw) {
+    const int in_c = p->in_c, k_w = p->k_w, row = k_w * in_c, n = p->k_h * row, whole = n & ~3;
+    const int group = 2 * pixels;
     const int32_t offset2 = (int32_t)(((uint32_t)p->in_offset & 0xffffu) * 0x10001u);
-    int ky, kx, ic, j = 0;
-    for (ky = 0; ky < p->k_h; ++ky) {
+    const int8_t zero_point = (int8_t)-p->in_offset;
+    int ky, kx, j;
+    if (y0 >= 0 && y0 + p->k_h <= p->in_h && x0 >= 0 && x0 + k_w <= p->in_w && (row & 3) == 0) {
+        for (ky = 0; ky < p->k_h; ++ky) {
+            expand_words(input + ((long)(y0 + ky) * p->in_w + x0) * in_c, row, offset2,
+                         col + (ky * row / 4) * group + 2 * which, group);
+        }
+        return;
+    }
+    for (ky = 0, j = 0; ky < p->k_h; ++ky) {
         const int y = y0 + ky;
-        for (kx = 0; kx < p->k_w; ++kx, j += in_c) {
+        for (kx = 0; kx < k_w; ++kx, j += in_c) {
             const int x = x0 + kx;
-            const int inside = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
-            const int8_t *in = input + ((long)y * p->in_w + x) * in_c;
-            if (inside && (in_c & 3) == 0 && j + in_c <= whole) {
-                expand(in, in_c, offset2, col + 2 * j + 4 * which);
-                continue;
-            }
-            for (ic = 0; ic < in_c; ++ic) {
-                col[column_index(j + ic, which, whole)] = (int16_t)(inside ? in[ic] + p->in_offset : 0);
+            if (y >= 0 && y < p->in_h && x >= 0 && x < p->in_w) {
+                memcpy(raw + j, input + ((long)y * p->in_w + x) * in_c, (size_t)in_c);
+            } else {
+                memset(raw + j, zero_point, (size_t)in_c);
             }
         }
     }
+    expand_words(raw, whole, offset2, col + 2 * which, group);
+    for (j = whole; j < n; ++j) {
+        set_half(col + (whole / 4) * group + (j - whole) * (pixels / 2) + which / 2, which & 1,
+                 raw[j] + p->in_offset);
+    }
 }
 
-/* Both output pixels of a pair (outputs a and b), every output channel, two at a time: filter
- * rows w0 and w1 against the pair's column (acc s<row><window>). Not inlined: the loop needs every
- * register, which the caller's frame (its variable-length column) would take one of. */
-TINYML_NOINLINE static void conv_pair(const tinyml_conv_params *p, const int16_t *column, int n,
-                                                int8_t *out_a, int8_t *out_b) {
+static int8_t output_of(int32_t acc, const tinyml_rescale *r, int32_t offset, int32_t lo, int32_t hi) {
+    return (int8_t)clamp32(rescale(r, acc) + offset, lo, hi);
+}
+
+/* Four output pixels (outputs out[0..3]), every output channel, one at a time. Not inlined: the
+ * loop wants every register, the caller's frame (its variable-length column) would take one. */
+TINYML_NOINLINE static void conv_quad(const tinyml_conv_params *p, const int32_t *column, int n, int8_t **out) {
     const int out_c = p->out_c, whole = n & ~3;
     const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int32_t *bias = p->bias, *multiplier = p->multiplier, *shift = p->shift;
+    const int8_t *w = p->weights;
+    int oc;
+    for (oc = 0; oc < out_c; ++oc) {
+        const int8_t *end = w + whole;
+        const int32_t *col = column;
+        const int32_t bias = p->bias[oc];
+        tinyml_rescale r;
+        int32_t s0 = bias, s1 = bias, s2 = bias, s3 = bias;
+        while (w < end) {
+            const int32_t v = load32(w);
+            const int32_t even = __sxtb16(v), odd = __sxtb16(ror8(v));
+            s0 = __smlad(col[1], odd, __smlad(col[0], even, s0));
+            s1 = __smlad(col[3], odd, __smlad(col[2], even, s1));
+            s2 = __smlad(col[5], odd, __smlad(col[4], even, s2));
+            s3 = __smlad(col[7], odd, __smlad(col[6], even, s3));
+            w += 4;
+            col += 8;
+        }
+        for (end += n & 3; w < end; ++w, col += 2) {
+            s0 = __smlabb(col[0], *w, s0);
+            s1 = __smlatb(col[0], *w, s1);
+            s2 = __smlabb(col[1], *w, s2);
+            s3 = __smlatb(col[1], *w, s3);
+        }
+        r = rescale_of(p->multiplier[oc], p->shift[oc]);
+        out[0][oc] = output_of(s0, &r, out_offset, lo, hi);
+        out[1][oc] = output_of(s1, &r, out_offset, lo, hi);
+        out[2][oc] = output_of(s2, &r, out_offset, lo, hi);
+        out[3][oc] = output_of(s3, &r, out_offset, lo, hi);
+    }
+}
+
+/* The same for two output pixels, two output channels at a time. */
+TINYML_NOINLINE static void conv_pair(const tinyml_conv_params *p, const int32_t *column, int n, int8_t **out) {
+    const int out_c = p->out_c, whole = n & ~3;
+    const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int8_t *filter = p->weights;
     int oc;
     for (oc = 0; oc < out_c; oc += 2, filter += 2 * n) {
-        const int8_t *w0 = filter, *w1 = oc + 1 < out_c ? filter + n : filter, *end = filter + whole;
-        const int16_t *col = column;
-        int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+        const int two = oc + 1 < out_c;
+        const int8_t *w0 = filter, *w1 = two ? filter + n : filter, *end = filter + whole;
+        const int32_t *col = column;
+        tinyml_rescale r;
+        int32_t s00 = p->bias[oc], s01 = s00, s10 = p->bias[two ? oc + 1 : oc], s11 = s10;
         while (w0 < end) {
             const int32_t v0 = load32(w0), v1 = load32(w1);
             const int32_t w0e = __sxtb16(v0), w0o = __sxtb16(ror8(v0));
             const int32_t w1e = __sxtb16(v1), w1o = __sxtb16(ror8(v1));
-            int32_t x = load_pair(col);
-            s00 = __smlad(x, w0e, s00);
-            s10 = __smlad(x, w1e, s10);
-            x = load_pair(col + 2);
-            s00 = __smlad(x, w0o, s00);
-            s10 = __smlad(x, w1o, s10);
-            x = load_pair(col + 4);
-            s01 = __smlad(x, w0e, s01);
-            s11 = __smlad(x, w1e, s11);
-            x = load_pair(col + 6);
-            s01 = __smlad(x, w0o, s01);
-            s11 = __smlad(x, w1o, s11);
+            s00 = __smlad(col[1], w0o, __smlad(col[0], w0e, s00));
+            s10 = __smlad(col[1], w1o, __smlad(col[0], w1e, s10));
+            s01 = __smlad(col[3], w0o, __smlad(col[2], w0e, s01));
+            s11 = __smlad(col[3], w1o, __smlad(col[2], w1e, s11));
             w0 += 4;
             w1 += 4;
-            col += 8;
+            col += 4;
         }
-        for (end += n & 3; w0 < end; ++w0, ++w1, col += 2) {
-            s00 += *w0 * col[0];
-            s01 += *w0 * col[1];
-            s10 += *w1 * col[0];
-            s11 += *w1 * col[1];
+        for (end += n & 3; w0 < end; ++w0, ++w1, ++col) {
+            s00 = __smlabb(col[0], *w0, s00);
+            s01 = __smlatb(col[0], *w0, s01);
+            s10 = __smlabb(col[0], *w1, s10);
+            s11 = __smlatb(col[0], *w1, s11);
         }
-        out_a[oc] = finish(s00, bias[oc], multiplier[oc], shift[oc], out_offset, lo, hi);
-        out_b[oc] = finish(s01, bias[oc], multiplier[oc], shift[oc], out_offset, lo, hi);
-        if (oc + 1 < out_c) {
-            out_a[oc + 1] = finish(s10, bias[oc + 1], multiplier[oc + 1], shift[oc + 1], out_offset, lo, hi);
-            out_b[oc + 1] = finish(s11, bias[oc + 1], multiplier[oc + 1], shift[oc + 1], out_offset, lo, hi);
+        r = rescale_of(p->multiplier[oc], p->shift[oc]);
+        out[0][oc] = output_of(s00, &r, out_offset, lo, hi);
+        out[1][oc] = output_of(s01, &r, out_offset, lo, hi);
+        if (two) {
+            r = rescale_of(p->multiplier[oc + 1], p->shift[oc + 1]);
+            out[0][oc + 1] = output_of(s10, &r, out_offset, lo, hi);
+            out[1][oc + 1] = output_of(s11, &r, out_offset, lo, hi);
         }
     }
 }
 
-/* Every output pixel, two at a time (the last of an odd count with itself). */
-static void conv2d_simd(const tinyml_conv_params *p, const int8_t *input, int8_t *output, int16_t *col) {
-    const int n = p->k_h * p->k_w * p->in_c, pixels = p->out_h * p->out_w;
-    int i;
-    for (i = 0; i < pixels; i += 2) {
-        const int j = i + 1 < pixels ? i + 1 : i;
-        window_column(p, input, (i / p->out_w) * p->stride_h - p->pad_h, (i % p->out_w) * p->stride_w - p->pad_w, 0,
-                      col);
-        window_column(p, input, (j / p->out_w) * p->stride_h - p->pad_h, (j % p->out_w) * p->stride_w - p->pad_w, 1,
-                      col);
-        conv_pair(p, col, n, output + (long)i * p->out_c, output + (long)j * p->out_c);
+/* Every output pixel, ``pixels`` (4 or 2) at a time (the last repeated to fill the last group). */
+static void conv2d_simd(const tinyml_conv_params *p, const int8_t *input, int8_t *output, int pixels, int32_t *col,
+                        int8_t *raw) {
+    const int n = p->k_h * p->k_w * p->in_c, count = p->out_h * p->out_w;
+    int i, k;
+    for (i = 0; i < count; i += pixels) {
+        int8_t *out[4];
+        for (k = 0; k < pixels; ++k) {
+            const int j = i + k < count ? i + k : count - 1;
+            window_column(p, input, (j / p->out_w) * p->stride_h - p->pad_h, (j % p->out_w) * p->stride_w - p->pad_w,
+                          k, pixels, col, raw);
+            out[k] = output + (long)j * p->out_c;
+        }
+        if (pixels == 4) {
+            conv_quad(p, col, n, out);
+        } else {
+            conv_pair(p, col, n, out);
+        }
     }
 }
 #endif
@@ -272,10 +318,11 @@ static void conv2d_plain(const tinyml_conv_params *p, const int8_t *input, int8_
 
 void tinyml_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output) {
 #if TINYML_SIMD
-    const int n = p->k_h * p->k_w * p->in_c;
-    if (2 * n <= TINYML_COLUMN_MAX) {
-        int16_t col[2 * n];
-        conv2d_simd(p, input, output, col);
+    const int n = p->k_h * p->k_w * p->in_c, pixels = 4 * n <= TINYML_COLUMN_MAX ? 4 : 2;
+    if (pixels * n <= TINYML_COLUMN_MAX) {
+        int32_t col[(pixels * n + 1) / 2];
+        int8_t raw[n];
+        conv2d_simd(p, input, output, pixels, col, raw);
         return;
     }
 #endif
