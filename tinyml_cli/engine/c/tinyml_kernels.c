@@ -339,6 +339,15 @@ static void depthwise_row2(const int8_t *row, int32_t w02, int32_t w1, int32_t *
     *a0 = __smlabb(odd, w1, __smlad(even, w02, *a0));
     *a1 = __smlatb(even, w1, __smlad(odd, w02, *a1));
 }
+
+/* The same with stride 2 (bytes r0 .. r4): a0 += w0 r0 + w1 r1 + w2 r2, a1 += w0 r2 + w1 r3 + w2 r4. */
+static void depthwise_row2_stride2(const int8_t *row, const int32_t *w, int32_t *a0, int32_t *a1) {
+    const int32_t v = load32(row);
+    const int32_t even = __sxtb16(v), odd = __sxtb16(ror8(v));     /* (r0, r2), (r1, r3) */
+    const int32_t w02 = (int32_t)(((uint32_t)w[0] & 0xffffu) | ((uint32_t)w[2] << 16));
+    *a0 = __smlabb(odd, w[1], __smlad(even, w02, *a0));
+    *a1 = __smlatb(odd, w[1], __smlatb(even, w[0], *a1)) + w[2] * row[4];
+}
 #endif
 
 /* ``count`` outputs of one row of a 3x3 depthwise convolution on a channel plane (step 1) whose
@@ -359,6 +368,16 @@ TINYML_NOINLINE static void depthwise_3x3_row(const int8_t *row, int in_w, int c
             depthwise_row2(row, w02a, w1a, &a0, &a1);
             depthwise_row2(row + in_w, w02b, w1b, &a0, &a1);
             depthwise_row2(row + 2 * in_w, w02c, w1c, &a0, &a1);
+            out[0] = (int8_t)clamp32(rescale(r, a0) + out_offset, lo, hi);
+            out[out_step] = (int8_t)clamp32(rescale(r, a1) + out_offset, lo, hi);
+        }
+    }
+    if (stride == 2) {
+        for (; i + 2 <= count; i += 2, row += 4, out += 2 * out_step) {
+            int32_t a0 = base, a1 = base;
+            depthwise_row2_stride2(row, w, &a0, &a1);
+            depthwise_row2_stride2(row + in_w, w + 3, &a0, &a1);
+            depthwise_row2_stride2(row + 2 * in_w, w + 6, &a0, &a1);
             out[0] = (int8_t)clamp32(rescale(r, a0) + out_offset, lo, hi);
             out[out_step] = (int8_t)clamp32(rescale(r, a1) + out_offset, lo, hi);
         }
@@ -474,8 +493,58 @@ static void depthwise_any(const tinyml_conv_params *p, int c, const int8_t *in, 
     }
 }
 
+/* A small plane of a 3x3 depthwise convolution: channel c copied onto the stack with its padding
+ * (the input's zero point, 0 once the offset is added), so that every window lies inside. */
+#define TINYML_PADDED_PLANE_MAX 1024     /* bytes of stack, at most */
+
+static int padded_width(const tinyml_conv_params *p) {
+    const int need = (p->out_w - 1) * p->stride_w + 3;
+    return need > p->in_w + p->pad_w ? need : p->in_w + p->pad_w;
+}
+
+static int padded_height(const tinyml_conv_params *p) {
+    const int need = (p->out_h - 1) * p->stride_h + 3;
+    return need > p->in_h + p->pad_h ? need : p->in_h + p->pad_h;
+}
+
+static int plane_fits(const tinyml_conv_params *p) {
+    return p->k_h == 3 && p->k_w == 3 && (long)padded_width(p) * padded_height(p) <= TINYML_PADDED_PLANE_MAX;
+}
+
+static void depthwise_padded(const tinyml_conv_params *p, int c, const int8_t *in, int step, int8_t *output,
+                             int8_t *plane) {
+    const int pitch = padded_width(p), out_c = p->out_c;
+    const int32_t clamp[3] = {p->act_min, p->act_max, p->out_offset};
+    const tinyml_rescale r = rescale_of(p->multiplier[c], p->shift[c]);
+    int32_t w[9], base = p->bias[c];
+    int y, x, t;
+    memset(plane, (int8_t)-p->in_offset, (size_t)pitch * (size_t)padded_height(p));
+    for (y = 0; y < p->in_h; ++y) {
+        int8_t *to = plane + (long)(y + p->pad_h) * pitch + p->pad_w;
+        const int8_t *from = in + (long)y * p->in_w * step;
+        for (x = 0; x < p->in_w; ++x, from += step) {
+            to[x] = *from;
+        }
+    }
+    for (t = 0; t < 9; ++t) {
+        w[t] = p->weights[(long)t * out_c + c];
+        base += p->in_offset * w[t];
+    }
+    for (y = 0; y < p->out_h; ++y) {
+        depthwise_3x3_row(plane + (long)y * p->stride_h * pitch, pitch, p->out_w, p->stride_w, w, base, &r, clamp,
+                          output + (long)y * p->out_w * out_c + c, out_c);
+    }
+}
+
 void tinyml_depthwise_conv2d(const tinyml_conv_params *p, const int8_t *input, int8_t *output) {
     int c;
+    if (plane_fits(p)) {
+        int8_t plane[padded_width(p) * padded_height(p)];
+        for (c = 0; c < p->out_c; ++c) {
+            depthwise_padded(p, c, input + c, p->in_c, output, plane);
+        }
+        return;
+    }
     for (c = 0; c < p->out_c; ++c) {
         depthwise_any(p, c, input + c, p->in_c, output);
     }
@@ -489,6 +558,13 @@ void tinyml_depthwise_conv2d_in_place(const tinyml_conv_params *p, int8_t *buffe
     const int in_c = p->in_c;
     long i;
     int c;
+    if (plane_fits(p)) {                 /* the padded copy on the stack instead of the scratch */
+        int8_t plane[padded_width(p) * padded_height(p)];
+        for (c = 0; c < p->out_c; ++c) {
+            depthwise_padded(p, c, buffer + c, in_c, buffer, plane);
+        }
+        return;
+    }
     for (c = 0; c < p->out_c; ++c) {
         const int8_t *from = buffer + c;
         for (i = 0; i < pixels; ++i, from += in_c) {
