@@ -135,7 +135,8 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 @click.option("--top", type=int, help="Export the K best candidates.")
 @click.option("--out", type=click.Path(), help="Export folder (must not exist or be empty).")
 @click.option("--profile", "run_profile", is_flag=True,
-              help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile).")
+              help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile; "
+              "with --runtime c the C engine too).")
 @click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
               help="c: also write the tinyml C engine (engine/), checked against TFLM-host; as "
               "export.runtime (default tflm).")
@@ -167,6 +168,12 @@ def export_command(target: str, overrides: tuple[str, ...], weights: str | None,
             entry["profile"], _ = profile_target(entry["dir"], profile, "cmsis_nn", None, 4, cfg["seed"], 600.0)
             if not as_json:
                 render(entry["profile"], ui)
+            if "engine" in entry:                     # export.runtime c: the engine on the same core
+                from .profile.engine import profile_engine_target
+
+                entry["engine_profile"], _ = profile_engine_target(entry["dir"], profile, None, 4, cfg["seed"], 600.0)
+                if not as_json:
+                    render(entry["engine_profile"], ui)
     if as_json:
         emit_json({"out_dir": out_dir, "exports": exports})
     else:
