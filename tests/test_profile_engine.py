@@ -26,18 +26,18 @@ SAMPLES = 3
 def export_folder(tmp_path_factory):
     """An export folder with every op kind the engine runs, its engine/ and saved test samples."""
     rng = np.random.default_rng(5)
-    b = GraphBuilder((34, 34, 3))
+    b = GraphBuilder((33, 33, 3))                            # 1089 pixels: a last pair
     x = b.conv(b.input, 8, 3, 1, activation="relu")           # a window of 27 values: no word fits
     y = b.depthwise(x, 3, 1, activation="relu6")             # its input read again: out of place
     x = b.depthwise(b.conv(b.add(x, y), 12, 3, 1), 3, 1)     # 3x3 over 8 channels; in place, stride 1
     x = b.pool(b.pool(b.depthwise(x, 3, 2), "max", 2), "avg", 2)   # stride 2 on a large plane
     x = b.depthwise(b.conv(x, 7, 1, activation="relu"), 3, 2)       # odd channels; a small plane
     x = b.conv(b.conv(x, 120, 1), 16, 3)                     # a window of 1080 values: two pixels a pass
-    b.softmax(b.fully_connected(b.flatten(x), 9))
+    b.softmax(b.fully_connected(b.flatten(x), 10))           # four rows, then two
     q, model = export_random(b.finish(), rng)
     out = tmp_path_factory.mktemp("export")
     (out / "model.tflite").write_bytes(model)
-    x = rng.integers(-128, 128, (SAMPLES, 34, 34, 3), dtype=np.int8)
+    x = rng.integers(-128, 128, (SAMPLES, 33, 33, 3), dtype=np.int8)
     np.savez(out / "test_samples.npz", x=x, y=np.zeros(SAMPLES))
     export_engine(q, model, x, out)
     return out

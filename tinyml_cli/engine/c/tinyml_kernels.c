@@ -270,6 +270,9 @@ static void conv2d_simd(const tinyml_conv_params *p, const int8_t *input, int8_t
     int i, k;
     for (i = 0; i < count; i += pixels) {
         int8_t *out[4];
+        if (count - i <= 2) {            /* the last one or two pixels: a pair, not a padded quad */
+            pixels = 2;
+        }
         for (k = 0; k < pixels; ++k) {
             const int j = i + k < count ? i + k : count - 1;
             window_column(p, input, (j / p->out_w) * p->stride_h - p->pad_h, (j % p->out_w) * p->stride_w - p->pad_w,
@@ -585,6 +588,39 @@ void tinyml_fully_connected(const tinyml_fc_params *p, const int8_t *input, int8
     int o = 0, i;
 #if TINYML_SIMD
     const int32_t offset2 = (int32_t)(((uint32_t)in_offset & 0xffffu) * 0x10001u);
+    if (out_n >= 4 && in_n <= TINYML_COLUMN_MAX) {
+        /* the input expanded once onto the stack, then four rows at a time */
+        const int whole = in_n & ~3;
+        int32_t col[whole / 2 + 1];
+        expand_words(input, whole, offset2, col, 2);
+        for (; o + 4 <= out_n; o += 4) {
+            const int8_t *w0 = weights + (long)o * in_n, *w1 = w0 + in_n, *w2 = w1 + in_n, *w3 = w2 + in_n;
+            const int32_t *c = col;
+            int32_t s0 = bias[o], s1 = bias[o + 1], s2 = bias[o + 2], s3 = bias[o + 3];
+            for (i = 0; i < whole; i += 4, c += 2) {
+                const int32_t even = c[0], odd = c[1];
+                int32_t v = load32(w0 + i);
+                s0 = __smlad(odd, __sxtb16(ror8(v)), __smlad(even, __sxtb16(v), s0));
+                v = load32(w1 + i);
+                s1 = __smlad(odd, __sxtb16(ror8(v)), __smlad(even, __sxtb16(v), s1));
+                v = load32(w2 + i);
+                s2 = __smlad(odd, __sxtb16(ror8(v)), __smlad(even, __sxtb16(v), s2));
+                v = load32(w3 + i);
+                s3 = __smlad(odd, __sxtb16(ror8(v)), __smlad(even, __sxtb16(v), s3));
+            }
+            for (; i < in_n; ++i) {
+                const int32_t x = (int32_t)input[i] + in_offset;
+                s0 += w0[i] * x;
+                s1 += w1[i] * x;
+                s2 += w2[i] * x;
+                s3 += w3[i] * x;
+            }
+            output[o] = (int8_t)clamp32(rescale(&r, s0) + out_offset, lo, hi);
+            output[o + 1] = (int8_t)clamp32(rescale(&r, s1) + out_offset, lo, hi);
+            output[o + 2] = (int8_t)clamp32(rescale(&r, s2) + out_offset, lo, hi);
+            output[o + 3] = (int8_t)clamp32(rescale(&r, s3) + out_offset, lo, hi);
+        }
+    }
     for (; o + 2 <= out_n; o += 2) {
         const int8_t *w0 = weights + (long)o * in_n, *w1 = w0 + in_n;
         int32_t s0 = 0, s1 = 0;
@@ -646,16 +682,27 @@ static void pool_window(const tinyml_pool_params *p, int oy, int ox, int *y0, in
  * zero) or MaxPool. An output never lies after the inputs it reads, so the output may be the
  * input. */
 static void pool(const tinyml_pool_params *p, const int8_t *input, int8_t *output, int average) {
+    /* the parameters in locals: the int8 output may alias anything, *p included */
+    const int channels = p->c, in_w = p->in_w, out_w = p->out_w;
+    const int32_t lo = p->act_min, hi = p->act_max;
     int oy, ox, c, y, x, y0, y1, x0, x1;
     for (oy = 0; oy < p->out_h; ++oy) {
-        for (ox = 0; ox < p->out_w; ++ox) {
+        for (ox = 0; ox < out_w; ++ox) {
+            int8_t *out = output + ((long)oy * out_w + ox) * channels;
+            const int8_t *corner;
+            long row_step;
+            int32_t count;
             pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-            for (c = 0; c < p->c; ++c) {
-                const int32_t count = (y1 - y0) * (x1 - x0);
+            corner = input + ((long)y0 * in_w + x0) * channels;
+            row_step = (long)in_w * channels;
+            count = (y1 - y0) * (x1 - x0);
+            for (c = 0; c < channels; ++c, ++corner) {
+                const int8_t *row = corner;
                 int32_t acc = 0, best = -128;
-                for (y = y0; y < y1; ++y) {
-                    for (x = x0; x < x1; ++x) {
-                        const int32_t v = input[((long)y * p->in_w + x) * p->c + c];
+                for (y = y0; y < y1; ++y, row += row_step) {
+                    const int8_t *in = row;
+                    for (x = x0; x < x1; ++x, in += channels) {
+                        const int32_t v = *in;
                         acc += v;
                         best = v > best ? v : best;
                     }
@@ -663,7 +710,7 @@ static void pool(const tinyml_pool_params *p, const int8_t *input, int8_t *outpu
                 if (average) {
                     best = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
                 }
-                output[((long)oy * p->out_w + ox) * p->c + c] = (int8_t)clamp32(best, p->act_min, p->act_max);
+                out[c] = (int8_t)clamp32(best, lo, hi);
             }
         }
     }
