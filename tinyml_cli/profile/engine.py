@@ -170,12 +170,10 @@ def profile_engine(engine: EngineFolder, profile: McuProfile, inputs: Inputs, ti
         "operators": [{"index": i, "op": op, "name": name, "instructions": count}
                       for i, ((name, op), count) in enumerate(zip(engine.layers, layers))],
     }
-    samples = inputs.samples
-    flat = outputs.reshape(len(samples), -1)
-    report["comparison"] = {"engine_host": _agreement(host, flat),
-                            **compare_outputs(model_path.read_bytes(), samples, outputs.reshape(
-                                (len(samples), *model.subgraphs[0].tensors[model.subgraphs[0].outputs[0]].shape[1:])),
-                                arena)}
+    graph = model.subgraphs[0]
+    shaped = outputs.reshape((len(inputs.samples), *graph.tensors[graph.outputs[0]].shape[1:]))
+    report["comparison"] = {"engine_host": _agreement(host, outputs),
+                            **compare_outputs(model_path.read_bytes(), inputs.samples, shaped, arena)}
     return report
 
 
