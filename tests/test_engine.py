@@ -81,6 +81,15 @@ def test_generated_c_compiles_for_cortex_m_without_warnings(tmp_path):
                                 source.with_suffix(f".{cpu}.o"), source], check=True, capture_output=True, text=True)
 
 
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+def test_generated_c_compiles_with_clang_without_warnings(tmp_path):
+    rng = np.random.default_rng(4)
+    graph = sample_graphs({"name": "mbnet"}, (16, 16, 3), rng, 1)[0]
+    for source in write_library(generate(export_random(graph, rng)[0]), tmp_path):
+        subprocess.run(["clang", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-c", "-o", source.with_suffix(".o"),
+                        source], check=True, capture_output=True, text=True)
+
+
 def test_planner_overlaps_only_tensors_never_alive_together(rng):
     for name, shape in SPACES:
         for graph in sample_graphs({"name": name}, shape, rng, 3):

@@ -266,7 +266,7 @@ def test_export_then_profile_on_the_emulated_core(run_dir, cli):
 
     if MISSING or _sources_problem():
         pytest.skip(f"no Cortex-M toolchain or TFLM sources: {', '.join(MISSING) or _sources_problem()}")
-    code, stdout, err = cli("export", run_dir, "--profile", "--json", "-q")
+    code, stdout, err = cli("export", run_dir, "--profile", "--runtime", "c", "--json", "-q")
     assert code == 0, err
     export = json.loads(stdout)["exports"][0]
     out = Path(export["dir"])
@@ -276,6 +276,11 @@ def test_export_then_profile_on_the_emulated_core(run_dir, cli):
     assert report == json.loads((out / "profile-STM32F412.json").read_text())
     assert report["inputs"] == "4 test samples saved by tinyml export" and report["core"] == "cortex-m4"
     assert report["comparison"]["tflm_host"]["equal"]
+    # with --runtime c the engine too, on the same core and samples, equal to TFLM-host
+    engine = export["engine_profile"]
+    assert engine == json.loads((out / "profile-STM32F412-c.json").read_text())
+    assert engine["runtime"] == "c" and engine["core"] == "cortex-m4" and engine["samples"] == report["samples"]
+    assert all(c["equal"] for c in engine["comparison"].values())
 
 
 def test_export_command_with_the_c_runtime(run_dir, tmp_path, cli):

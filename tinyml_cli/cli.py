@@ -158,7 +158,8 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
 @click.option("--rank", type=int, help="Export the candidate of this rank (1: the best).")
 @click.option("--top", type=int, help="Export the K best candidates.")
 @click.option("--profile", "run_profile", is_flag=True,
-              help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile).")
+              help="Then run each export on an emulated Cortex-M of the config's MCU (tinyml profile; "
+              "with --runtime c the C engine too).")
 @click.option("--runtime", type=click.Choice(["tflm", "c"]), default=None,
               help="c: also write the tinyml C engine (engine/), checked against TFLM-host; as "
               "export.runtime (default: the search run's runtime, else tflm).")
@@ -194,6 +195,12 @@ def export_command(target: str, overrides: tuple[str, ...], weights: str | None,
             entry["profile"], _ = profile_target(entry["dir"], profile, "cmsis_nn", None, 4, cfg["seed"], 600.0)
             if not as_json:
                 render(entry["profile"], ui)
+            if "engine" in entry:                     # export.runtime c: the engine on the same core
+                from .profile.engine import profile_engine_target
+
+                entry["engine_profile"], _ = profile_engine_target(entry["dir"], profile, None, 4, cfg["seed"], 600.0)
+                if not as_json:
+                    render(entry["engine_profile"], ui)
     if as_json:
         emit_json({"out_dir": out_dir, "exports": exports})
     else:
@@ -235,6 +242,8 @@ def prune_command(run_dir: str, config: str | None, overrides: tuple[str, ...], 
 @click.argument("model")
 @click.option("--kernels", type=click.Choice(["cmsis_nn", "reference"]), default="cmsis_nn", show_default=True,
               help="TFLM's CMSIS-NN kernels or its reference kernels.")
+@click.option("--runtime", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
+              help="tflm: the .tflite with TFLM; c: the export's C engine (engine/, from export --runtime c).")
 @click.option("--inputs", "inputs_file", type=click.Path(), help="Input samples (.npy, or .npz with x); "
               "default: the export's saved test samples, else random ones.")
 @click.option("--samples", type=click.IntRange(min=1, max=64), default=4, show_default=True,
@@ -244,22 +253,29 @@ def prune_command(run_dir: str, config: str | None, overrides: tuple[str, ...], 
 @spine_options("mcu", "seed", "out", mcu="Built-in MCU name or a profile YAML (its core picks the emulated "
                "board; default STM32F412).", seed="Seed of random samples (default 0).",
                out="Report file (default: beside the model).")
-def profile_command(model: str, kernels: str, inputs_file: str | None, samples: int, timeout_s: float,
+def profile_command(model: str, kernels: str, runtime: str, inputs_file: str | None, samples: int, timeout_s: float,
                     mcu: str | None, seed: int | None, out: str | None, ui: Ui, as_json: bool) -> None:
     """Build MODEL with TFLM for the MCU's Cortex-M core, run it in QEMU, and measure it.
 
     MODEL is a .tflite file or an export folder. Reports the smallest arena TFLM accepts, flash and
     RAM by part, the stack, instructions per inference and per operator, and whether the outputs
-    equal LiteRT's and TFLM-host's; saved beside the model.
+    equal LiteRT's and TFLM-host's; saved beside the model. With --runtime c, the export's C engine
+    instead (no TFLM), its outputs also against its host build.
     """
     from .mcu import resolve
     from .profile.report import render
     from .profile.target import profile_target
 
     profile, _ = resolve(None, mcu)
-    ui.info(f"building {model} with TFLM ({kernels}) for {profile.core} and running it in QEMU")
-    report, path = profile_target(model, profile, kernels, inputs_file, samples, 0 if seed is None else seed,
-                                  timeout_s, out)
+    seed = 0 if seed is None else seed
+    if runtime == "c":
+        from .profile.engine import profile_engine_target
+
+        ui.info(f"building {model}'s C engine for {profile.core} and running it in QEMU")
+        report, path = profile_engine_target(model, profile, inputs_file, samples, seed, timeout_s, out)
+    else:
+        ui.info(f"building {model} with TFLM ({kernels}) for {profile.core} and running it in QEMU")
+        report, path = profile_target(model, profile, kernels, inputs_file, samples, seed, timeout_s, out)
     if as_json:
         emit_json(report)
     else:

@@ -59,14 +59,20 @@ class HostEngine:
     @classmethod
     def build(cls, lib: EngineLibrary, folder: Path) -> "HostEngine":
         """Compile the library into ``folder`` (warnings are errors) and load it."""
-        sources = write_library(lib, folder)
+        return cls.compile(write_library(lib, folder), folder, prod(lib.output_shape))
+
+    @classmethod
+    def compile(cls, sources: list[Path], folder: Path, output_size: int) -> "HostEngine":
+        """Compile a library's C ``sources`` (as written, e.g. an export's ``engine/``) into
+        ``folder`` and load it; ``output_size``: the bytes ``tinyml_invoke`` writes."""
+        folder.mkdir(parents=True, exist_ok=True)
         shared = folder / "libtinyml.so"
         proc = subprocess.run([host_compiler(), *HOST_FLAGS, "-o", str(shared), *map(str, sources)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             detail = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
             raise EngineError(f"the generated C engine does not compile: {detail}")
-        return cls(ctypes.CDLL(str(shared)), prod(lib.output_shape))
+        return cls(ctypes.CDLL(str(shared)), output_size)
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
         """``tinyml_invoke`` once per int8 input (leading batch axis); the outputs, flattened."""

@@ -49,11 +49,12 @@ def model_header(builtins: tuple[str, ...], samples: int, input_bytes: int, aren
             'extern "C" const unsigned char tinyml_model[];\nextern "C" const unsigned char tinyml_inputs[];\n')
 
 
-def data_assembly() -> str:
-    """The model and the input samples as read-only data, 16-byte aligned (TFLM wants the
-    flatbuffer aligned), in their own sections so the map tells their size."""
+def data_assembly(files: tuple[tuple[str, str], ...] = (("tinyml_model", "model.tflite"),
+                                                        ("tinyml_inputs", "inputs.bin"))) -> str:
+    """The model and the input samples (``files``: symbol, file) as read-only data, 16-byte
+    aligned (TFLM wants the flatbuffer aligned), in their own sections so the map tells their size."""
     parts = []
-    for symbol, path in (("tinyml_model", "model.tflite"), ("tinyml_inputs", "inputs.bin")):
+    for symbol, path in files:
         parts.append(f'  .section .rodata.{symbol}, "a"\n  .balign 16\n  .global {symbol}\n{symbol}:\n'
                      f'  .incbin "{path}"\n')
     return "".join(parts)

@@ -17,13 +17,24 @@ def render(report: dict, ui: Ui) -> None:
     sizes = report["sizes"]
     flash = sizes["flash"]
     ui.info(f"instructions per inference {format_count(report['instructions'])} ({report['inputs']})")
-    ui.info(f"arena: smallest accepted {format_bytes(report['arena_min'])}, used {format_bytes(report['arena_used'])}"
-            f" (estimate {format_bytes(report['estimate']['peak_sram'])}); stack {format_bytes(report['stack_bytes'])}")
-    ui.info(f"flash {format_bytes(sizes['flash_total'])}: model {format_bytes(flash['model'])}, TFLM "
-            f"{format_bytes(flash['tflm'])}, C library {format_bytes(flash['clib'])}, runner "
-            f"{format_bytes(flash['firmware'])}, test inputs {format_bytes(flash['inputs'])}; "
-            f"RAM (.data + .bss) {format_bytes(sizes['ram_total'])}")
-    for name, label in (("litert", "LiteRT (reference kernels)"), ("tflm_host", "TFLM-host")):
-        c = report["comparison"][name]
+    if report.get("runtime") == "c":
+        lib = report["library"]
+        ui.info(f"C engine: static arena {format_bytes(report['arena_min'])}, input and output buffers "
+                f"{format_bytes(report['io_buffers'])}, stack {format_bytes(report['stack_bytes'])}: peak SRAM "
+                f"{format_bytes(report['sram_peak'])}; library flash {format_bytes(lib['flash'])} "
+                f"(arm-none-eabi-size text {lib['text']} B + data {lib['data']} B)")
+    else:
+        ui.info(f"arena: smallest accepted {format_bytes(report['arena_min'])}, used "
+                f"{format_bytes(report['arena_used'])} (estimate {format_bytes(report['estimate']['peak_sram'])}); "
+                f"stack {format_bytes(report['stack_bytes'])}")
+    runtime = (f"engine {format_bytes(flash['engine'])}" if report.get("runtime") == "c"
+               else f"TFLM {format_bytes(flash['tflm'])}")
+    ui.info(f"flash {format_bytes(sizes['flash_total'])}: model {format_bytes(flash['model'])}, {runtime}, "
+            f"C library {format_bytes(flash['clib'])}, runner {format_bytes(flash['firmware'])}, test inputs "
+            f"{format_bytes(flash['inputs'])}; RAM (.data + .bss) {format_bytes(sizes['ram_total'])}")
+    for name, c in report["comparison"].items():
         verdict = "equal" if c["equal"] else f"differ by up to {c['max_difference']:g}"
-        ui.info(f"outputs vs {label}: {verdict}")
+        ui.info(f"outputs vs {LABELS.get(name, name)}: {verdict}")
+
+
+LABELS = {"litert": "LiteRT (reference kernels)", "tflm_host": "TFLM-host", "engine_host": "the engine's host build"}

@@ -20,7 +20,9 @@ _OUTPUT = re.compile(r"^(\.\S+|\S+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)")
 FLASH_SECTIONS = {".vectors", ".text", ".ARM.extab", ".ARM.exidx", ".rodata", ".model", ".preinit_array",
                   ".init_array", ".fini_array"}
 RAM_SECTIONS = {".data", ".bss"}
-PARTS = ("model", "inputs", "tflm", "clib", "firmware")
+PARTS = ("model", "inputs", "tflm", "engine", "clib", "firmware")
+# the C engine's objects (profile/engine.py): the generated model, and the kernels
+ENGINE_OBJECTS = {"tinyml_model.o": "model", "tinyml_kernels.o": "engine"}
 _NOT_LOADED = (".debug", ".comment", ".ARM.attributes")     # sections not in the program's memory
 
 
@@ -35,7 +37,7 @@ class Sizes:
     @property
     def runtime_flash(self) -> int:
         """Flash besides the model and the embedded test inputs: what a deployment's runtime costs."""
-        return self.flash["tflm"] + self.flash["clib"] + self.flash["firmware"]
+        return self.flash["tflm"] + self.flash["engine"] + self.flash["clib"] + self.flash["firmware"]
 
     def to_dict(self) -> dict:
         return {"flash": dict(self.flash), "ram": dict(self.ram), "flash_total": sum(self.flash.values()),
@@ -64,6 +66,8 @@ def part_of(section: str, origin: str) -> str:
     if "libtflm.a(" in origin:
         return "tflm"
     name = Path(origin.split("(")[0]).name
+    if name in ENGINE_OBJECTS:
+        return ENGINE_OBJECTS[name]
     if name.startswith("lib") or name.startswith("crt") or "/gcc/" in origin or "arm-none-eabi" in origin:
         return "clib"
     return "firmware"

@@ -3,7 +3,10 @@
  * Every kernel computes what TensorFlow Lite Micro's reference kernel computes for the same
  * quantized parameters (tensorflow/lite/kernels/internal/reference/integer_ops/), bit for bit:
  * the double-rounding MultiplyByQuantizedMultiplier, gemmlowp's fixed-point softmax.
- * Feature maps are NHWC without the batch axis; no kernel allocates or keeps state. */
+ * Feature maps are NHWC without the batch axis; no kernel allocates or keeps state. Built for a
+ * core with the DSP extension (__ARM_FEATURE_DSP: Cortex-M4, M7, M33), convolutions, depthwise
+ * convolutions and fully connected layers use the ACLE intrinsics of arm_acle.h (same integer
+ * results), with a few KiB of stack at most for their expanded windows; portable C elsewhere. */
 #ifndef TINYML_KERNELS_H
 #define TINYML_KERNELS_H
 
