@@ -9,8 +9,8 @@ With ``--cortex-m``, then on the emulated Cortex-M4 (mps2-an386) and M7 (mps2-an
 ``--profiled`` of those architectures and MCUNet's MobileNetV2 w0.35 r144 (head 448 channels, 1000
 classes; random weights quantized through the real exporter), each built both ways (``tinyml
 profile``: TFLM + CMSIS-NN, and ``tinyml profile --runtime c``; the engine's outputs on the
-emulated core must equal TFLM-host's and its host build's): peak SRAM (engine: static arena +
-input and output buffers + the inference's stack; TFLM: the smallest arena it accepts + the
+emulated core must equal TFLM-host's and its host build's): peak SRAM (engine: static arena, the
+input in it, + output buffer + the inference's stack; TFLM: the smallest arena it accepts + the
 stack), flash (text + rodata + data of the firmware as arm-none-eabi-size lists it, less the
 embedded test inputs; the same runner, C library and startup code on both sides) and
 instructions per inference. Prints a table and the medians of the engine / TFLM ratios.

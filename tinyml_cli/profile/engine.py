@@ -160,7 +160,7 @@ def profile_engine(engine: EngineFolder, profile: McuProfile, inputs: Inputs, ti
                            f"layers, counted {len(invokes)} and {len(layers)} layer spans")
     stack = int(_STACK.search(result.output)[1])
     arena = engine.defines["TINYML_ARENA_SIZE"]
-    io = engine.defines["TINYML_INPUT_SIZE"] + out_size
+    io = out_size                  # the input is written in the arena, at tinyml_input()
     report = {
         "model": str(engine.folder), "runtime": "c", "mcu": profile.name, "core": board.core,
         "machine": board.machine, "kernels": "engine", "inputs": inputs.source, "samples": len(inputs.samples),

@@ -19,7 +19,7 @@ def render(report: dict, ui: Ui) -> None:
     ui.info(f"instructions per inference {format_count(report['instructions'])} ({report['inputs']})")
     if report.get("runtime") == "c":
         lib = report["library"]
-        ui.info(f"C engine: static arena {format_bytes(report['arena_min'])}, input and output buffers "
+        ui.info(f"C engine: static arena {format_bytes(report['arena_min'])}, output buffer (the input lives in the arena) "
                 f"{format_bytes(report['io_buffers'])}, stack {format_bytes(report['stack_bytes'])}: peak SRAM "
                 f"{format_bytes(report['sram_peak'])}; library flash {format_bytes(lib['flash'])} "
                 f"(arm-none-eabi-size text {lib['text']} B + data {lib['data']} B)")

@@ -1,7 +1,8 @@
 /* The firmware's main for the tinyml C engine: the generated library (tinyml_model.c and
  * tinyml_kernels.c, no TFLM) run on the emulated core.
  *
- * Each input sample is copied into a RAM buffer and tinyml_invoke() run between the markers
+ * Each input sample is copied to tinyml_input() (its slot in the engine's arena, so no input
+ * buffer of its own) and tinyml_invoke() run between the markers
  * tinyml_mark_begin(0) / tinyml_mark_end(0); tinyml_model.c is compiled with its layer hooks
  * (TINYML_LAYER_BEGIN / _END) calling tinyml_op_begin() / tinyml_op_end(), so each layer's
  * instructions are counted too. Before each inference the free stack below the caller is painted;
@@ -24,7 +25,6 @@ extern const int8_t tinyml_inputs[];
 void tinyml_mark_begin(unsigned id);
 void tinyml_mark_end(unsigned id);
 
-static int8_t input[TINYML_INPUT_SIZE];
 static int8_t output[TINYML_OUTPUT_SIZE];
 
 /* One inference between the markers; the stack bytes it used below this function's frame. */
@@ -36,7 +36,7 @@ __attribute__((noinline)) static unsigned invoke_measured(int *status) {
         *word = STACK_PAINT;
     }
     tinyml_mark_begin(0);
-    *status = tinyml_invoke(input, output);
+    *status = tinyml_invoke(tinyml_input(), output);
     tinyml_mark_end(0);
     for (word = __stack_bottom; word < (volatile uint32_t *)sp && *word == STACK_PAINT; ++word) {
     }
@@ -57,7 +57,7 @@ int main(void) {
     for (i = 0; i < TINYML_SAMPLES; ++i) {
         int status;
         unsigned used;
-        memcpy(input, tinyml_inputs + (unsigned long)i * TINYML_INPUT_SIZE, TINYML_INPUT_SIZE);
+        memcpy(tinyml_input(), tinyml_inputs + (unsigned long)i * TINYML_INPUT_SIZE, TINYML_INPUT_SIZE);
         used = invoke_measured(&status);
         stack = used > stack ? used : stack;
         if (status != 0) {
