@@ -178,12 +178,12 @@ def test_adapt_with_an_echo_state_network_saves_its_state_and_checks_its_memory(
 def test_a_full_disk_while_saving_the_plot_is_one_line_and_a_failed_run(config, tmp_path, cli, monkeypatch):
     import errno
 
-    from tinyml_cli.report import drift_report
+    from tinyml_cli.report import figures
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(drift_report, "atomic_write_bytes", full)
+    monkeypatch.setattr(figures, "atomic_write_bytes", full)
     out = tmp_path / "full"
     code, stdout, err = cli("simulate-drift", config, "methods={none: {}}", "--out", out, "-q")
     assert code == 1 and stdout == "" and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -8,7 +8,8 @@ import io
 import json
 from pathlib import Path
 
-from ..runs import atomic_write_bytes, atomic_write_text
+from ..report.figures import save_figure
+from ..runs import atomic_write_text
 from ..units import format_bytes, format_count
 
 COLUMNS = ["kind", "label", "level", "ratio", "val_accuracy", "test_accuracy", "macs", "params", "flash",
@@ -89,8 +90,4 @@ def plot(rows: list[dict], path: Path) -> Path:
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_figure(fig, path, dpi=100)

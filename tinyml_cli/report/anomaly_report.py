@@ -9,7 +9,7 @@ import numpy as np
 
 from ..runs import atomic_write_text, write_json
 from ..units import format_bytes
-from .drift_report import save_figure
+from .figures import save_figure
 
 
 def anomaly_markdown(data: dict) -> str:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from ..runs import atomic_write_bytes, atomic_write_text, write_json
+from ..runs import atomic_write_text, write_json
+from .figures import save_figure
 from ..units import format_bytes
 from .drift_metrics import windowed
 
@@ -99,17 +99,6 @@ def plot_accuracy(exp, path: Path) -> Path:
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
-
-
-def save_figure(fig, path: Path) -> Path:
-    """Lay out, write to a temporary name, rename (never a half file), close."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_report(exp, run_dir: Path) -> dict:

@@ -5,14 +5,13 @@ front (accuracy against that cost)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
 
 from ..mcu import Budget
-from ..runs import atomic_write_bytes
+from ..report.figures import save_figure
 from .leaderboard import pareto_front
 
 
@@ -43,8 +42,4 @@ def plot_pareto(study: optuna.Study, rows: list[dict], budget: Budget, path: Pat
         ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_figure(fig, path)
