@@ -40,6 +40,11 @@ def sensor_stream(rng: np.random.Generator, length: int = 6000, channels: int = 
     is the Gaussian noise level; ``magnitude`` scales spikes and level shifts (in channel standard
     deviations: 5 and 2.5 at 1) and frequency changes (x1.8 at 1).
 
+    Every anomaly touches one channel while the others carry on: a regime switch changes the
+    frequencies of every channel at once (the channels mix the same oscillators), so a frequency
+    change of the whole stream is something the normal process does; a frequency change of one
+    channel, out of step with the others, is not.
+
     >>> s = sensor_stream(np.random.default_rng(0), length=3000, per_class=1, clean=1000)
     >>> s.x.shape, [k for _, _, k in s.events], all(start >= 1000 for start, _, _ in s.events)
     ((3000, 3), ['flatline', 'frequency', 'level-shift', 'spike'], True)
@@ -53,11 +58,8 @@ def sensor_stream(rng: np.random.Generator, length: int = 6000, channels: int = 
     freq = rng.uniform(0.01, 0.08, (3, 2))  # cycles per sample, per regime and oscillator
     mix = rng.normal(0, 1, (channels, 2))
     events = _place(rng, length, clean, [k for k in anomalies for _ in range(per_class)])
-    rate = freq[regime]
-    for start, end, kind in events:
-        if kind == "frequency":
-            rate[start:end] *= 1.0 + 0.8 * magnitude
-    latent = np.sin(2 * np.pi * np.cumsum(rate, axis=0) + rng.uniform(0, 2 * np.pi, 2))
+    phase = 2 * np.pi * np.cumsum(freq[regime], axis=0) + rng.uniform(0, 2 * np.pi, 2)
+    latent = np.sin(phase)
     base = np.linspace(0, drift, length)[:, None] * rng.normal(0, 1, channels)
     x = latent @ mix.T + base + rng.normal(0, noise, (length, channels))
     std = x[:clean].std(axis=0)
@@ -70,6 +72,9 @@ def sensor_stream(rng: np.random.Generator, length: int = 6000, channels: int = 
             x[start:end, c] += sign * 2.5 * magnitude * std[c]
         elif kind == "flatline":
             x[start:end, c] = x[start, c]
+        elif kind == "frequency":  # one channel's oscillators speed up; the others keep the regime's
+            fast = phase[start] + (1.0 + 0.8 * magnitude) * (phase[start:end] - phase[start])
+            x[start:end, c] += (np.sin(fast) - latent[start:end]) @ mix[c]
     return SensorStream(x.astype(np.float32), events, regime, clean)
 
 
