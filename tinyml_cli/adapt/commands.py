@@ -11,7 +11,7 @@ import numpy as np
 
 from ..console import Ui
 from ..errors import ConfigError, DoesNotFitError, shown
-from ..report.anomaly_report import write_anomaly_report
+from ..report.anomaly_report import write_anomaly_report, write_regression_report
 from ..report.drift_report import write_report
 from ..runs import atomic_write_bytes, create_run_dir, record_outcome, start_manifest, write_yaml
 from ..train.checkpoint import save_candidate
@@ -41,13 +41,34 @@ def _check_fit(data: dict, check: bool, ui: Ui) -> None:
         raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {data['mcu']['name']} (see report.md)")
 
 
-def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | None, ui: Ui, check: bool) -> dict:
-    """The esn method's anomaly mode (``anomaly.source`` sensors or file): flags and their report."""
-    from .esn.detect import detect
+def _esn_run_dir(command: str, cfg: dict, out: str | None, ui: Ui) -> Path:
     run_dir = create_run_dir(command, cfg["name"], out)
     ui.attach_log(run_dir / "log.txt")
     start_manifest(run_dir, command, cfg["seed"])
     write_yaml(run_dir / "config.yaml", cfg)
+    return run_dir
+
+
+def regression_mode(command: str, cfg: dict, out: str | None, ui: Ui, check: bool) -> dict:
+    """The esn method's regression mode (``regression.source: sensors``): errors and their report."""
+    from .esn.regress import regress
+    run_dir = _esn_run_dir(command, cfg, out, ui)
+    with record_outcome(run_dir):
+        run = regress(cfg)
+        write_regression_report(run.data, run.y, run.errors, run_dir)
+    ui.info(f"report: {run_dir / 'report.md'}")
+    misfits = [r["model"] for r in run.data["regression"] if not all(r["fits"].values())]
+    for name in misfits:
+        ui.warn(f"{name} does not fit the MCU budget ({cfg['mcu']})")
+    if check and misfits:
+        raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {cfg['mcu']} (see report.md)")
+    return {"run_dir": str(run_dir), **run.data}
+
+
+def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | None, ui: Ui, check: bool) -> dict:
+    """The esn method's anomaly mode (``anomaly.source`` sensors or file): flags and their report."""
+    from .esn.detect import detect
+    run_dir = _esn_run_dir(command, cfg, out, ui)
     with record_outcome(run_dir):
         found = detect(cfg, series_file)
         write_anomaly_report(found.data, found.x, found.flags, found.events, run_dir)
@@ -66,6 +87,8 @@ def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check:
     """Run every configured method on one stream; write the stream and the report in a run directory."""
     if cfg["anomaly"]["source"] != "none":
         return anomaly_mode("simulate-drift", cfg, None, out, ui, check)
+    if cfg["regression"]["source"] != "none":
+        return regression_mode("simulate-drift", cfg, out, ui, check)
     with _run("simulate-drift", cfg, out, ui, model_path=model) as (run_dir, exp, data):
         exp.stream.save(run_dir / "stream.npz")
     ui.info(f"report: {run_dir / 'report.md'}")
@@ -84,6 +107,12 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
             raise ConfigError(f"--method: anomaly mode (anomaly.source: {cfg['anomaly']['source']}) runs esn only, "
                               f"got {shown(method)}")
         return anomaly_mode("adapt", cfg, stream_file, out, ui, check)
+    if cfg["regression"]["source"] != "none":
+        if method != "esn" or stream_file:
+            raise ConfigError(f"--method: regression mode (regression.source: sensors) runs esn only on its "
+                              f"generated stream (tinyol is a classifier head: it cannot regress), got "
+                              f"{shown(method)}" + (" with --stream" if stream_file else ""))
+        return regression_mode("adapt", cfg, out, ui, check)
     with _run("adapt", cfg, out, ui, model_path=model, stream_file=stream_file,
               only=method) as (run_dir, exp, data):
         run = exp.runs[0]
