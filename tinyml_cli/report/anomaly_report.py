@@ -80,8 +80,8 @@ def regression_markdown(data: dict) -> str:
              f"Stream: generated sensors, {s['length']} samples, {s['channels']} channels; the target reads the "
              f"last {s['lags']} samples through a random nonlinear map drawn anew at {s['drifts']} (target std "
              f"{s['target_std']:.3f}). Each sample is predicted, then learnt; detector {data['detector']} on the "
-             f"absolute error restarts the readout. Recovery: samples until the RMSE over {data['window']} samples "
-             f"is within {100 * data['margin']:.0f}% of the pre-drift RMSE. MCU {m['name']}.", "",
+             f"absolute error restarts the readout. Errors count after the {data['washout']}-sample washout. "
+             f"Recovery: samples until the RMSE over {data['window']} samples is within {100 * data['margin']:.0f}% of the pre-drift RMSE. MCU {m['name']}.", "",
              "| model | RMSE | before | final | peak (1st drift) | recovery per drift | detection delays "
              "| RAM | flash | ops/sample | fits | samples/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["regression"]:

@@ -64,9 +64,10 @@ def drift_metrics(correct: np.ndarray, positions: list[int], detections: list[in
     }
 
 
-def error_metrics(errors: np.ndarray, positions: list[int], window: int, margin: float) -> dict:
-    """The regression counterpart of ``drift_metrics``, on per-sample prediction errors: RMSE over
-    the stream, before the first drift and over the last ``window`` samples; per drift the peak
+def error_metrics(errors: np.ndarray, positions: list[int], window: int, margin: float, start: int = 0) -> dict:
+    """The regression counterpart of ``drift_metrics``, on per-sample prediction errors from
+    ``start`` on (the samples before it, a model's washout, are left out): RMSE over the stream,
+    before the first drift and over the last ``window`` samples; per drift the peak
     windowed RMSE, the recovery time (the smallest ``r`` such that the RMSE over the ``window``
     samples from ``p + r`` is at most ``(1 + margin)`` times the pre-drift RMSE) and the RMSE after it.
 
@@ -78,7 +79,7 @@ def error_metrics(errors: np.ndarray, positions: list[int], window: int, margin:
     square = np.asarray(errors, np.float64) ** 2
     n = len(square)
     first = positions[0] if positions else n
-    before = float(np.sqrt(square[:first].mean())) if first else float("nan")
+    before = float(np.sqrt(square[start:first].mean())) if first > start else float("nan")
     drifts = []
     for i, p in enumerate(positions):
         end = positions[i + 1] if i + 1 < len(positions) else n
@@ -88,5 +89,5 @@ def error_metrics(errors: np.ndarray, positions: list[int], window: int, margin:
         drifts.append({"position": p, "before": before, "peak": float(rmse.max()) if len(rmse) else None,
                        "recovery": recovery,
                        "after": float(np.sqrt(square[p + recovery:end].mean())) if recovery is not None else None})
-    return {"rmse": float(np.sqrt(square.mean())), "before": before,
+    return {"rmse": float(np.sqrt(square[start:].mean())), "before": before,
             "final": float(np.sqrt(square[-window:].mean())), "drifts": drifts}

@@ -148,7 +148,7 @@ def regress(cfg: dict, source: str = "config") -> RegressionRun:
                 detections.append(t)
                 model.restart()
         rate = len(e) / max(time.perf_counter() - start, 1e-9)
-        metrics = error_metrics(e, stream.drifts, report["window"], report["margin"])
+        metrics = error_metrics(e, stream.drifts, report["window"], report["margin"], model.washout)
         cost = model.cost().to_dict()
         matched = [next((d - p for d in detections if p <= d < p + report["max_delay"] + 1), None)
                    for p in stream.drifts]
@@ -159,6 +159,6 @@ def regress(cfg: dict, source: str = "config") -> RegressionRun:
     data = {"name": cfg["name"], "mcu": {"name": cfg["mcu"], "sram": budget.sram, "flash": budget.flash},
             "stream": {"length": r["length"], "channels": r["channels"], "drifts": stream.drifts, "lags": r["lags"],
                        "target_std": float(stream.y.std())},
-            "window": report["window"], "margin": report["margin"], "detector": cfg["detector"]["name"],
+            "washout": model.washout, "window": report["window"], "margin": report["margin"], "detector": cfg["detector"]["name"],
             "regression": rows}
     return RegressionRun(stream.x, stream.y, errors, data)
