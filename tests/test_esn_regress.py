@@ -96,6 +96,8 @@ def test_cli_regression_mode_reports_what_its_errors_score(regression_config, tm
     (("--method", "tinyol"), "runs esn only"),
     (("--method", "esn", "regression.drifts=[5000]"), "regression.drifts"),
     (("--method", "esn", "regression.models.esn.kind=int4"), "regression.models.esn.kind"),
+    (("--method", "esn", "regression.models.esn=5"), "regression.models.esn: expected a mapping"),
+    (("--method", "esn", "regression.length=150"), "regression.length"),
 ])
 def test_bad_regression_settings_are_one_line(regression_config, tmp_path, cli, args, message):
     code, _, err = cli("adapt", regression_config, *args, "--out", tmp_path / "x")

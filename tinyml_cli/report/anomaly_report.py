@@ -86,7 +86,7 @@ def regression_markdown(data: dict) -> str:
              "| RAM | flash | ops/sample | fits | samples/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["regression"]:
         c = r["cost"]
-        peak = f"{r['drifts'][0]['peak']:.3f}" if r["drifts"] else "-"
+        peak = f"{r['drifts'][0]['peak']:.3f}" if r["drifts"] and r["drifts"][0]["peak"] is not None else "-"
         recovery = ", ".join("-" if d["recovery"] is None else str(d["recovery"]) for d in r["drifts"])
         delays = ", ".join("-" if d is None else str(d) for d in r["detection_delays"])
         lines.append(f"| {r['model']} | {r['rmse']:.3f} | {r['before']:.3f} | {r['final']:.3f} | {peak} | {recovery} "

@@ -12,13 +12,15 @@ import numpy as np
 from ...config import Field, choice, integer, list_of, mapping, validate
 from ...drift.detectors import make_detector
 from ...drift.sensors import regression_stream
-from ...errors import ConfigError
+from ...errors import ConfigError, clip, shown
 from ...mcu import budget_for, load_profile
 from ...report.drift_metrics import error_metrics
 from ..base import FLOAT, Cost
 from .readout import READOUTS, Rls, make_readout
 from .reservoir import Reservoir, check, reservoir_cost
 from .schema import interval, reservoir_schema
+
+WASHOUT = 100  # first samples: the channels' statistics, nothing predicted
 
 MODEL_SCHEMA = {
     **reservoir_schema(input_scaling=0.5, leak=0.5),
@@ -31,10 +33,10 @@ MODEL_SCHEMA = {
 REGRESSION_SCHEMA = {
     "source": Field(choice("none", "sensors"), "none",
                     "none: a classification stream; sensors: regression mode of the esn method"),
-    "length": Field(integer(min_value=2), 6000),
-    "channels": Field(integer(min_value=1), 3),
+    "length": Field(integer(min_value=2, max_value=1_000_000), 6000),
+    "channels": Field(integer(min_value=1, max_value=64), 3),
     "drifts": Field(list_of(integer(min_value=1)), [2000, 4000], "samples where the target's relation changes"),
-    "lags": Field(integer(min_value=1), 8, "past samples the target depends on"),
+    "lags": Field(integer(min_value=1, max_value=256), 8, "past samples the target depends on"),
     "noise": Field(interval(0, open_lo=False), 0.05, "sensor noise"),
     "models": Field(mapping, {"esn": {}, "esn:int8": {"kind": "int8"}, "esn:binary": {"kind": "binary"},
                               "esn:ridge": {"readout": "ridge", "forgetting": 0.9}},
@@ -62,7 +64,7 @@ class EsnRegressor:
 
     def __init__(self, inputs: int, units: int = 50, layers: int = 1, radius: float = 0.9, density: float = 0.1,
                  input_scaling: float = 0.5, leak: float = 0.5, kind: str = "float", readout: str = "rls",
-                 forgetting: float = 0.995, ridge: float = 1e-2, batch: int = 32, washout: int = 100,
+                 forgetting: float = 0.995, ridge: float = 1e-2, batch: int = 32, washout: int = WASHOUT,
                  seed: int | np.random.Generator = 0) -> None:
         check(washout >= 2, f"washout must be >= 2, got {washout}")
         self.inputs, self.washout = inputs, washout
@@ -121,11 +123,17 @@ class RegressionRun:
 def model_options(cfg: dict, source: str) -> dict[str, dict]:
     """The validated options of each configured model (``regression.models``); the drifts checked."""
     r = cfg["regression"]
-    if any(not 0 < d < r["length"] for d in r["drifts"]):
-        raise ConfigError(f"{source}: regression.drifts: {r['drifts']} must lie inside the {r['length']} samples")
+    if r["length"] <= 2 * WASHOUT:
+        raise ConfigError(f"{source}: regression.length: {r['length']} leaves nothing after the {WASHOUT}-sample washout")
+    if any(not WASHOUT < d < r["length"] for d in r["drifts"]):
+        raise ConfigError(f"{source}: regression.drifts: {r['drifts']} must lie after the {WASHOUT}-sample washout "
+                          f"and inside the {r['length']} samples")
     if not r["models"]:
         raise ConfigError(f"{source}: regression.models: name at least one model")
-    return {str(k): validate(dict(v or {}), MODEL_SCHEMA, source, f"regression.models.{k}")
+    for k, v in r["models"].items():
+        if v is not None and not isinstance(v, dict):
+            raise ConfigError(f"{source}: regression.models.{clip(str(k))}: expected a mapping of options, got {shown(v)}")
+    return {str(k): validate(dict(v or {}), MODEL_SCHEMA, source, f"regression.models.{clip(str(k))}")
             for k, v in r["models"].items()}
 
 
