@@ -53,6 +53,10 @@ class EsnRegressor:
     correlations so it relearns fast. ``units=0`` is the baseline without a reservoir: a linear
     readout of the current channels.
 
+    Reference: H. Jaeger, "The echo state approach to analysing and training recurrent neural
+    networks", GMD Report 148 (2001); M. Lukosevicius, "A practical guide to applying echo state
+    networks", Neural Networks: Tricks of the Trade (2012).
+
     >>> t = np.arange(3000)
     >>> x = np.sin(0.05 * t)[:, None].astype(np.float32)
     >>> y = np.roll(x[:, 0], 5)  # the input 5 samples ago: needs the reservoir's memory
