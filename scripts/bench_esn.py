@@ -8,7 +8,13 @@
    class, overall F1, mean delay, false alarms per 1,000 samples, flagged samples outside every
    anomaly (summed over the seeds' 6,000 judged samples each), MCU state and samples per CPU
    second of this process (one thread; wall time on a shared machine measures the neighbours). TinyOL and TML-CD need labels and a deployed network: they do not apply.
-2. Classification with concept drift (configs/adapt/sea_esn.yaml: SEA, drifts at 1,000 and 2,000):
+2. Regression with concept drift (configs/adapt/sensors_esn_regression.yaml: three sensor channels,
+   a target read from their last 8 samples through a random nonlinear map drawn anew at 2,000 and
+   4,000): the esn models and a linear readout without reservoir: RMSE before the first drift,
+   peak windowed RMSE after it, recovery per drift (RMSE over 200 samples back within 20% of the
+   pre-drift RMSE), RAM and samples/s; seeds 0-2 and 10-12. TinyOL is a classifier head: it cannot
+   regress.
+3. Classification with concept drift (configs/adapt/sea_esn.yaml: SEA, drifts at 1,000 and 2,000):
    the esn method (float, int8, binary, ridge readout) against tinyol and tml-cd: accuracy,
    recovery after the first drift, RAM and samples/s.
 
@@ -29,12 +35,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # small products: threads only ad
 import numpy as np  # noqa: E402
 
 from tinyml_cli.adapt.esn.anomaly import ReservoirAnomaly  # noqa: E402
+from tinyml_cli.adapt.esn.regress import regress  # noqa: E402
 from tinyml_cli.adapt.experiment import load_drift_config, run_experiment  # noqa: E402
 from tinyml_cli.drift.sensors import ANOMALIES, sensor_stream  # noqa: E402
 from tinyml_cli.report.anomaly_metrics import anomaly_metrics, class_metrics  # noqa: E402
 
 SEEDS = (0, 1, 2)
-UNSEEN = (10, 11, 12)
+UNSEEN = ((10, 11, 12), (20, 21, 22, 23, 24))
 TOLERANCE = 20  # a flag this many samples after an anomaly ends still counts as its detection
 VARIANTS = {"float": {}, "int8": {"kind": "int8"}, "binary": {"kind": "binary"},
             "int8 deep 2x50": {"kind": "int8", "layers": 2},
@@ -75,10 +82,34 @@ def main() -> int:
               + f"{m['f1']:>6.2f}{m['worst']:>7.2f}{m['delay']:>7.1f}{m['fa']:>8.2f}{m['outside']:>8.0f}{m['state']:>9,.0f}{m['rate']:>11,.0f}")
         if name == "int8":
             target = ok
-    m, _ = anomaly_row("int8", VARIANTS["int8"], UNSEEN)
-    print(f"{'int8 (unseen)':<16}" + "".join(f"{m[k]:>12.2f}" for k in ANOMALIES)
-          + f"{m['f1']:>6.2f}{m['worst']:>7.2f}{m['delay']:>7.1f}{m['fa']:>8.2f}{m['outside']:>8.0f}{m['state']:>9,.0f}{m['rate']:>11,.0f}"
-          + f"  (seeds {', '.join(map(str, UNSEEN))}: never looked at while choosing the settings)")
+    for seeds in UNSEEN:
+        m, ok = anomaly_row("int8", VARIANTS["int8"], seeds)
+        target = target and ok
+        print(f"{'int8 ' + str(seeds[0]) + '-' + str(seeds[-1]):<16}" + "".join(f"{m[k]:>12.2f}" for k in ANOMALIES)
+              + f"{m['f1']:>6.2f}{m['worst']:>7.2f}{m['delay']:>7.1f}{m['fa']:>8.2f}{m['outside']:>8.0f}"
+              + f"{m['state']:>9,.0f}{m['rate']:>11,.0f}  (unseen seeds)")
+    print("\nregression with concept drift: configs/adapt/sensors_esn_regression.yaml, mean over seeds "
+          "(recovery: mean over the runs that recover, runs that do not in brackets)")
+    header = (f"{'model':<12}{'seeds':>7}{'RMSE':>7}{'before':>8}{'peak':>7}{'rec. 1':>10}{'rec. 2':>10}"
+              f"{'RAM B':>8}{'flash B':>9}{'samples/s':>11}")
+    print(header + "\n" + "-" * len(header))
+    for seeds in (SEEDS, UNSEEN[0]):
+        rows: dict[str, list] = {}
+        for seed in seeds:
+            for r in regress(load_drift_config("configs/adapt/sensors_esn_regression.yaml", [f"seed={seed}"])).data[
+                    "regression"]:
+                rows.setdefault(r["model"], []).append(r)
+        for key, found in rows.items():
+            shown = []
+            for i in range(len(found[0]["drifts"])):
+                rec = [r["drifts"][i]["recovery"] for r in found if r["drifts"][i]["recovery"] is not None]
+                misses = len(found) - len(rec)
+                shown.append((f"{np.mean(rec):.0f}" if rec else "-") + (f" ({misses})" if misses else ""))
+            print(f"{key:<12}{str(seeds[0]) + '-' + str(seeds[-1]):>7}{np.mean([r['rmse'] for r in found]):>7.3f}"
+                  f"{np.mean([r['before'] for r in found]):>8.3f}{np.mean([r['drifts'][0]['peak'] for r in found]):>7.3f}"
+                  + "".join(f"{v:>10}" for v in shown)
+                  + f"{found[0]['cost']['ram']:>8,}{found[0]['cost']['flash']:>9,}"
+                  f"{np.mean([r['samples_per_second'] for r in found]):>11,.0f}")
     print("\nclassification with concept drift: configs/adapt/sea_esn.yaml, mean over seeds")
     header = f"{'method':<13}{'accuracy %':>11}{'recovery':>9}{'RAM B':>9}{'flash B':>9}{'samples/s':>11}"
     print(header + "\n" + "-" * len(header))
@@ -92,7 +123,7 @@ def main() -> int:
         print(f"{key:<13}{100 * np.mean([r.metrics['accuracy'] for r in found]):>11.1f}{shown:>9}"
               f"{found[0].cost['ram']:>9,}{found[0].cost['flash']:>9,}"
               f"{np.mean([r.trace.samples_per_second for r in found]):>11,.0f}")
-    print(f"\ntarget (int8: F1 >= 0.9 on every class and seed, state < 64 KB, >= 5,000 samples/s): "
+    print(f"\ntarget (int8: F1 >= 0.9 on every class and seed, seen and unseen, state < 64 KB, >= 5,000 samples/s): "
           f"{'met' if target else 'NOT met'}")
     return 0 if target else 1
 

@@ -135,3 +135,40 @@ def test_anomaly_mode_check_and_simulate_drift(anomaly_config, tmp_path, cli):
     assert json.loads(stdout)["fits"]["ram"] is True and (tmp_path / "sd" / "flags.csv").is_file()
     code, _, err = cli("adapt", anomaly_config, "--method", "tinyol", "--out", tmp_path / "x")
     assert code == 2 and "runs esn only" in err
+
+
+def centroid(x: np.ndarray) -> float:
+    """Power-weighted mean frequency of a signal (cycles per sample)."""
+    power = np.abs(np.fft.rfft(x - x.mean())) ** 2
+    return float(np.sum(np.fft.rfftfreq(len(x)) * power) / np.sum(power))
+
+
+def test_a_frequency_change_is_one_channel_out_of_step_with_the_others():
+    s = sensor_stream(np.random.default_rng(5), length=6000, per_class=2, clean=2000)
+    calm = sensor_stream(np.random.default_rng(5), length=6000, per_class=2, clean=2000, magnitude=0.0)
+    for start, end in s.spans("frequency"):
+        changed = np.flatnonzero(np.abs(s.x[start:end] - calm.x[start:end]).max(axis=0) > 0)
+        assert len(changed) == 1  # the others keep the regime's frequencies
+        assert len(np.unique(s.regime[start:end])) <= 2  # the regime switches as usual, or not
+        c = changed[0]
+        ratio = centroid(s.x[start:end, c]) / centroid(calm.x[start:end, c])
+        assert 1.4 < ratio < 2.2  # x1.8 at magnitude 1, blurred by the noise and the span's edges
+
+
+def test_cross_channel_readouts_find_a_channel_out_of_step():
+    rng = np.random.default_rng(7)
+    t = np.arange(4000)
+    rate = np.where((t // 250) % 2 == 0, 0.03, 0.054)  # regimes: every channel switches frequency together
+    phase = 2 * np.pi * np.cumsum(rate)
+    x = np.stack([np.sin(phase), 0.5 * np.sin(phase + 1.0), -np.sin(phase + 2.0)], axis=1)
+    fast = phase[3010] + 1.8 * (phase[3010:3160] - phase[3010])
+    x[3010:3160, 1] = 0.5 * np.sin(fast + 1.0)  # channel 1 alone speeds up, in the middle of a regime
+    x += rng.normal(0, 0.05, x.shape)
+    detector = ReservoirAnomaly(3, kind="int8", warmup=2000, seed=np.random.default_rng(7))
+    flags = run(detector, x)
+    m = anomaly_metrics(flags, [(3010, 3160)], tolerance=20)
+    assert m["recall"] == 1.0 and m["false_alarms"] == 0  # eight regime switches after the warm-up: no alarm
+    alone = ReservoirAnomaly(3, kind="int8", warmup=2000, cross=False, seed=np.random.default_rng(7))
+    # three readouts of three features (a 3x3 triangle and 3 weights each), one more energy, mean and
+    # variance per channel: 27 + 9 floats
+    assert detector.cost().state - alone.cost().state == (3 * (6 + 3) + 3 * 3) * 4

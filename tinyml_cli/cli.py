@@ -301,6 +301,13 @@ def _drift_render(ui: Ui, data: dict, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
+    if "regression" in data:  # the esn method's regression mode: errors, not accuracies
+        ui.table("regression", ["model", "RMSE before", "final RMSE", "peak", "recovery", "RAM", "samples/s"],
+                 [[r["model"], f"{r['before']:.3f}", f"{r['final']:.3f}",
+                   f"{r['drifts'][0]['peak']:.3f}" if r["drifts"] and r["drifts"][0]["peak"] is not None else "-",
+                   r["drifts"][0]["recovery"] if r["drifts"] and r["drifts"][0]["recovery"] is not None else "-",
+                   format_bytes(r["cost"]["ram"]), f"{r['samples_per_second']:,.0f}"] for r in data["regression"]])
+        return
     if "methods" not in data:  # the esn method's anomaly mode: flags, scored when labelled
         scored = [("all", data["metrics"])] + sorted((data["per_class"] or {}).items()) if data["metrics"] else []
         if scored:

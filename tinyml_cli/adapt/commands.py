@@ -11,7 +11,7 @@ import numpy as np
 
 from ..console import Ui
 from ..errors import ConfigError, DoesNotFitError, shown
-from ..report.anomaly_report import write_anomaly_report
+from ..report.anomaly_report import write_anomaly_report, write_regression_report
 from ..report.drift_report import write_report
 from ..runs import atomic_write_bytes, check_out, run_folder
 from ..train.checkpoint import save_candidate
@@ -38,6 +38,25 @@ def _check_fit(data: dict, check: bool, ui: Ui) -> None:
         ui.warn(f"{name} does not fit the MCU budget ({data['mcu']['name']})")
     if check and misfits:
         raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {data['mcu']['name']} (see report.md)")
+
+
+def regression_mode(command: str, cfg: dict, out: str | None, ui: Ui, check: bool,
+                    source: str | None = None) -> dict:
+    """The esn method's regression mode (``regression.source: sensors``): errors and their report.
+    The stream is run first, so a setting it cannot use leaves no failed folder behind."""
+    from .esn.regress import regress
+    check_out(out)
+    run = regress(cfg)
+    with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
+                    log=ui.attach_log) as (run_dir, _):
+        write_regression_report(run.data, run.y, run.errors, run_dir)
+    ui.info(f"report: {run_dir / 'report.md'}")
+    misfits = [r["model"] for r in run.data["regression"] if not all(r["fits"].values())]
+    for name in misfits:
+        ui.warn(f"{name} does not fit the MCU budget ({cfg['mcu']})")
+    if check and misfits:
+        raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {cfg['mcu']} (see report.md)")
+    return {"run_dir": str(run_dir), **run.data}
 
 
 def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | None, ui: Ui, check: bool,
@@ -67,6 +86,8 @@ def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check:
     (``source``: the user's config file, for the manifest)."""
     if cfg["anomaly"]["source"] != "none":
         return anomaly_mode("simulate-drift", cfg, None, out, ui, check, source)
+    if cfg["regression"]["source"] != "none":
+        return regression_mode("simulate-drift", cfg, out, ui, check, source)
     with _run("simulate-drift", cfg, out, ui, source, model_path=model) as (run_dir, exp, data):
         exp.stream.save(run_dir / "stream.npz")
     ui.info(f"report: {run_dir / 'report.md'}")
@@ -85,6 +106,12 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
             raise ConfigError(f"--method: anomaly mode (anomaly.source: {cfg['anomaly']['source']}) runs esn only, "
                               f"got {shown(method)}")
         return anomaly_mode("adapt", cfg, stream_file, out, ui, check, source)
+    if cfg["regression"]["source"] != "none":
+        if method != "esn" or stream_file:
+            raise ConfigError(f"--method: regression mode (regression.source: sensors) runs esn only on its "
+                              f"generated stream (tinyol is a classifier head: it cannot regress), got "
+                              f"{shown(method)}" + (" with --stream" if stream_file else ""))
+        return regression_mode("adapt", cfg, out, ui, check, source)
     with _run("adapt", cfg, out, ui, source, model_path=model, stream_file=stream_file,
               only=method) as (run_dir, exp, data):
         run = exp.runs[0]

@@ -23,6 +23,7 @@ from ..train.builder import GraphModule
 from ..train.loop import TRAIN_SCHEMA
 from . import METHODS, Context, Method, make_method
 from .esn.detect import ANOMALY_SCHEMA, detector_options
+from .esn.regress import REGRESSION_SCHEMA, model_options
 from .deployed import Deployed, candidate_folder, features, load_deployed, training_data_config
 from .simulate import Trace, simulate
 
@@ -53,6 +54,7 @@ DRIFT_SCHEMA = {
     "methods": Field(_methods, {"none": {}, "tinyol": {}, "tml-cd": {}, "tinytl": {}, "finetune-last": {}},
                      "method name (or name:label) -> options"),
     "anomaly": ANOMALY_SCHEMA,
+    "regression": REGRESSION_SCHEMA,
     "report": {
         "window": Field(integer(min_value=1), 200, "samples per accuracy window"),
         "margin": Field(number(min_value=0.0, max_value=1.0), 0.02, "recovered: within this of pre-drift accuracy"),
@@ -177,6 +179,10 @@ def load_drift_config(path: str | None, overrides: list[str]) -> dict:
         raise ConfigError(f"{source}: {exc}") from None
     if cfg["anomaly"]["source"] != "none":
         cfg["anomaly"]["detector"] = detector_options(cfg, source)
+    if cfg["regression"]["source"] != "none":
+        if cfg["anomaly"]["source"] != "none":
+            raise ConfigError(f"{source}: regression.source: anomaly mode and regression mode exclude each other")
+        cfg["regression"]["models"] = model_options(cfg, source)
     return cfg
 
 

@@ -71,3 +71,35 @@ def write_anomaly_report(data: dict, x: np.ndarray, flags: np.ndarray, events: l
     write_json(run_dir / "report.json", data)
     atomic_write_text(run_dir / "report.md", anomaly_markdown(data))
     plot_anomalies(x, flags, events, run_dir / "anomaly.png")
+
+
+def regression_markdown(data: dict) -> str:
+    """Markdown of a regression report document (the esn method's regression mode)."""
+    s, m = data["stream"], data["mcu"]
+    lines = [f"# Regression report: {data['name']}", "",
+             f"Stream: generated sensors, {s['length']} samples, {s['channels']} channels; the target reads the "
+             f"last {s['lags']} samples through a random nonlinear map drawn anew at {s['drifts']} (target std "
+             f"{s['target_std']:.3f}). Each sample is predicted, then learnt; detector {data['detector']} on the "
+             f"absolute error restarts the readout. Errors count after the {data['washout']}-sample washout. "
+             f"Recovery: samples until the RMSE over {data['window']} samples is within {100 * data['margin']:.0f}% of the pre-drift RMSE. MCU {m['name']}.", "",
+             "| model | RMSE | before | final | peak (1st drift) | recovery per drift | detection delays "
+             "| RAM | flash | ops/sample | fits | samples/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["regression"]:
+        c = r["cost"]
+        peak = f"{r['drifts'][0]['peak']:.3f}" if r["drifts"] and r["drifts"][0]["peak"] is not None else "-"
+        recovery = ", ".join("-" if d["recovery"] is None else str(d["recovery"]) for d in r["drifts"])
+        delays = ", ".join("-" if d is None else str(d) for d in r["detection_delays"])
+        lines.append(f"| {r['model']} | {r['rmse']:.3f} | {r['before']:.3f} | {r['final']:.3f} | {peak} | {recovery} "
+                     f"| {delays} | {format_bytes(c['ram'])} | {format_bytes(c['flash'])} | {c['ops_per_update']:,} "
+                     f"| {'yes' if all(r['fits'].values()) else 'no'} | {r['samples_per_second']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_regression_report(data: dict, y: np.ndarray, errors: dict[str, np.ndarray], run_dir: Path) -> None:
+    """Write errors.csv (the target and each model's error per sample), report.json and report.md."""
+    keys = list(errors)
+    rows = ["sample,target," + ",".join(f"error_{k}" for k in keys)]
+    rows += [f"{i},{y[i]:.6g}," + ",".join(f"{errors[k][i]:.6g}" for k in keys) for i in range(len(y))]
+    atomic_write_text(run_dir / "errors.csv", "\n".join(rows) + "\n")
+    write_json(run_dir / "report.json", data)
+    atomic_write_text(run_dir / "report.md", regression_markdown(data))

@@ -62,3 +62,32 @@ def drift_metrics(correct: np.ndarray, positions: list[int], detections: list[in
         "false_alarms": len([d for d in detections if d not in matched]),
         "drifts": drifts,
     }
+
+
+def error_metrics(errors: np.ndarray, positions: list[int], window: int, margin: float, start: int = 0) -> dict:
+    """The regression counterpart of ``drift_metrics``, on per-sample prediction errors from
+    ``start`` on (the samples before it, a model's washout, are left out): RMSE over the stream,
+    before the first drift and over the last ``window`` samples; per drift the peak
+    windowed RMSE, the recovery time (the smallest ``r`` such that the RMSE over the ``window``
+    samples from ``p + r`` is at most ``(1 + margin)`` times the pre-drift RMSE) and the RMSE after it.
+
+    >>> errors = np.array([0.1] * 100 + [1.0] * 30 + [0.1] * 70)
+    >>> m = error_metrics(errors, [100], window=20, margin=0.1)
+    >>> round(m["before"], 3), round(m["drifts"][0]["peak"], 3), m["drifts"][0]["recovery"]
+    (0.1, 1.0, 30)
+    """
+    square = np.asarray(errors, np.float64) ** 2
+    n = len(square)
+    first = positions[0] if positions else n
+    before = float(np.sqrt(square[start:first].mean())) if first > start else float("nan")
+    drifts = []
+    for i, p in enumerate(positions):
+        end = positions[i + 1] if i + 1 < len(positions) else n
+        rmse = np.sqrt(_forward(square, p, end, window))
+        ok = np.flatnonzero(rmse <= (1 + margin) * before)
+        recovery = int(ok[0]) if len(ok) else None
+        drifts.append({"position": p, "before": before, "peak": float(rmse.max()) if len(rmse) else None,
+                       "recovery": recovery,
+                       "after": float(np.sqrt(square[p + recovery:end].mean())) if recovery is not None else None})
+    return {"rmse": float(np.sqrt(square[start:].mean())), "before": before,
+            "final": float(np.sqrt(square[-window:].mean())), "drifts": drifts}

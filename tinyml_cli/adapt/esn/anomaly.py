@@ -30,7 +30,11 @@ class ReservoirAnomaly:
       factor ``forgetting``) predicts each next sample from the reservoir's state and the current
       input; per channel, the log of the squared one-step error's running mean over about ``window``
       samples, and the log of the squared second difference's running mean (the noise floor: it
-      collapses when a sensor sticks). A score is out when it leaves ``threshold`` standard
+      collapses when a sensor sticks); with ``cross`` and more than one channel, also the log of
+      the running mean square of each channel's error when a linear readout (RLS, a 1 and the
+      other channels' current values) estimates it from the others: a channel that goes its own
+      way (a frequency, a level or a stuck value of its own) while the others keep the regime
+      disagrees with them, where a regime switch moves every channel together. A score is out when it leaves ``threshold`` standard
       deviations around its running mean, in either direction; a sample is flagged when a score
       has been out for ``persist`` samples in a row (a regime the stream has shown before is
       recognised within that, an unseen frequency is not), or at once when one is out by twice
@@ -45,7 +49,8 @@ class ReservoirAnomaly:
     The means and deviations the threshold is measured in follow the unflagged scores at rate
     ``adapt``. Parameters: ``inputs`` channels; ``units``, ``layers``, ``radius``, ``density``,
     ``input_scaling``, ``leak``, ``kind`` as for the reservoir; ``components`` kept by the PCA and its
-    ``memory``; ``seed`` an int or a numpy Generator.
+    ``memory``; ``cross`` the cross-channel readouts (``prediction``); ``seed`` an int or a numpy
+    Generator.
 
     Reference: M. Bianchi et al., "Reservoir computing approaches for representation and
     classification of multivariate time series" (2020); S. J. Qin, "Statistical process monitoring:
@@ -67,7 +72,7 @@ class ReservoirAnomaly:
                  input_scaling: float = 0.2, leak: float = 1.0, kind: str = "float", statistic: str = "prediction",
                  components: int = 12, memory: int = 2000, threshold: float = 4.0, adapt: float = 0.002,
                  window: int = 16, forgetting: float = 1.0, nu: float = 0.01, persist: int = 16, warmup: int = 1000,
-                 washout: int = 100, seed: int | np.random.Generator = 0) -> None:
+                 washout: int = 100, cross: bool = True, seed: int | np.random.Generator = 0) -> None:
         check(statistic in STATISTICS, f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
         check(np.isfinite(threshold) and threshold > 0, f"threshold must be > 0, got {threshold}")
         check(0 < adapt < 1, f"adapt must be in (0, 1), got {adapt}")
@@ -82,6 +87,7 @@ class ReservoirAnomaly:
         self.inputs, self.statistic, self.components, self.memory = inputs, statistic, components, memory
         self.threshold, self.adapt, self.window, self.forgetting, self.nu = threshold, adapt, window, forgetting, nu
         self.warmup, self.washout, self.persist = warmup, washout, persist
+        self.cross = bool(cross) and statistic == "prediction" and inputs > 1
         Rls(1, 1, forgetting)  # checks the forgetting factor
         self._reset()
 
@@ -90,13 +96,18 @@ class ReservoirAnomaly:
         d, c = self.reservoir.features - 1, self.inputs
         self.pca = None if self.statistic == "prediction" else IncrementalPca(d, self.components, self.memory)
         self.readout = Rls(d + c + 1, c, self.forgetting)  # the state, the input and a 1
+        # per channel: a linear readout of that channel from the others' current values (and a 1)
+        self.others = [np.delete(np.arange(c), i) for i in range(c)] if self.cross else []
+        self.crossing = [Rls(c, 1, self.forgetting) for _ in self.others]
+        self.features: list[np.ndarray] = []  # the cross readouts' features for this sample
         self.n = 0
         self.first: list[np.ndarray] = []  # the washout's samples, for the standardisation
         self.offset, self.scale = np.zeros(c), np.ones(c)
         self.phi: np.ndarray | None = None  # the readout's features for the coming sample
         self.last = np.zeros((2, c))  # the two previous standardised samples
-        self.energy = np.zeros(2 * c)  # running mean squares: one-step errors, second differences
-        self.rates = np.repeat([1.0 / self.window, 2.0 / self.window], c)  # the noise floor reacts twice as fast
+        # running mean squares: one-step errors, second differences, cross-channel errors
+        self.energy = np.zeros((3 if self.cross else 2) * c)
+        self.rates = np.repeat([1.0 / self.window, 2.0 / self.window, 1.0 / self.window][:len(self.energy) // c], c)
         self.warm: list[np.ndarray] = []  # the scores over the warm-up's second half
         self.mean = self.var = np.zeros(1)
         self.svm = None
@@ -138,7 +149,12 @@ class ReservoirAnomaly:
         if self.statistic == "prediction":
             error = z - self.phi @ self.readout.w if self.phi is not None else np.zeros_like(z)
             second = z - 2 * self.last[0] + self.last[1]
-            self.energy += (np.concatenate([error, second]) ** 2 - self.energy) * self.rates
+            errors = [error, second]
+            if self.cross:
+                self.features = [np.append(z[o], 1.0) for o in self.others]
+                errors.append(np.array([z[i] - f @ r.w[:, 0] for i, (f, r) in
+                                        enumerate(zip(self.features, self.crossing))]))
+            self.energy += (np.concatenate(errors) ** 2 - self.energy) * self.rates
             return np.log(self.energy + FLOOR)
         proj, spe, t2 = self.pca.scores(state)
         if self.statistic == "ocsvm":
@@ -175,14 +191,17 @@ class ReservoirAnomaly:
         if self.statistic == "prediction":
             if self.phi is not None:
                 self.readout.learn(self.phi, z)
+                for i, (f, r) in enumerate(zip(self.features, self.crossing)):
+                    r.learn(f, z[i:i + 1])
         elif self.svm is None:  # the one-class SVM's coordinates stay those it was fitted in
             self.pca.learn(state)
 
     def cost(self) -> Cost:
         """MCU memory and operations per sample: the reservoir (weights in flash, states in RAM), the
         standardisation, and the decision's state. ``prediction``: the RLS matrix (one triangle), the
-        readout, two running energies, their means and variances per channel and the two previous
-        samples; per sample one readout prediction and one RLS update. ``spe``/``t2``: the PCA (a
+        readout, two running energies (three with ``cross``), their means and variances per channel
+        and the two previous samples; per sample one readout prediction and one RLS update, and
+        with ``cross`` per channel one RLS of ``c`` features (triangle and weights). ``spe``/``t2``: the PCA (a
         covariance triangle, mean, directions and variances; its eigendecomposition, about ``10 d^3``
         operations, every ``refresh`` samples) and the score's mean and variance. ``ocsvm``: the
         PCA's mean and directions, frozen, and the SVM's support vectors and their weights; per
@@ -192,9 +211,14 @@ class ReservoirAnomaly:
         ops = step + 2 * c
         if self.statistic == "prediction":
             f = len(self.readout.w)
-            memory = f * (f + 1) // 2 + f * c + 2 * c * 3 + 2 * c
-            ops += f * c + 2 * f * f + f + 2 * f * c + 8 * c
+            blocks = len(self.energy) // c
+            memory = f * (f + 1) // 2 + f * c + blocks * c * 3 + 2 * c
+            ops += f * c + 2 * f * f + f + 2 * f * c + 4 * blocks * c
             activations = 2 * f + c
+            if self.cross:  # c readouts of c features: the others, a 1
+                memory += c * (c * (c + 1) // 2 + c)
+                ops += c * (c + 2 * c * c + c + 2 * c)
+                activations += 2 * c
         elif self.statistic == "ocsvm":
             vectors = 0 if self.svm is None else len(self.svm.support_vectors_)
             memory = d + k * d + vectors * (k + 1) + 1

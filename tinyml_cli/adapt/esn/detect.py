@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...config import Field, choice, integer, mapping, optional, string, validate
+from ...config import Field, boolean, choice, integer, mapping, optional, string, validate
 from ...data.series import events_of, read_series
 from ...drift.sensors import ANOMALIES, sensor_stream
 from ...errors import ConfigError
@@ -29,6 +29,7 @@ DETECTOR_SCHEMA = {
     "persist": Field(integer(min_value=1), 16, "samples a score must stay out before a flag (prediction)"),
     "nu": Field(interval(0, 1, open_hi=True), 0.01, "one-class SVM: bound on the warm-up's outliers"),
     "washout": Field(integer(min_value=2), 100, "first samples: reservoir transient and standardisation"),
+    "cross": Field(boolean, True, "prediction: also score each channel against the others"),
 }
 
 ANOMALY_SCHEMA = {
