@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from itertools import accumulate
 from math import prod
 
-from ..arch.graph import LayerGraph
+from ..arch.graph import Layer, LayerGraph
 from ..engine.patches import CROP, PLACE, patch_in_place, plan_patches
 from ..engine.planner import buffers, engine_in_place, live_peak, plan_memory
 from ..errors import EngineError
+from ..ops import LAYER_OPS, Costs, layer_view
 from . import constants as K
+from .latency import ENGINE_RATES, op_cycles
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class EngineCost:
     code: int
     split: int = -1
     patches: int = 1
+    layer_cycles: tuple[float, ...] = ()    # per layer (the split layer's row holds the crops and places)
+    macs_run: int = 0                       # MACs as run: with patches, the recomputed overlap too
 
     @property
     def peak_sram(self) -> int:
@@ -74,6 +78,42 @@ def engine_flash_table(family: str) -> dict[str, float]:
     return K.ENGINE_FLASH.get(family, K.ENGINE_FLASH[K.ENGINE_FLASH_DEFAULT_FAMILY])
 
 
+def engine_class(layer: Layer, c: Costs) -> str:
+    """The engine kernel that runs ``layer`` (engine/c/tinyml_kernels.c), as a key of the
+    ``ENGINE_INSTRUCTIONS`` tables: a MAC kernel's op-table class, but any 3x3 depthwise takes the
+    3x3 row kernel; another op its own kind (crops and places of patches included)."""
+    if c.macs is None:
+        return layer.op
+    if layer.op == "depthwise_conv2d":
+        return "depthwise_3x3" if tuple(layer.kernel) == (3, 3) else "depthwise"
+    return c.cycle_class
+
+
+def engine_work(graph: LayerGraph) -> list[Costs]:
+    """Each layer's work as the engine runs it: the op table's costs (``tinyml_cli.ops``) under
+    the engine's kernel classes (:func:`engine_class`); a patch's crop or place copies the region it
+    writes (its ``elements``). The engine's depthwise kernels run channel by channel, each over a
+    copy of its input plane (padded, or the in-place scratch): their outer-loop passes
+    (``pixels``) are the channels, and they read their input elements once more (``elements``)."""
+    work = []
+    for layer in graph.layers:
+        shapes = [graph.tensor_shape(t) for t in layer.inputs]
+        if layer.op in (CROP, PLACE):
+            work.append(Costs(None, prod(layer.output_shape if layer.op == CROP else shapes[-1]), layer.op,
+                              element_class=layer.op))
+            continue
+        c = LAYER_OPS[layer.op].kind.costs(layer_view(layer, shapes, 1, 1), "mcu")
+        key = engine_class(layer, c)
+        if c.macs is None:
+            c = c._replace(element_class=key)
+        elif layer.op == "depthwise_conv2d":
+            c = c._replace(cycle_class=key, pixels=layer.output_shape[-1], elements=prod(shapes[0]), element_class=key)
+        else:
+            c = c._replace(cycle_class=key)
+        work.append(c)
+    return work
+
+
 def check_engine_graph(graph: LayerGraph) -> None:
     """EngineError for the first thing of ``graph`` the engine does not run."""
     if graph.normalize != "none":
@@ -91,6 +131,20 @@ def _live(graph: LayerGraph, rule, in_place: frozenset[int], io_bytes: int) -> l
         steps[buf.first] += buf.size
         steps[buf.last + 1] -= buf.size
     return [io_bytes + v for v in accumulate(steps[:-1])]
+
+
+def _cycles(graph: LayerGraph, patched, rates) -> tuple[tuple[float, ...], int]:
+    """Cycles per layer of ``graph`` run as ``patched`` (None: layer by layer) at the engine's
+    ``rates``: each patch's run of a layer counted to that layer, crops and places to the split
+    layer; and the MACs as run."""
+    run = patched.graph if patched is not None else graph
+    sources = [step.source for step in patched.steps] if patched is not None else range(len(graph.layers))
+    cycles = [0.0] * len(graph.layers)
+    macs = 0
+    for source, c in zip(sources, engine_work(run)):
+        cycles[patched.split if source is None else source] += op_cycles(c, rates)
+        macs += c.macs or 0
+    return tuple(cycles), macs
 
 
 def engine_cost(graph: LayerGraph, family: str, patches: int = 0, split: int | None = None) -> EngineCost:
@@ -129,8 +183,9 @@ def engine_cost(graph: LayerGraph, family: str, patches: int = 0, split: int | N
         layer_flash.append(constants + (extra if patched is not None and i == patched.split else 0))
     kinds = {layer.op for layer in graph.layers} | ({"patch"} if patched is not None else set())
     code = int(table["invoke"] + table["shared"] + sum(table[kind] for kind in kinds))
+    cycles, macs_run = _cycles(graph, patched, ENGINE_RATES[family])
     cost = EngineCost(deployed.size, plan.size, io_bytes, live, lower_bound, layer_flash, code,
-                      patched.split if patched else -1, patches if patched else 1)
+                      patched.split if patched else -1, patches if patched else 1, cycles, macs_run)
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.clear()
     _MEMO[key] = cost
