@@ -366,7 +366,7 @@ ENGINE_PER_CHANNEL_BYTES = {"conv2d": 4 + 4 + 4, "depthwise_conv2d": 4 + 4 + 4, 
 # execute per layer, counted by the QEMU plugin on the emulated Cortex-M4 (mps2-an386), M7
 # (mps2-an500) and M33 (mps2-an505) between the TINYML_LAYER_BEGIN / END hooks: 36 random
 # architectures of both search spaces (seed 0; 2-D 16x16x3, 12x12x1, 40x40x3, 32x32x3 and 1-D
-# inputs; every third model over 2 x 2 patches), 1,021 layers per core. Per kernel class
+# inputs; every third model over 2 x 2 patches), 994 layers per core. Per kernel class
 # (estimate/engine.py engine_class: a 3x3 depthwise runs the 3x3 row kernel, any other size the
 # general one; patch crops and places are classes of their own), non-negative least squares weighted
 # as the TFLM fit above, the terms of estimate/latency.py's op_cycles: per op, per MAC, per window
