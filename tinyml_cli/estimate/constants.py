@@ -378,7 +378,7 @@ ENGINE_PER_CHANNEL_BYTES = {"conv2d": 4 + 4 + 4, "depthwise_conv2d": 4 + 4 + 4, 
 # worst are layers of a few hundred instructions). Held out (12 architectures of seed 1), the
 # estimate's instructions per inference over the counted ones: min 0.90, median 0.97, max 1.14 on
 # each core (README). The three cores run the same Thumb-2 + DSP code: their counts differ by <1%.
-# Refit with (about 12 min on 2 shared cores; --fit-only REPORT refits saved measurements):
+# Refit with (4 min 11 s on 2 shared cores; --fit-only REPORT refits saved measurements):
 #   PYTHONPATH=. python scripts/fit_engine_latency.py --n 36 --holdout 12 --cores M4,M7,M33 --report r.json
 # Cycles: these times CYCLES_PER_INSTRUCTION of the family (the TFLM fit's, the same cores).
 ENGINE_INSTRUCTIONS = {

@@ -2,9 +2,11 @@
 planner (the static arena, which holds the int8 input too, plus the caller's output buffer), flash from the generated library's parts (weights, int32 biases and per-channel
 requantization constants, each layer's parameter struct and call, the kernels of the op kinds the
 model uses: ``ENGINE_FLASH`` and ``ENGINE_PARAMS_BYTES`` in constants.py, measured with
-arm-none-eabi-size). With patches (engine/patches.py) the peak is the patch-based plan's, and the
-per-layer one is reported beside it. One plan per distinct graph structure is kept, so a search
-pays once per architecture.
+arm-none-eabi-size), cycles per layer from the engine's kernels (``ENGINE_INSTRUCTIONS``, fitted
+on the emulated core, through latency.py's ``op_cycles``). With patches (engine/patches.py) the
+peak is the patch-based plan's, and the per-layer one is reported beside it; the cycles count each
+patch's run of a layer (the recomputed overlap) and the region copies. One plan per distinct
+graph structure is kept, so a search pays once per architecture.
 
 >>> from tinyml_cli.arch.graph import GraphBuilder
 >>> b = GraphBuilder((8, 8, 2)); x = b.conv(b.input, 4, 3); _ = b.mean(b.depthwise(x, 3))
