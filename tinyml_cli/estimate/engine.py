@@ -86,9 +86,14 @@ def engine_class(layer: Layer, c: Costs) -> str:
     3x3 row kernel; another op its own kind (crops and places of patches included)."""
     if c.macs is None:
         return layer.op
-    if layer.op == "depthwise_conv2d":
+    if c.cycle_class in _DEPTHWISE:
         return "depthwise_3x3" if tuple(layer.kernel) == (3, 3) else "depthwise"
     return c.cycle_class
+
+
+_DEPTHWISE = ("depthwise", "depthwise_3x3")      # the op table's depthwise classes (CMSIS-NN's paths)
+# the region a patch's crop or place copies: a crop its output, a place the patch (its last input)
+_COPIED = {CROP: lambda layer, shapes: layer.output_shape, PLACE: lambda layer, shapes: shapes[-1]}
 
 
 def engine_work(graph: LayerGraph) -> list[Costs]:
@@ -100,15 +105,15 @@ def engine_work(graph: LayerGraph) -> list[Costs]:
     work = []
     for layer in graph.layers:
         shapes = [graph.tensor_shape(t) for t in layer.inputs]
-        if layer.op in (CROP, PLACE):
-            work.append(Costs(None, prod(layer.output_shape if layer.op == CROP else shapes[-1]), layer.op,
-                              element_class=layer.op))
+        copied = _COPIED.get(layer.op)
+        if copied is not None:
+            work.append(Costs(None, prod(copied(layer, shapes)), layer.op, element_class=layer.op))
             continue
         c = LAYER_OPS[layer.op].kind.costs(layer_view(layer, shapes, 1, 1), "mcu")
         key = engine_class(layer, c)
         if c.macs is None:
             c = c._replace(element_class=key)
-        elif layer.op == "depthwise_conv2d":
+        elif key in _DEPTHWISE:
             c = c._replace(cycle_class=key, pixels=layer.output_shape[-1], elements=prod(shapes[0]), element_class=key)
         else:
             c = c._replace(cycle_class=key)
