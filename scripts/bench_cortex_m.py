@@ -155,22 +155,29 @@ def fit(records: list) -> dict[str, dict[str, float]]:
     """Non-negative least squares per op class: instructions = per-op + the work terms
     (:func:`features`) times their instructions each, residuals weighted by ``WEIGHT_POWER``.
     Prints and returns the tables."""
-    from scipy.optimize import nnls
-
     classes: dict[str, list] = {}
     for r in records:
         key, terms = features(r)
         classes.setdefault(key, []).append((terms, r["instructions"]))
-    names = ("op", "mac", "window", "output", "pixel")
-    tables: dict[str, dict[str, float]] = {name: {} for name in (*names, "element")}
+    return fit_classes(classes)
+
+
+def fit_classes(classes: dict[str, list], power: float = WEIGHT_POWER) -> dict[str, dict[str, float]]:
+    """:func:`fit` of rows already grouped: per class, (work terms, instructions counted) with the
+    terms of estimate/latency.py (MACs, window, outputs, pixels and optionally elements read; or
+    elements read alone), residuals weighted by instructions ** -``power``."""
+    from scipy.optimize import nnls
+
+    names = ("op", "mac", "window", "output", "pixel", "element")
+    tables: dict[str, dict[str, float]] = {name: {} for name in names}
     print("\nper op class: instructions = per-op + per-term x term (weighted NNLS)")
     for key, rows in sorted(classes.items()):
         design = np.array([[1.0, *terms] for terms, _ in rows])
         y = np.array([count for _, count in rows], float)
-        weight = y ** -WEIGHT_POWER
+        weight = y ** -power
         coef, _ = nnls(design * weight[:, None], y * weight)
         worst = float(np.max(np.abs(design @ coef - y) / y))
-        terms = names if design.shape[1] == 5 else ("op", "element")
+        terms = ("op", "element") if design.shape[1] == 2 else names[:design.shape[1]]
         for name, value in zip(terms, coef):
             tables[name][key] = round(float(value), 3)
         print(f"{key:16} n={len(rows):3d}  " + "  ".join(f"{n} {c:.3f}" for n, c in zip(terms, coef))

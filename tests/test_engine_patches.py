@@ -62,6 +62,20 @@ def test_patches_are_bit_exact_with_tflm(models):
     assert patched_layers > 30
 
 
+def _macs_as_run(graph) -> int:
+    """MACs of every layer the library runs (each patch's, over its own region), by the textbook
+    formulas from the weight and output shapes."""
+    total = 0
+    for layer in graph.layers:
+        if layer.op in ("conv2d", "depthwise_conv2d"):
+            kh, kw = layer.kernel
+            in_c = graph.tensor_shape(layer.inputs[0])[-1]
+            total += prod(layer.output_shape) * kh * kw * (in_c if layer.op == "conv2d" else 1)
+        elif layer.op == "fully_connected":
+            total += prod(layer.weight_shape)
+    return total
+
+
 def test_estimate_reports_the_librarys_arena_and_both_peaks(models):
     for q, _, _ in models:
         graph = q.graph
@@ -70,7 +84,9 @@ def test_estimate_reports_the_librarys_arena_and_both_peaks(models):
         lib = generate(q, 2)
         assert est.arena_planned == lib.arena_size and est.peak_sram == lib.arena_size + io
         assert est.patches == {"patches": 2, "split": graph.layers[lib.patched.split].name,
-                               "peak_sram": est.peak_sram, "peak_sram_per_layer": generate(q).arena_size + io}
+                               "peak_sram": est.peak_sram, "peak_sram_per_layer": generate(q).arena_size + io,
+                               "macs": _macs_as_run(lib.patched.graph)}
+        assert est.patches["macs"] >= est.macs
         assert est.sram_lower_bound <= est.peak_sram
 
 

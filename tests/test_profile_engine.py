@@ -88,3 +88,25 @@ def test_a_folder_without_an_engine_is_one_clear_error(cli, tmp_path):
     (tmp_path / "model.tflite").write_bytes(b"")
     code, _, err = cli("profile", tmp_path, "--runtime", "c")
     assert code == 2 and "no C engine here" in err and "--runtime c" in err and "Traceback" not in err
+
+
+@needs_toolchain
+def test_a_patched_engine_profiles_with_its_region_copies(cli, tmp_path):
+    """An export run patch by patch has tinyml_patch.c too: it is built and its crops and places
+    are layers of their own in the per-layer counts."""
+    rng = np.random.default_rng(3)
+    b = GraphBuilder((16, 16, 2))
+    x = b.depthwise(b.conv(b.input, 8, 3, 1), 3, 2)
+    b.fully_connected(b.flatten(b.conv(x, 6, 1)), 4)
+    q, model = export_random(b.finish(), rng)
+    (tmp_path / "model.tflite").write_bytes(model)
+    x = rng.integers(-128, 128, (1, 16, 16, 2), dtype=np.int8)
+    np.savez(tmp_path / "test_samples.npz", x=x, y=np.zeros(1))
+    export_engine(q, model, x, tmp_path, patches=2)
+    assert (tmp_path / "engine" / "tinyml_patch.c").is_file()
+    code, out, err = cli("profile", tmp_path, "--runtime", "c", "--mcu", "STM32F412", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert all(c["equal"] for c in report["comparison"].values())
+    ops = [op["op"] for op in report["operators"]]
+    assert "patch_place" in ops and ops.count("conv2d") > 2          # the early conv once per patch

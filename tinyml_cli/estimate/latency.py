@@ -44,3 +44,18 @@ def op_cycles(c: Costs, r: Rates) -> float:
         cycles += (c.macs * r.per_mac[c.cycle_class] + c.window * r.per_window.get(c.cycle_class, 0.0)
                    + c.outputs * r.per_output.get(c.cycle_class, 0.0) + c.pixels * r.per_pixel.get(c.cycle_class, 0.0))
     return cycles
+
+
+def engine_rates(family: str) -> Rates:
+    """The C engine's rates on ``family`` (runtime c): the instructions fitted on the emulated core
+    (``ENGINE_INSTRUCTIONS``) times the family's cycles per instruction; a family not measured
+    takes the m4 fit scaled by ``ENGINE_UNMEASURED_SCALE`` (an estimate)."""
+    measured = family if family in K.ENGINE_INSTRUCTIONS else K.ENGINE_DEFAULT_FAMILY
+    cpi = K.CYCLES_PER_INSTRUCTION[measured] * (1.0 if measured == family else K.ENGINE_UNMEASURED_SCALE[family])
+    table = K.ENGINE_INSTRUCTIONS[measured]
+    mac, window, output, pixel, element, per_op = ({name: n * cpi for name, n in table[term].items()}
+                                                   for term in ("mac", "window", "output", "pixel", "element", "op"))
+    return Rates(mac, window, output, pixel, {**element, "binary": element["add"]}, per_op)
+
+
+ENGINE_RATES = {family: engine_rates(family) for family in K.CYCLES_PER_MAC}

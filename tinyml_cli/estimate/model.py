@@ -130,10 +130,12 @@ def estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, *, activati
     ``runtime``: ``"tflm"``, TFLite Micro (below), or ``"c"``, the tinyml C engine (int8 only): its
     peak SRAM is the engine planner's arena (the input lives there) plus the caller's output buffer, its flash
     model the generated constants (weights, biases, requantization, parameter structs, calls) and
-    its flash total adds the kernels' code (estimate/engine.py); MACs, parameters and latency are
-    the same model's (the engine's cycles are not fitted yet, see ``notes``). With ``patches`` >= 2
-    the engine runs the first layers patch by patch up to ``split`` (a layer name or index; None:
-    the split with the smallest arena); ``patches`` then holds that split and the per-layer peak.
+    its flash total adds the kernels' code (estimate/engine.py); its latency the engine's kernels'
+    (``ENGINE_INSTRUCTIONS``, fitted on the emulated core, times the family's cycles per
+    instruction); MACs and parameters are the model's. With ``patches`` >= 2 the engine runs the
+    first layers patch by patch up to ``split`` (a layer name or index; None: the split with the
+    smallest arena); ``patches`` then holds that split, the per-layer peak and the MACs as run (the
+    recomputed overlap included, which the latency counts).
 
     The defaults describe a full-integer int8 model. A float32 .tflite passes ``activation_bytes=4,
     weight_bytes=4`` (no quantization parameters, float kernels) and its real file size as
@@ -337,19 +339,24 @@ def _mixed_buffers(graph: LayerGraph, numels: list[int], s0: int, step_of: list[
 def _engine_estimate(graph: LayerGraph, profile: McuProfile, budget: Budget, macs: int, params: int,
                      costs: list[tuple], latency_ms: float, cycles_to_ms: float, int8: bool, patches: int,
                      split: str | int | None) -> Estimate:
-    """The estimate under the C engine: its planner's memory and its library's flash, the model's
-    MACs, parameters and latency (TFLM + CMSIS-NN's cycle model)."""
+    """The estimate under the C engine: its planner's memory, its library's flash and its kernels'
+    cycles (per layer; a patched layer's runs and the split's crops and places summed), the
+    model's MACs and parameters."""
     if not int8:
         raise EngineError("the C engine runs full-integer int8 models only: use runtime tflm")
     c = engine_cost(graph, profile.core_family, patches, split_index(graph, split) if patches >= 2 else None)
     flash_model = sum(c.layer_flash)
+    latency_ms = sum(c.layer_cycles) * cycles_to_ms
     violations, margins = _verdict(budget, c.peak_sram, flash_model, macs, latency_ms)
-    costs = [(m, p, f, cy) for (m, p, _, cy), f in zip(costs, c.layer_flash)]
-    notes = ["runtime c: latency from TFLM + CMSIS-NN's cycle model (the engine's kernels are not timed yet)"]
+    costs = [(m, p, f, cy) for (m, p, _, _), f, cy in zip(costs, c.layer_flash, c.layer_cycles)]
+    notes = []
+    if profile.core_family not in K.ENGINE_INSTRUCTIONS:
+        notes.append(f"runtime c: latency an ESTIMATE on {profile.core_family} (no emulated core of its family: "
+                     f"the {K.ENGINE_DEFAULT_FAMILY} fit scaled by {K.ENGINE_UNMEASURED_SCALE[profile.core_family]:g})")
     patched = None
     if c.split >= 0:
         patched = {"patches": c.patches, "split": graph.layers[c.split].name, "peak_sram": c.peak_sram,
-                   "peak_sram_per_layer": c.peak_sram_per_layer}
+                   "peak_sram_per_layer": c.peak_sram_per_layer, "macs": c.macs_run}
     return Estimate(graph, profile.name, budget, macs, params, flash_model, flash_model + c.code, c.peak_sram,
                     c.lower_bound, c.arena, 0, latency_ms, 1000.0 / latency_ms, not violations, violations, margins,
                     costs, c.live, cycles_to_ms, notes, "c", c.io_bytes, patched)

@@ -25,7 +25,8 @@ def render(est: Estimate, ui: Ui) -> None:
         if est.patches:
             p = est.patches
             ui.info(f"patch by patch ({p['patches']}x{p['patches']} patches up to {p['split']}): peak SRAM "
-                    f"{format_bytes(p['peak_sram'])}; layer by layer {format_bytes(p['peak_sram_per_layer'])}")
+                    f"{format_bytes(p['peak_sram'])}; layer by layer {format_bytes(p['peak_sram_per_layer'])}; "
+                    f"{p['macs'] / est.macs - 1:+.1%} MACs recomputed over the patches' overlap")
     else:
         ui.info(f"peak SRAM {format_bytes(est.peak_sram)} of {format_bytes(b.sram)} (arena plan "
                 f"{format_bytes(est.arena_planned)} + persistent {format_bytes(est.arena_persistent)}; "

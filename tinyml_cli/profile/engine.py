@@ -30,6 +30,7 @@ from .target import load_inputs
 
 ENGINE_FOLDER = "engine"               # engine/export.py's FOLDER: where an export keeps the library
 LIBRARY_SOURCES = ("tinyml_model.c", "tinyml_kernels.c")
+PATCH_SOURCE = "tinyml_patch.c"        # written only for a model run patch by patch
 ENGINE_OPT = "-O2"                     # as TFLM's kernels and CMSIS-NN are built (build.py)
 ENGINE_WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
 _DEFINE = re.compile(r"^#define (TINYML_\w+) \(?(-?\d+)\)?$", re.M)
@@ -66,7 +67,9 @@ class EngineFolder:
         return cls(folder, folder.parent if folder.name == ENGINE_FOLDER else folder, defines, layers)
 
     def sources(self) -> list[Path]:
-        return [self.folder / name for name in LIBRARY_SOURCES]
+        """The library's C files: with patch-based execution, the region copies' too."""
+        patch = self.folder / PATCH_SOURCE
+        return [self.folder / name for name in LIBRARY_SOURCES] + ([patch] if patch.is_file() else [])
 
 
 @dataclass(frozen=True)
@@ -81,16 +84,16 @@ def engine_flags(board: Board) -> list[str]:
     return [*compile_flags(board), *ENGINE_WARNINGS, ENGINE_OPT]
 
 
-def compile_library(engine: EngineFolder, board: Board, folder: Path) -> tuple[Path, Path]:
-    """The library's two objects for ``board`` in ``folder`` (warnings are errors); the model's
+def compile_library(engine: EngineFolder, board: Board, folder: Path) -> tuple[Path, ...]:
+    """The library's objects for ``board`` in ``folder`` (warnings are errors); the model's
     layer hooks call the instruction markers."""
     gcc, flags = require("arm-none-eabi-gcc"), engine_flags(board)
-    model, kernels = folder / "tinyml_model.o", folder / "tinyml_kernels.o"
-    _build([gcc, *flags, f"-I{engine.folder}", "-include", str(FIRMWARE_DIR / "engine_marks.h"), "-c",
-            str(engine.folder / "tinyml_model.c"), "-o", str(model)], folder, board)
-    _build([gcc, *flags, f"-I{engine.folder}", "-c", str(engine.folder / "tinyml_kernels.c"), "-o", str(kernels)],
-           folder, board)
-    return model, kernels
+    objects = []
+    for source in engine.sources():
+        marks = ["-include", str(FIRMWARE_DIR / "engine_marks.h")] if source.name == "tinyml_model.c" else []
+        objects.append(folder / f"{source.stem}.o")
+        _build([gcc, *flags, f"-I{engine.folder}", *marks, "-c", str(source), "-o", str(objects[-1])], folder, board)
+    return tuple(objects)
 
 
 def build_engine_firmware(engine: EngineFolder, inputs: np.ndarray, board: Board, folder: Path) -> EngineFirmware:
