@@ -79,7 +79,8 @@ class Names:
 class EngineLibrary:
     """The generated files (name -> text), the arena size (bytes), the memory plan, the shapes of
     the int8 input and output buffers ``tinyml_invoke`` takes, and the layers as run (patch by
-    patch up to ``patched.split`` with patches; ``patched.split`` -1 without)."""
+    patch up to ``patched.split`` with patches; ``patched.split`` -1 without), and the prefix of
+    its model-level names."""
 
     files: dict[str, str]
     arena_size: int
