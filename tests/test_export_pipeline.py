@@ -301,3 +301,17 @@ def test_export_command_with_the_c_runtime(run_dir, tmp_path, cli):
     assert {p.name for p in (out / "engine").iterdir()} == {"tinyml_model.c", "tinyml_model.h", "tinyml_kernels.c",
                                                            "tinyml_kernels.h", "verify.json"}
     assert json.loads((out / "engine" / "verify.json").read_text()) == engine
+
+
+def test_export_with_an_engine_prefix(run_dir, tmp_path, cli):
+    """engine.prefix=kws: the model's files and names start with kws (the kernels keep theirs), and
+    the library so named still matched TFLM-host; a prefix that is no C name is one config error."""
+    out = tmp_path / "kws"
+    code, stdout, _ = cli("export", run_dir, "--runtime", "c", "--out", out, "--json", "-q", "engine.prefix=kws")
+    assert code == 0 and json.loads(stdout)["exports"][0]["engine"]["identical_to_tflm"]
+    assert {p.name for p in (out / "engine").iterdir()} == {"kws_model.c", "kws_model.h", "tinyml_kernels.c",
+                                                           "tinyml_kernels.h", "verify.json"}
+    header = (out / "engine" / "kws_model.h").read_text()
+    assert "int kws_invoke_float(const float *input, float *output);" in header and "TINYML_" not in header
+    code, _, err = cli("export", run_dir, "--runtime", "c", "--out", tmp_path / "bad", "engine.prefix=9lives")
+    assert code == 2 and "engine.prefix" in err and len(err.strip().splitlines()) == 1

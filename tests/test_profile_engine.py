@@ -110,3 +110,31 @@ def test_a_patched_engine_profiles_with_its_region_copies(cli, tmp_path):
     assert all(c["equal"] for c in report["comparison"].values())
     ops = [op["op"] for op in report["operators"]]
     assert "patch_place" in ops and ops.count("conv2d") > 2          # the early conv once per patch
+
+
+@needs_toolchain
+def test_an_engine_of_another_prefix_profiles_the_same(cli, tmp_path):
+    """engine.prefix=kws: the library's names differ, the profile does not (same layers, outputs
+    equal to its host build's and TFLM-host's, the header's arena, each layer's hooks counted)."""
+    rng = np.random.default_rng(4)
+    b = GraphBuilder((12, 12, 2))
+    b.fully_connected(b.flatten(b.pool(b.conv(b.input, 6, 3, 1), "max", 2)), 5)
+    q, model = export_random(b.finish(), rng)
+    x = rng.integers(-128, 128, (2, 12, 12, 2), dtype=np.int8)
+    reports = []
+    for prefix in ("tinyml", "kws"):
+        out = tmp_path / prefix
+        out.mkdir()
+        (out / "model.tflite").write_bytes(model)
+        np.savez(out / "test_samples.npz", x=x, y=np.zeros(2))
+        export_engine(q, model, x, out, prefix=prefix)
+        code, stdout, err = cli("profile", out, "--runtime", "c", "--mcu", "STM32F412", "--json")
+        assert code == 0, err
+        reports.append(json.loads(stdout))
+    ours, theirs = reports
+    assert sorted(p.name for p in (tmp_path / "kws" / "engine").glob("*_model.*")) == ["kws_model.c", "kws_model.h"]
+    assert all(c["equal"] for c in theirs["comparison"].values())
+    assert "#define KWS_ARENA_SIZE %d\n" % theirs["arena_min"] in (tmp_path / "kws" / "engine" / "kws_model.h").read_text()
+    assert [op["op"] for op in theirs["operators"]] == [op["op"] for op in ours["operators"]] == \
+        ["conv2d", "max_pool", "reshape", "fully_connected"]
+    assert theirs["instructions"] == ours["instructions"] and theirs["library"] == ours["library"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -135,6 +136,22 @@ def choice(*options: str) -> Parser:
             raise ValueError(f"expected one of {', '.join(options)}, got {shown(value)}{hint}")
         return value
     return parse
+
+
+C_KEYWORDS = frozenset("auto break case char const continue default do double else enum extern float for goto if "
+                       "inline int long register restrict return short signed sizeof static struct switch typedef "
+                       "union unsigned void volatile while".split())
+
+
+def c_prefix(value: Any) -> str:
+    """A prefix for C names: a letter, then letters, digits or _ (a leading underscore is reserved
+    to the C implementation), no C99 keyword, at most 32 characters (so that PREFIX_invoke_float
+    stays within C99's 63 significant characters)."""
+    if (not isinstance(value, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", value)
+            or value in C_KEYWORDS):
+        raise ValueError(f"expected a C name prefix (a letter, then letters, digits or _, at most 32 characters, "
+                         f"not a C keyword), got {shown(value)}")
+    return value
 
 
 def size_bytes(value: Any) -> int:
@@ -418,5 +435,7 @@ COMMON_SCHEMA: Schema = {
     "engine": {"patches": Field(integer(min_value=0), 0, "runtime c: run the first layers patch by patch over "
                                 "N x N patches (MCUNetV2); 0: layer by layer"),
                "split": Field(optional(string), None, "the last layer run patch by patch (default: the "
-                              "split with the smallest peak SRAM)")},
+                              "split with the smallest peak SRAM)"),
+               "prefix": Field(c_prefix, "tinyml", "runtime c: the start of the model's C names (NAME_invoke, "
+                               "NAME_model.h, NAME_ARENA_SIZE), so that several models link into one firmware")},
 }

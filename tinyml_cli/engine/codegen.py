@@ -1,8 +1,11 @@
 """A QuantizedModel as a self-contained C99 library: ``tinyml_model.h`` / ``tinyml_model.c``
 (weights, biases and requantization constants as ``const`` arrays, one static arena of exactly the
 planner's size holding the input and every intermediate tensor, ``int tinyml_invoke(const int8_t
-*input, int8_t *output)``) and the kernels
-(``tinyml_kernels.h`` / ``.c``, copied from this package). No heap, no interpreter, no flatbuffer.
+*input, int8_t *output)``, and ``tinyml_invoke_float`` for float inputs and outputs) and the
+kernels (``tinyml_kernels.h`` / ``.c``, copied from this package). No heap, no interpreter, no
+flatbuffer. With another ``prefix``, every model-level name is NAME_... (NAME_model.h,
+NAME_invoke, NAME_ARENA_SIZE...) while the kernels stay as they are: models of several prefixes
+link into one firmware with one copy of the kernels.
 
 >>> import numpy as np, torch
 >>> from tinyml_cli.arch.graph import GraphBuilder
@@ -16,6 +19,8 @@ planner's size holding the input and every intermediate tensor, ``int tinyml_inv
 (['tinyml_kernels.c', 'tinyml_kernels.h', 'tinyml_model.c', 'tinyml_model.h'], 80)
 >>> "static int8_t tinyml_arena[80];" in lib.files["tinyml_model.c"]
 True
+>>> sorted(generate(q, prefix="kws").files)
+['kws_model.c', 'kws_model.h', 'tinyml_kernels.c', 'tinyml_kernels.h']
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from math import prod
 import numpy as np
 
 from .. import __version__
+from ..config import c_prefix
 from ..errors import EngineError
 from ..export.quantize import QuantizedModel
 from .kernels import KERNELS, Call, CArray, LayerQuant
@@ -36,13 +42,45 @@ from .planner import MemoryPlan, engine_in_place, plan_memory
 KERNEL_FILES = ("tinyml_kernels.h", "tinyml_kernels.c")
 PATCH_FILES = ("tinyml_patch.h", "tinyml_patch.c")
 _PER_ROW = 16
+DEFAULT_PREFIX = "tinyml"
+
+
+def check_prefix(prefix: str) -> str:
+    """``prefix`` if it can start the model's C names (config.c_prefix); EngineError otherwise."""
+    try:
+        return c_prefix(prefix)
+    except ValueError as exc:
+        raise EngineError(f"engine.prefix: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Names:
+    """The model-level C names of a prefix: ``symbol("invoke")`` is tinyml_invoke, ``macro("ARENA_SIZE")``
+    TINYML_ARENA_SIZE."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def symbol(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+    def macro(self, name: str) -> str:
+        return f"{self.prefix.upper()}_{name}"
+
+    @property
+    def header(self) -> str:
+        return f"{self.prefix}_model.h"
+
+    @property
+    def source(self) -> str:
+        return f"{self.prefix}_model.c"
 
 
 @dataclass(frozen=True)
 class EngineLibrary:
     """The generated files (name -> text), the arena size (bytes), the memory plan, the shapes of
     the int8 input and output buffers ``tinyml_invoke`` takes, and the layers as run (patch by
-    patch up to ``patched.split`` with patches; ``patched.split`` -1 without)."""
+    patch up to ``patched.split`` with patches; ``patched.split`` -1 without), and the prefix of
+    its model-level names."""
 
     files: dict[str, str]
     arena_size: int
@@ -50,6 +88,7 @@ class EngineLibrary:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     patched: PatchedGraph | None = None
+    prefix: str = DEFAULT_PREFIX
 
 
 def check_supported(q: QuantizedModel) -> None:
@@ -78,19 +117,19 @@ def _params(name: str, call: Call) -> str:
     return f"static const {call.struct} {name} = {{{fields}}};"
 
 
-def _tensor(t: int, plan: MemoryPlan, output: int) -> str:
-    """The C expression of tensor ``t``: the caller's output, or its place in the arena (the input's
-    too: ``tinyml_invoke`` copies it there unless the caller wrote it at ``tinyml_input()``)."""
+def _tensor(t: int, plan: MemoryPlan, output: int, arena: str) -> str:
+    """The C expression of tensor ``t``: the caller's output, or its place in the ``arena`` (the
+    input's too: ``tinyml_invoke`` copies it there unless the caller wrote it at ``tinyml_input()``)."""
     if t == output:
         return "output"
-    return f"tinyml_arena + {plan.offsets[t]}"
+    return f"{arena} + {plan.offsets[t]}"
 
 
-def _statement(i: int, call: Call, inputs: list[str], out: str, plan: MemoryPlan) -> str:
+def _statement(i: int, call: Call, inputs: list[str], out: str, plan: MemoryPlan, arena: str) -> str:
     if not call.struct:                         # a copy: its size is its one field
         return f"    tinyml_copy({call.fields['size']}, {inputs[0]}, {out});"
     if i in plan.scratch:                       # in place, with scratch
-        return f"    {call.function}_in_place(&layer{i}, {out}, tinyml_arena + {plan.scratch[i]});"
+        return f"    {call.function}_in_place(&layer{i}, {out}, {arena} + {plan.scratch[i]});"
     return f"    {call.function}(&layer{i}, {', '.join(inputs)}, {out});"
 
 
@@ -121,9 +160,45 @@ def _layer_call(q: QuantizedModel, patched: PatchedGraph, j: int) -> Call:
     return call
 
 
-def model_source(q: QuantizedModel, plan: MemoryPlan, patched: PatchedGraph | None = None) -> str:
-    """``tinyml_model.c``: constants, parameter structs, the arena and ``tinyml_invoke`` (the
-    layers as ``patched`` runs them; by default layer by layer)."""
+def _float_helpers(n: Names) -> list[str]:
+    """``tinyml_invoke_float``: the float input quantized as TFLite's QUANTIZE does (x / scale in
+    float, rounded half away from zero like std::round, plus the zero point, clamped to int8), the
+    int8 model run, its output dequantized as DEQUANTIZE does ((q - zero point) * scale, one float
+    rounding). No libm; the int8 output is staged in the float output buffer's own bytes."""
+    quantize, size = n.symbol("quantize"), n.macro("OUTPUT_SIZE")
+    return [
+        f"static int8_t {quantize}(float x) {{",
+        f"    float v = x / {n.macro('INPUT_SCALE')};",
+        "    int32_t q;",
+        "    if (!(v > -512.0f)) v = -512.0f;             /* beyond int8 either way; NaN too */",
+        "    if (v > 512.0f) v = 512.0f;",
+        "    q = (int32_t)v;                               /* toward zero: exact, |v| <= 512 */",
+        "    if (v - (float)q >= 0.5f) q += 1;             /* half away from zero */",
+        "    else if ((float)q - v >= 0.5f) q -= 1;",
+        f"    q += {n.macro('INPUT_ZERO_POINT')};",
+        "    return (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));",
+        "}",
+        "",
+        f"int {n.symbol('invoke_float')}(const float *input, float *output) {{",
+        f"    int8_t *in = {n.symbol('input')}();",
+        "    int8_t *out = (int8_t *)output;               /* the int8 output, in output's first bytes */",
+        "    int32_t i;",
+        "    int status;",
+        f"    for (i = 0; i < {n.macro('INPUT_SIZE')}; i++) in[i] = {quantize}(input[i]);",
+        f"    status = {n.symbol('invoke')}(in, out);",
+        "    if (status != 0) return status;",
+        f"    for (i = {size} - 1; i >= 0; i--)   /* downwards: out[i] is read before output[i] covers it */",
+        f"        output[i] = (float)((int32_t)out[i] - {n.macro('OUTPUT_ZERO_POINT')}) * {n.macro('OUTPUT_SCALE')};",
+        "    return 0;",
+        "}",
+    ]
+
+
+def model_source(q: QuantizedModel, plan: MemoryPlan, patched: PatchedGraph | None = None,
+                 names: Names = Names()) -> str:
+    """``tinyml_model.c``: constants, parameter structs, the arena, ``tinyml_invoke`` (the layers
+    as ``patched`` runs them; by default layer by layer) and ``tinyml_invoke_float``."""
+    n, arena = names, names.symbol("arena")
     patched = patched or layer_by_layer(q.graph)
     graph = patched.graph
     output = len(graph.layers)
@@ -138,39 +213,42 @@ def model_source(q: QuantizedModel, plan: MemoryPlan, patched: PatchedGraph | No
             decls.append(_params(f"layer{i}", call))
         body.append(f"    /* {layer.name}: {layer.op} -> {'x'.join(map(str, layer.output_shape))} */")
         reads = layer.inputs[-1:] if layer.op == PLACE else layer.inputs    # a place writes over the rest
-        body.append(f"    TINYML_LAYER_BEGIN({i});")
-        body.append(_statement(i, call, [_tensor(t, plan, output) for t in reads],
-                               _tensor(i + 1, plan, output), plan))
-        body.append(f"    TINYML_LAYER_END({i});")
-    arena = f"static int8_t tinyml_arena[{plan.size}];" if plan.size else "/* no arena: no intermediate tensors */"
+        body.append(f"    {n.macro('LAYER_BEGIN')}({i});")
+        body.append(_statement(i, call, [_tensor(t, plan, output, arena) for t in reads],
+                               _tensor(i + 1, plan, output, arena), plan, arena))
+        body.append(f"    {n.macro('LAYER_END')}({i});")
+    begin, end = n.macro("LAYER_BEGIN"), n.macro("LAYER_END")
     return "\n".join([
         f"/* Generated by tinyml {__version__}: the model \"{graph.name}\" for the tinyml C engine. */",
-        '#include "tinyml_model.h"',
+        f'#include "{n.header}"',
         '#include "tinyml_kernels.h"',
         *(['#include "tinyml_patch.h"'] if patched.split >= 0 else []),
         "",
         "/* Hooks around each layer (a profiler's markers): nothing unless defined when compiling. */",
-        "#ifndef TINYML_LAYER_BEGIN",
-        "#define TINYML_LAYER_BEGIN(index) ((void)0)",
+        f"#ifndef {begin}",
+        f"#define {begin}(index) ((void)0)",
         "#endif",
-        "#ifndef TINYML_LAYER_END",
-        "#define TINYML_LAYER_END(index) ((void)0)",
+        f"#ifndef {end}",
+        f"#define {end}(index) ((void)0)",
         "#endif",
         "",
         *decls,
         "",
         f"/* Every intermediate tensor, placed offline ({plan.order}). */",
-        arena,
+        f"static int8_t {arena}[{plan.size}];",
         "",
-        "int8_t *tinyml_input(void) {",
-        f"    return tinyml_arena + {plan.offsets[0]};",
+        f"int8_t *{n.symbol('input')}(void) {{",
+        f"    return {arena} + {plan.offsets[0]};",
         "}",
         "",
-        "int tinyml_invoke(const int8_t *input, int8_t *output) {",
-        f"    tinyml_copy(TINYML_INPUT_SIZE, input, tinyml_arena + {plan.offsets[0]});   /* none from tinyml_input() */",
+        f"int {n.symbol('invoke')}(const int8_t *input, int8_t *output) {{",
+        f"    tinyml_copy({n.macro('INPUT_SIZE')}, input, {arena} + {plan.offsets[0]});   "
+        f"/* none from {n.symbol('input')}() */",
         *body,
         "    return 0;",
         "}",
+        "",
+        *_float_helpers(n),
         "",
     ])
 
@@ -179,33 +257,37 @@ def _c_float(value: float) -> str:
     return f"{float(np.float32(value))!r}f"
 
 
-def model_header(q: QuantizedModel, plan: MemoryPlan) -> str:
-    """``tinyml_model.h``: sizes, quantization of the ends, and ``tinyml_invoke``."""
-    graph = q.graph
+def model_header(q: QuantizedModel, plan: MemoryPlan, names: Names = Names()) -> str:
+    """``tinyml_model.h``: sizes, quantization of the ends, ``tinyml_invoke`` and
+    ``tinyml_invoke_float``."""
+    graph, n = q.graph, names
     inp, out = q.tensors[0], q.tensors[-1]
+    guard, invoke, put = n.macro("MODEL_H"), n.symbol("invoke"), n.symbol("input")
+    defines = {"INPUT_SIZE": prod(graph.input_shape), "INPUT_SCALE": _c_float(inp.scale),
+               "INPUT_ZERO_POINT": f"({inp.zero_point})", "OUTPUT_SIZE": prod(graph.output_shape),
+               "OUTPUT_SCALE": _c_float(out.scale), "OUTPUT_ZERO_POINT": f"({out.zero_point})",
+               "ARENA_SIZE": plan.size}
     return "\n".join([
         f"/* Generated by tinyml {__version__}: run the model \"{graph.name}\" with the tinyml C engine.",
-        " * Inputs are int8: q = round(x / TINYML_INPUT_SCALE) + TINYML_INPUT_ZERO_POINT; outputs",
-        " * likewise. The input lives in the arena (TINYML_ARENA_SIZE counts it): write it at",
-        " * tinyml_input() and pass that pointer, or pass any buffer and tinyml_invoke copies it there.",
-        " * tinyml_invoke returns 0; it is not reentrant (one static arena). */",
-        "#ifndef TINYML_MODEL_H",
-        "#define TINYML_MODEL_H",
+        f" * Inputs are int8: q = round(x / {n.macro('INPUT_SCALE')}) + {n.macro('INPUT_ZERO_POINT')}; outputs",
+        f" * likewise. The input lives in the arena ({n.macro('ARENA_SIZE')} counts it): write it at",
+        f" * {put}() and pass that pointer, or pass any buffer and {invoke} copies it there.",
+        f" * {invoke}_float takes float inputs and gives float outputs, as the .tflite with float ends",
+        f" * does (QUANTIZE, the int8 model, DEQUANTIZE): it quantizes into {put}(); it needs no",
+        " * memory beyond the arena and the float buffers.",
+        " * Both return 0; they are not reentrant (one static arena). */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
         "",
         "#include <stdint.h>",
         "",
-        f"#define TINYML_INPUT_SIZE {prod(graph.input_shape)}",
-        f"#define TINYML_INPUT_SCALE {_c_float(inp.scale)}",
-        f"#define TINYML_INPUT_ZERO_POINT ({inp.zero_point})",
-        f"#define TINYML_OUTPUT_SIZE {prod(graph.output_shape)}",
-        f"#define TINYML_OUTPUT_SCALE {_c_float(out.scale)}",
-        f"#define TINYML_OUTPUT_ZERO_POINT ({out.zero_point})",
-        f"#define TINYML_ARENA_SIZE {plan.size}",
+        *(f"#define {n.macro(key)} {value}" for key, value in defines.items()),
         "",
-        "int8_t *tinyml_input(void);",
-        "int tinyml_invoke(const int8_t *input, int8_t *output);",
+        f"int8_t *{put}(void);",
+        f"int {invoke}(const int8_t *input, int8_t *output);",
+        f"int {invoke}_float(const float *input, float *output);",
         "",
-        "#endif /* TINYML_MODEL_H */",
+        f"#endif /* {guard} */",
         "",
     ])
 
@@ -216,15 +298,17 @@ def kernel_sources(patches: bool = False) -> dict[str, str]:
     return {name: (folder / name).read_text() for name in KERNEL_FILES + PATCH_FILES * patches}
 
 
-def generate(q: QuantizedModel, patches: int = 0, split: int | None = None) -> EngineLibrary:
+def generate(q: QuantizedModel, patches: int = 0, split: int | None = None,
+             prefix: str = DEFAULT_PREFIX) -> EngineLibrary:
     """The C library of a quantized model (EngineError when the engine cannot run it); with
     ``patches`` >= 2, its first layers run patch by patch (patches.py) up to layer ``split``, by
-    default the split that needs the smallest arena."""
+    default the split that needs the smallest arena; its model-level names start with ``prefix``."""
     check_supported(q)
+    names = Names(check_prefix(prefix))
     if patches >= 2:
         patched, plan = plan_patches(q.graph, patches, split)
     else:
         patched, plan = layer_by_layer(q.graph), plan_memory(q.graph, engine_in_place, input_in_arena=True)
-    files = {"tinyml_model.h": model_header(q, plan), "tinyml_model.c": model_source(q, plan, patched),
+    files = {names.header: model_header(q, plan, names), names.source: model_source(q, plan, patched, names),
              **kernel_sources(patches >= 2)}
-    return EngineLibrary(files, plan.size, plan, q.graph.input_shape, q.graph.output_shape, patched)
+    return EngineLibrary(files, plan.size, plan, q.graph.input_shape, q.graph.output_shape, patched, prefix)

@@ -15,7 +15,7 @@ from ..export.quantize import QuantizedModel
 from ..export.tflm_runner import run_tflm
 from ..export.verify import arena_upper_bound
 from ..runs import atomic_write_text, write_json
-from .codegen import generate
+from .codegen import DEFAULT_PREFIX, generate
 from .patches import split_index
 from .host import HostEngine
 
@@ -24,13 +24,14 @@ FOLDER = "engine"
 
 def export_engine(q: QuantizedModel, model: bytes, inputs: np.ndarray, out_dir: Path,
                   tflm_arena: int | None = None, tflm_mcu_estimate: int | None = None,
-                  patches: int = 0, split: str | None = None) -> dict:
+                  patches: int = 0, split: str | None = None, prefix: str = DEFAULT_PREFIX) -> dict:
     """Write the library into ``out_dir/engine``, run it (host build) and TFLM-host on ``inputs``
     (int8, leading batch axis), and report; EngineError unless every output byte agrees.
     ``tflm_arena``: the smallest arena TFLM-host accepts, when known (its reported use otherwise);
     ``tflm_mcu_estimate``: the estimated TFLM + CMSIS-NN arena on a 32-bit Cortex-M; ``patches``
-    >= 2: the first layers patch by patch up to the layer named ``split`` (None: the best split)."""
-    lib = generate(q, patches, split_index(q.graph, split) if patches >= 2 else None)
+    >= 2: the first layers patch by patch up to the layer named ``split`` (None: the best split);
+    ``prefix``: the start of the model's C names."""
+    lib = generate(q, patches, split_index(q.graph, split) if patches >= 2 else None, prefix)
     folder = out_dir / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in lib.files.items():

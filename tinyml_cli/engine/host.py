@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EngineError
-from .codegen import EngineLibrary
+from .codegen import DEFAULT_PREFIX, EngineLibrary
 
 HOST_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-fPIC", "-shared")
 
@@ -51,20 +51,23 @@ def host_compiler() -> str:
 
 @dataclass
 class HostEngine:
-    """The library loaded as a shared object, and its output size."""
+    """The library loaded as a shared object, its output size and its names' prefix."""
 
     dll: ctypes.CDLL
     output_size: int
+    prefix: str = DEFAULT_PREFIX
 
     @classmethod
     def build(cls, lib: EngineLibrary, folder: Path) -> "HostEngine":
         """Compile the library into ``folder`` (warnings are errors) and load it."""
-        return cls.compile(write_library(lib, folder), folder, prod(lib.output_shape))
+        return cls.compile(write_library(lib, folder), folder, prod(lib.output_shape), lib.prefix)
 
     @classmethod
-    def compile(cls, sources: list[Path], folder: Path, output_size: int) -> "HostEngine":
-        """Compile a library's C ``sources`` (as written, e.g. an export's ``engine/``) into
-        ``folder`` and load it; ``output_size``: the bytes ``tinyml_invoke`` writes."""
+    def compile(cls, sources: list[Path], folder: Path, output_size: int,
+                prefix: str = DEFAULT_PREFIX) -> "HostEngine":
+        """Compile a library's C ``sources`` (as written, e.g. an export's ``engine/``; several
+        models' too, then one HostEngine per prefix over the same object) into ``folder`` and load
+        it; ``output_size``: the bytes ``tinyml_invoke`` writes."""
         folder.mkdir(parents=True, exist_ok=True)
         shared = folder / "libtinyml.so"
         proc = subprocess.run([host_compiler(), *HOST_FLAGS, "-o", str(shared), *map(str, sources)],
@@ -72,14 +75,23 @@ class HostEngine:
         if proc.returncode != 0:
             detail = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
             raise EngineError(f"the generated C engine does not compile: {detail}")
-        return cls(ctypes.CDLL(str(shared)), output_size)
+        return cls(ctypes.CDLL(str(shared)), output_size, prefix)
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
         """``tinyml_invoke`` once per int8 input (leading batch axis); the outputs, flattened."""
-        outputs = np.zeros((len(inputs), self.output_size), np.int8)
+        return self._each("invoke", np.asarray(inputs, np.int8), np.int8)
+
+    def run_float(self, inputs: np.ndarray) -> np.ndarray:
+        """``tinyml_invoke_float`` once per float32 input (leading batch axis); the outputs, flattened."""
+        return self._each("invoke_float", np.asarray(inputs, np.float32), np.float32)
+
+    def _each(self, function: str, inputs: np.ndarray, dtype: type) -> np.ndarray:
+        name = f"{self.prefix}_{function}"
+        invoke = getattr(self.dll, name)
+        outputs = np.zeros((len(inputs), self.output_size), dtype)
         for x, out in zip(inputs, outputs):
-            x = np.ascontiguousarray(x, np.int8)
-            status = self.dll.tinyml_invoke(x.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p))
+            x = np.ascontiguousarray(x)
+            status = invoke(x.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p))
             if status != 0:
-                raise EngineError(f"tinyml_invoke returned {status}")
+                raise EngineError(f"{name} returned {status}")
         return outputs

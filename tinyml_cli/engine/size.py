@@ -41,9 +41,10 @@ def arm_tools() -> bool:
     return all(shutil.which(tool) for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size"))
 
 
-def link_size(sources: list[Path], family: str, entries: tuple[str, ...], out: Path) -> LibrarySize:
+def link_size(sources: list[Path], family: str, entries: tuple[str, ...], out: Path,
+              arena: str = "tinyml_arena") -> LibrarySize:
     """Compile ``sources`` for ``family`` and link what ``entries`` (the first the entry point, the
-    others kept undefined-referenced) reach; its sizes."""
+    others kept undefined-referenced) reach; its sizes (``arena``: the arena's symbol)."""
     cpu = CPU_OF_FAMILY.get(family)
     if cpu is None:
         raise EngineError(f"no Cortex-M build for the core family {family!r}; "
@@ -57,7 +58,7 @@ def link_size(sources: list[Path], family: str, entries: tuple[str, ...], out: P
         raise EngineError(f"the engine does not build for {cpu}: {detail}")
     listing = subprocess.run(["arm-none-eabi-size", str(out)], capture_output=True, text=True, check=True)
     text, data, bss = (int(v) for v in listing.stdout.splitlines()[1].split()[:3])
-    return LibrarySize(text, data, bss, symbol_sizes(out).get("tinyml_arena", 0))
+    return LibrarySize(text, data, bss, symbol_sizes(out).get(arena, 0))
 
 
 def symbol_sizes(elf: Path) -> dict[str, int]:
@@ -69,4 +70,4 @@ def symbol_sizes(elf: Path) -> dict[str, int]:
 def library_size(lib: EngineLibrary, family: str, folder: Path) -> LibrarySize:
     """The library's sizes for ``family``: ``tinyml_invoke`` and all it reaches."""
     sources = write_library(lib, folder)
-    return link_size(sources, family, ("tinyml_invoke",), folder / "tinyml.elf")
+    return link_size(sources, family, (f"{lib.prefix}_invoke",), folder / "tinyml.elf", f"{lib.prefix}_arena")

@@ -66,7 +66,7 @@ def _export_engine(result: ExportResult, tflm_estimate: int, seed: int, engine: 
     arena = result.verify["tflm_arena"]["required"] if result.verify else None
     model = (result.out_dir / "model.tflite").read_bytes()
     report = export_engine(result.quantized, model, inputs, result.out_dir, arena, tflm_estimate,
-                           engine["patches"], engine["split"])
+                           engine["patches"], engine["split"], engine["prefix"])
     result.files = sorted({*result.files, "engine"})
     ui.table(f"C engine ({result.out_dir / 'engine'})", ["measure", "value"], engine_rows(report))
     return report

@@ -30,10 +30,10 @@ from .target import load_inputs
 
 ENGINE_FOLDER = "engine"               # engine/export.py's FOLDER: where an export keeps the library
 LIBRARY_SOURCES = ("tinyml_model.c", "tinyml_kernels.c")
+DEFAULT_PREFIX = "tinyml"              # engine.prefix: another one renames the model's files and names
 PATCH_SOURCE = "tinyml_patch.c"        # written only for a model run patch by patch
 ENGINE_OPT = "-O2"                     # as TFLM's kernels and CMSIS-NN are built (build.py)
 ENGINE_WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
-_DEFINE = re.compile(r"^#define (TINYML_\w+) \(?(-?\d+)\)?$", re.M)
 _LAYER = re.compile(r"^\s*/\* (\S+): (\w+) -> [\dx]+ \*/$", re.M)
 _STACK = re.compile(r"^STACK (\d+)$", re.M)
 _OUT = re.compile(r"^OUT (\d+) ([0-9a-f]*)$", re.M)
@@ -43,12 +43,14 @@ _OUT = re.compile(r"^OUT (\d+) ([0-9a-f]*)$", re.M)
 class EngineFolder:
     """An export's engine library: its folder, the export folder around it, the sizes its header
     defines (``TINYML_INPUT_SIZE``, ``TINYML_OUTPUT_SIZE``, ``TINYML_ARENA_SIZE``...) and its layers
-    (name, op) in the order ``tinyml_invoke`` runs them."""
+    (name, op) in the order ``tinyml_invoke`` runs them, and the prefix of its names (``engine.prefix``:
+    PREFIX_model.c, PREFIX_invoke...; the defines are keyed TINYML_... whatever the prefix)."""
 
     folder: Path
     export: Path
     defines: dict[str, int]
     layers: list[tuple[str, str]]
+    prefix: str = DEFAULT_PREFIX
 
     @classmethod
     def find(cls, target: str | Path) -> "EngineFolder":
@@ -58,18 +60,31 @@ class EngineFolder:
             raise InputFileError(f"{path}: the C engine is profiled from an export folder "
                                  "(tinyml export ... --runtime c)")
         folder = path / ENGINE_FOLDER if (path / ENGINE_FOLDER).is_dir() else path
-        missing = [name for name in ("tinyml_model.h", *LIBRARY_SOURCES) if not (folder / name).is_file()]
+        headers = sorted(h.name[:-len("_model.h")] for h in folder.glob("*_model.h"))
+        prefix = DEFAULT_PREFIX if DEFAULT_PREFIX in headers or len(headers) != 1 else headers[0]
+        model = f"{prefix}_model"
+        missing = [name for name in (f"{model}.h", f"{model}.c", *LIBRARY_SOURCES[1:]) if not (folder / name).is_file()]
         if missing:
             raise InputFileError(f"{path}: no C engine here ({', '.join(missing)} missing): export it with "
                                  "tinyml export ... --runtime c")
-        defines = {k: int(v) for k, v in _DEFINE.findall((folder / "tinyml_model.h").read_text())}
-        layers = _LAYER.findall((folder / "tinyml_model.c").read_text())
-        return cls(folder, folder.parent if folder.name == ENGINE_FOLDER else folder, defines, layers)
+        define = re.compile(rf"^#define {re.escape(prefix.upper())}_(\w+) \(?(-?\d+)\)?$", re.M)
+        defines = {f"TINYML_{k}": int(v) for k, v in define.findall((folder / f"{model}.h").read_text())}
+        layers = _LAYER.findall((folder / f"{model}.c").read_text())
+        return cls(folder, folder.parent if folder.name == ENGINE_FOLDER else folder, defines, layers, prefix)
 
     def sources(self) -> list[Path]:
-        """The library's C files: with patch-based execution, the region copies' too."""
+        """The library's C files (the model's first): with patch-based execution, the region copies' too."""
         patch = self.folder / PATCH_SOURCE
-        return [self.folder / name for name in LIBRARY_SOURCES] + ([patch] if patch.is_file() else [])
+        return ([self.folder / f"{self.prefix}_model.c", *(self.folder / name for name in LIBRARY_SOURCES[1:])]
+                + ([patch] if patch.is_file() else []))
+
+    def renames(self) -> str:
+        """A ``tinyml_model.h`` for the firmware's runner over a library of another prefix: its header,
+        and the default names as its own."""
+        upper = self.prefix.upper()
+        return "\n".join(["#pragma once", f'#include "{self.prefix}_model.h"',
+                          *(f"#define tinyml_{name} {self.prefix}_{name}" for name in ("input", "invoke")),
+                          *(f"#define {key} {upper}{key[len('TINYML'):]}" for key in self.defines), ""])
 
 
 @dataclass(frozen=True)
@@ -85,13 +100,15 @@ def engine_flags(board: Board) -> list[str]:
 
 
 def compile_library(engine: EngineFolder, board: Board, folder: Path) -> tuple[Path, ...]:
-    """The library's objects for ``board`` in ``folder`` (warnings are errors); the model's
-    layer hooks call the instruction markers."""
+    """The library's objects for ``board`` in ``folder`` (warnings are errors; the model's is
+    tinyml_model.o whatever its prefix); the model's layer hooks call the instruction markers."""
     gcc, flags = require("arm-none-eabi-gcc"), engine_flags(board)
+    hooks = [f"-D{engine.prefix.upper()}_LAYER_{end}(i)=TINYML_LAYER_{end}(i)" for end in ("BEGIN", "END")
+             if engine.prefix != DEFAULT_PREFIX]
     objects = []
-    for source in engine.sources():
-        marks = ["-include", str(FIRMWARE_DIR / "engine_marks.h")] if source.name == "tinyml_model.c" else []
-        objects.append(folder / f"{source.stem}.o")
+    for k, source in enumerate(engine.sources()):
+        marks = ["-include", str(FIRMWARE_DIR / "engine_marks.h"), *hooks] if k == 0 else []
+        objects.append(folder / ("tinyml_model.o" if k == 0 else f"{source.stem}.o"))
         _build([gcc, *flags, f"-I{engine.folder}", *marks, "-c", str(source), "-o", str(objects[-1])], folder, board)
     return tuple(objects)
 
@@ -103,6 +120,8 @@ def build_engine_firmware(engine: EngineFolder, inputs: np.ndarray, board: Board
     (folder / "engine_run.h").write_text(f"#pragma once\n#define TINYML_SAMPLES {len(inputs)}u\n")
     (folder / "inputs.S").write_text(data_assembly((("tinyml_inputs", "inputs.bin"),)))
     (folder / "link.ld").write_text(link_script(board))
+    if engine.prefix != DEFAULT_PREFIX:
+        (folder / "tinyml_model.h").write_text(engine.renames())
     objects = compile_library(engine, board, folder)
     gcc, flags = require("arm-none-eabi-gcc"), compile_flags(board)
     _build([gcc, *flags, f"-I{engine.folder}", f"-I{folder}", "-O2", "-c", str(FIRMWARE_DIR / "engine_runner.c"),
@@ -151,7 +170,7 @@ def profile_engine(engine: EngineFolder, profile: McuProfile, inputs: Inputs, ti
         firmware = build_engine_firmware(engine, inputs.samples, board, Path(tmp) / "firmware")
         result = run(firmware.elf, board, timeout_s)
         sizes, sections, library = read_map(firmware.map), section_sizes(firmware.elf), library_sizes(firmware.objects)
-        host = HostEngine.compile(engine.sources(), Path(tmp) / "host", out_size).run(inputs.samples)
+        host = HostEngine.compile(engine.sources(), Path(tmp) / "host", out_size, engine.prefix).run(inputs.samples)
     if result.exit_code != 0 or "DONE" not in result.output:
         why = next((line for line in result.output.splitlines() if line.startswith("ERROR")),
                    f"exit code {result.exit_code}")
