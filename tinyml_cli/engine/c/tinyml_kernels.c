@@ -516,9 +516,17 @@ static int padded_height(const tinyml_conv_params *p) {
     return need > p->in_h + p->pad_h ? need : p->in_h + p->pad_h;
 }
 
+/* Another kernel takes the words path when its window (k_h rows of whole words) is at most four
+ * times the taps of a window inside the input: on planes smaller than the kernel, most taps are
+ * padding, and the clipped windows of depthwise_channel are cheaper. */
+static int words_pay(const tinyml_conv_params *p) {
+    const int h = p->k_h < p->in_h ? p->k_h : p->in_h, w = p->k_w < p->in_w ? p->k_w : p->in_w;
+    return p->k_h * p->k_w > 1 && p->k_h * p->k_w <= TINYML_DEPTHWISE_TAPS &&
+           (long)p->k_h * plane_k_w(p) <= 4L * h * w;
+}
+
 static int plane_fits(const tinyml_conv_params *p) {
-    const int shape = (p->k_h == 3 && p->k_w == 3) ||
-                      (TINYML_SIMD && p->k_h * p->k_w > 1 && p->k_h * p->k_w <= TINYML_DEPTHWISE_TAPS);
+    const int shape = (p->k_h == 3 && p->k_w == 3) || (TINYML_SIMD && words_pay(p));
     return shape && (long)padded_width(p) * padded_height(p) <= TINYML_PADDED_PLANE_MAX;
 }
 
