@@ -500,19 +500,90 @@ static void depthwise_any(const tinyml_conv_params *p, int c, const int8_t *in, 
  * (the input's zero point, 0 once the offset is added), so that every window lies inside. */
 #define TINYML_PADDED_PLANE_MAX 1024     /* bytes of stack, at most */
 
+/* Window width the plane holds: 3 for 3x3; with the DSP extension, other kernels read whole words
+ * per window row (k_w rounded up to 4, the extra taps weighted 0). */
+static int plane_k_w(const tinyml_conv_params *p) {
+    return p->k_h == 3 && p->k_w == 3 ? 3 : (p->k_w + 3) & ~3;
+}
+
 static int padded_width(const tinyml_conv_params *p) {
-    const int need = (p->out_w - 1) * p->stride_w + 3;
+    const int need = (p->out_w - 1) * p->stride_w + plane_k_w(p);
     return need > p->in_w + p->pad_w ? need : p->in_w + p->pad_w;
 }
 
 static int padded_height(const tinyml_conv_params *p) {
-    const int need = (p->out_h - 1) * p->stride_h + 3;
+    const int need = (p->out_h - 1) * p->stride_h + p->k_h;
     return need > p->in_h + p->pad_h ? need : p->in_h + p->pad_h;
 }
 
-static int plane_fits(const tinyml_conv_params *p) {
-    return p->k_h == 3 && p->k_w == 3 && (long)padded_width(p) * padded_height(p) <= TINYML_PADDED_PLANE_MAX;
+/* Another kernel takes the words path when its window (k_h rows of whole words) is at most four
+ * times the taps of a window inside the input: on planes smaller than the kernel, most taps are
+ * padding, and the clipped windows of depthwise_channel are cheaper. */
+static int words_pay(const tinyml_conv_params *p) {
+    const int h = p->k_h < p->in_h ? p->k_h : p->in_h, w = p->k_w < p->in_w ? p->k_w : p->in_w;
+    return p->k_h * p->k_w > 1 && p->k_h * p->k_w <= TINYML_DEPTHWISE_TAPS &&
+           (long)p->k_h * plane_k_w(p) <= 4L * h * w;
 }
+
+static int plane_fits(const tinyml_conv_params *p) {
+    const int shape = (p->k_h == 3 && p->k_w == 3) || (TINYML_SIMD && words_pay(p));
+    return shape && (long)padded_width(p) * padded_height(p) <= TINYML_PADDED_PLANE_MAX;
+}
+
+#if TINYML_SIMD
+/* One window: ``k_h`` rows ``pitch`` apart, ``groups`` words each (inlined with constant groups). */
+static inline int32_t depthwise_words(const int8_t *line, int pitch, int k_h, int groups, const int32_t *even,
+                                      const int32_t *odd, int32_t acc) {
+    int ky, g;
+    for (ky = 0; ky < k_h; ++ky, line += pitch, even += groups, odd += groups) {
+        for (g = 0; g < groups; ++g) {
+            const int32_t v = load32(line + 4 * g);
+            acc = __smlad(__sxtb16(ror8(v)), odd[g], __smlad(__sxtb16(v), even[g], acc));
+        }
+    }
+    return acc;
+}
+
+/* One row of outputs of any other kernel on a padded plane: each window row taken a word (four
+ * taps) at a time, its bytes (0, 2) and (1, 3) against the weight pairs ``even`` / ``odd``
+ * (``groups`` words per window row, taps past k_w weighted 0). */
+TINYML_NOINLINE static void depthwise_words_row(const int8_t *row, int pitch, int count, int stride, int k_h,
+                                                int groups, const int32_t *even, const int32_t *odd, int32_t base,
+                                                const tinyml_rescale *r, const int32_t *clamp, int8_t *out,
+                                                int out_step) {
+    const int32_t lo = clamp[0], hi = clamp[1], out_offset = clamp[2];
+    int i;
+    for (i = 0; i < count; ++i, row += stride, out += out_step) {
+        /* groups 1 and 2 (k_w up to 8) spelt out, so that the window row's words stay in registers */
+        const int32_t acc = groups == 1   ? depthwise_words(row, pitch, k_h, 1, even, odd, base)
+                            : groups == 2 ? depthwise_words(row, pitch, k_h, 2, even, odd, base)
+                                          : depthwise_words(row, pitch, k_h, groups, even, odd, base);
+        *out = (int8_t)clamp32(rescale(r, acc) + out_offset, lo, hi);
+    }
+}
+
+/* Channel c of a kernel other than 3x3 on its padded plane: weights packed into halfword pairs. */
+static void depthwise_padded_words(const tinyml_conv_params *p, int c, const int8_t *plane, int pitch,
+                                   int8_t *output) {
+    const int groups = (p->k_w + 3) / 4, out_c = p->out_c;
+    const int32_t clamp[3] = {p->act_min, p->act_max, p->out_offset};
+    const tinyml_rescale r = rescale_of(p->multiplier[c], p->shift[c]);
+    int32_t even[TINYML_DEPTHWISE_TAPS], odd[TINYML_DEPTHWISE_TAPS], base = p->bias[c];
+    int ky, kx, y;
+    for (ky = 0; ky < p->k_h; ++ky) {
+        for (kx = 0; kx < 4 * groups; ++kx) {
+            const int32_t w = kx < p->k_w ? p->weights[((long)ky * p->k_w + kx) * out_c + c] : 0;
+            int32_t *pair = (kx & 1 ? odd : even) + ky * groups + kx / 4;
+            base += p->in_offset * w;
+            *pair = kx & 2 ? (int32_t)(((uint32_t)*pair & 0xffffu) | ((uint32_t)w << 16)) : (w & 0xffff);
+        }
+    }
+    for (y = 0; y < p->out_h; ++y) {
+        depthwise_words_row(plane + (long)y * p->stride_h * pitch, pitch, p->out_w, p->stride_w, p->k_h, groups,
+                            even, odd, base, &r, clamp, output + (long)y * p->out_w * out_c + c, out_c);
+    }
+}
+#endif
 
 static void depthwise_padded(const tinyml_conv_params *p, int c, const int8_t *in, int step, int8_t *output,
                              int8_t *plane) {
@@ -529,6 +600,12 @@ static void depthwise_padded(const tinyml_conv_params *p, int c, const int8_t *i
             to[x] = *from;
         }
     }
+#if TINYML_SIMD
+    if (!(p->k_h == 3 && p->k_w == 3)) {
+        depthwise_padded_words(p, c, plane, pitch, output);
+        return;
+    }
+#endif
     for (t = 0; t < 9; ++t) {
         w[t] = p->weights[(long)t * out_c + c];
         base += p->in_offset * w[t];
