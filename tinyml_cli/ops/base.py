@@ -5,11 +5,11 @@ facets of every kind, read or written in a .tflite by any tool:
 
 - ``builtins``: the TFLite builtin operators it covers (:func:`resolver_method` names the
   ``MicroMutableOpResolver`` method registering each);
-- ``costs(view, runtime)``: MACs (None when they do not apply), the elements its element-wise work
+- ``costs(view, build)``: MACs (None when they do not apply), the elements its element-wise work
   touches, the latency class it is timed by (a key of ``estimate/constants.py``'s cycle tables),
   the scratch buffers the kernel requests (``RequestScratchBufferInArena``, in request order) and
   the persistent bytes it allocates beyond its fixed OpData (``AllocatePersistentBuffer`` of sizes
-  that follow the tensors: per-channel multipliers, lookup tables, copied dims) on ``runtime``
+  that follow the tensors: per-channel multipliers, lookup tables, copied dims) on TFLM build ``build``
   (``"mcu"``: a 32-bit Cortex-M with the DSP extension and TFLM's CMSIS-NN kernels, built with GCC;
   ``"host"``: the 64-bit build with reference kernels that tflite-micro's Python interpreter runs).
   The fixed part of each operator (node, parsed options, OpData) is measured per builtin in

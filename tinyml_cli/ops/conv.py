@@ -72,13 +72,13 @@ def cmsis_conv_scratch(view: OpView) -> tuple[int, ...]:
     return ()
 
 
-def conv_costs(view: OpView, runtime: str) -> Costs:
+def conv_costs(view: OpView, build: str) -> Costs:
     """CONV_2D: output elements x (kh x kw x input channels per group)."""
     out, weights = view.out.shape, view.inputs[1].shape          # weights (O, kh, kw, I/groups)
     kh, kw, per_group = weights[1], weights[2], weights[3]
     macs = out[0] * out[1] * out[2] * out[3] * kh * kw * per_group
     quantized = view.inputs[0].dtype in QUANTIZED
-    if runtime == "mcu":
+    if build == "mcu":
         scratch, extra = cmsis_conv_scratch(view), per_channel(weights[0]) if quantized else 0
     else:
         scratch, extra = _unpacked_int4(view), per_channel(weights[0])
@@ -105,13 +105,13 @@ def cmsis_depthwise_scratch(view: OpView) -> tuple[int, ...]:
     return (view.inputs[0].shape[3] * weights[1] * weights[2] * COLUMN_ELEMENT_BYTES,)
 
 
-def depthwise_costs(view: OpView, runtime: str) -> Costs:
+def depthwise_costs(view: OpView, build: str) -> Costs:
     """DEPTHWISE_CONV_2D: output elements x kh x kw (each output channel reads one input channel)."""
     out, weights = view.out.shape, view.inputs[1].shape          # weights (1, kh, kw, C x multiplier)
     kh, kw = weights[1], weights[2]
     macs = out[0] * out[1] * out[2] * out[3] * kh * kw
     quantized = view.inputs[0].dtype in QUANTIZED
-    if runtime == "mcu":
+    if build == "mcu":
         scratch, extra = cmsis_depthwise_scratch(view), per_channel(weights[3]) if quantized else 0
     else:
         scratch, extra = _unpacked_int4(view), per_channel(weights[3])
@@ -133,14 +133,14 @@ def cmsis_transpose_scratch(view: OpView) -> tuple[int, ...]:
     return (width * max(kh, sh) * 4, 0)
 
 
-def transpose_costs(view: OpView, runtime: str) -> Costs:
+def transpose_costs(view: OpView, build: str) -> Costs:
     """TRANSPOSE_CONV (inputs: output shape, weights (O, kh, kw, I), input, bias): input elements x
     kh x kw x output channels."""
     weights, x = view.inputs[1].shape, view.inputs[2]
     macs = x.numel * weights[1] * weights[2] * weights[0]
     scratch: tuple[int, ...] = ()
     if x.dtype == "int8":
-        scratch = cmsis_transpose_scratch(view) if runtime == "mcu" else (view.out.numel * 4,)
+        scratch = cmsis_transpose_scratch(view) if build == "mcu" else (view.out.numel * 4,)
     elif x.dtype == "int16":
         bias = view.input(3)
         scratch = (view.out.numel * 8,) + ((bias.numel * 8,) if bias is not None and bias.dtype == "int16" else ())

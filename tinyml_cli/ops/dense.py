@@ -51,14 +51,14 @@ def cmsis_fc_scratch(view: OpView) -> tuple[int, ...]:
     return ()
 
 
-def fc_costs(view: OpView, runtime: str) -> Costs:
+def fc_costs(view: OpView, build: str) -> Costs:
     """FULLY_CONNECTED: weights (out, in); the input is read as rows of ``in`` features."""
     weights = view.inputs[1]
     out_features, in_features = weights.shape[-2:]
     rows = view.inputs[0].numel // max(in_features, 1)
     per_channel_data = view.inputs[0].dtype in QUANTIZED and weights.scales > 1
     extra = per_channel(weights.scales) if per_channel_data else 0
-    if runtime == "mcu":
+    if build == "mcu":
         scratch = cmsis_fc_scratch(view)
     else:
         scratch = (weights.numel,) if weights.dtype == "int4" else ()
@@ -66,13 +66,13 @@ def fc_costs(view: OpView, runtime: str) -> Costs:
                  window=rows * in_features, outputs=view.out.numel, pixels=rows)
 
 
-def transposed_copy(tensor: TensorView, runtime: str) -> int:
+def transposed_copy(tensor: TensorView, build: str) -> int:
     """batch_matmul.cc AllocInitTransposeTensorFromTfLiteTensor: eval tensor, dims, data."""
-    return persistent(EVAL_TENSOR_BYTES[runtime], int_array(len(tensor.shape)),
+    return persistent(EVAL_TENSOR_BYTES[build], int_array(len(tensor.shape)),
                       tensor.numel * ITEM_BYTES.get(tensor.dtype, 4))
 
 
-def matmul_costs(view: OpView, runtime: str) -> Costs:
+def matmul_costs(view: OpView, build: str) -> Costs:
     """BATCH_MATMUL: output elements x the contracted dimension."""
     lhs, rhs = view.inputs[0], view.inputs[1]
     adj_x, adj_y = bool(view.options.get("AdjX")), bool(view.options.get("AdjY"))
@@ -81,9 +81,9 @@ def matmul_costs(view: OpView, runtime: str) -> Costs:
     if lhs.dtype in QUANTIZED:
         extra += persistent(BATCH_MATMUL_QUANTIZATION_BYTES)
     if adj_x:
-        extra += transposed_copy(lhs, runtime)
+        extra += transposed_copy(lhs, build)
     if not adj_y:
-        extra += transposed_copy(rhs, runtime)
+        extra += transposed_copy(rhs, build)
     return Costs(view.out.numel * contracted, 0, "fully_connected", (), extra)
 
 

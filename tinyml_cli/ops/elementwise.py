@@ -24,7 +24,7 @@ def read_elements(view: OpView) -> int:
 
 
 def _timed_as(cycle_class: str):
-    def costs(view: OpView, runtime: str) -> Costs:
+    def costs(view: OpView, build: str) -> Costs:
         return Costs(None, read_elements(view), cycle_class, element_class=cycle_class)
     costs.__doc__ = f"No MACs; the elements read, timed as {cycle_class!r}."
     return costs

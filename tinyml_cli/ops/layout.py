@@ -31,7 +31,7 @@ from .elementwise import _timed_as, read_elements
 COPIES_DIMS = ("GATHER", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH")
 
 
-def move_costs(view: OpView, runtime: str) -> Costs:
+def move_costs(view: OpView, build: str) -> Costs:
     """The elements read; MIRROR_PAD's scratch, the dims some kernels copy."""
     scratch = (4 * len(view.inputs[0].shape),) * 2 if view.builtin == "MIRROR_PAD" else ()
     extra = copied_dims(view) if view.builtin in COPIES_DIMS else 0

@@ -31,7 +31,7 @@ CELL_STATE = 19                # the cell state input of UNIDIRECTIONAL_SEQUENCE
 HIDDEN_STATE = 18              # the output (hidden) state input
 
 
-def svdf_costs(view: OpView, runtime: str) -> Costs:
+def svdf_costs(view: OpView, build: str) -> Costs:
     """SVDF inputs: input (batch, in), feature weights (filters, in), time weights (filters, memory),
     bias, state; ``Rank`` filters per unit."""
     batch, in_features = view.inputs[0].shape[0], view.inputs[0].shape[-1]
@@ -44,7 +44,7 @@ def svdf_costs(view: OpView, runtime: str) -> Costs:
     return Costs(macs, batch * filters * memory, "fully_connected", scratch)
 
 
-def lstm_buffers(view: OpView, runtime: str) -> tuple[tuple[int, ...], int]:
+def lstm_buffers(view: OpView, build: str) -> tuple[tuple[int, ...], int]:
     """UNIDIRECTIONAL_SEQUENCE_LSTM's scratch (batch x state elements of the cell state's type) and
     persistent bytes (CMSIS-NN's kernel sums), as the module docstring says."""
     x, hidden, cell = view.inputs[0], view.input(HIDDEN_STATE), view.input(CELL_STATE)
@@ -52,12 +52,12 @@ def lstm_buffers(view: OpView, runtime: str) -> tuple[tuple[int, ...], int]:
     state = hidden.shape[-1] if hidden is not None else view.out.shape[-1]
     integer = cell is not None and cell.dtype == "int16"
     buffer = batch * state * (2 if integer else 4)
-    if runtime == "mcu" and integer:                 # CMSIS_NN_PortOpData: 8 kernel sums, 3 buffers
+    if build == "mcu" and integer:                 # CMSIS_NN_PortOpData: 8 kernel sums, 3 buffers
         return (buffer,) * 3, 8 * persistent(state * (8 if x.dtype == "int16" else 4))
     return (buffer,) * 4, 0
 
 
-def lstm_costs(view: OpView, runtime: str) -> Costs:
+def lstm_costs(view: OpView, build: str) -> Costs:
     """UNIDIRECTIONAL_SEQUENCE_LSTM inputs: input, 4 input-to-gate weights (the first may be absent
     without an input gate), 4 recurrent weights, peepholes, biases, projection weights (input 16)."""
     x = view.inputs[0].shape
@@ -71,7 +71,7 @@ def lstm_costs(view: OpView, runtime: str) -> Costs:
     per_step = len(gates) * cells * in_features + len(recurrent) * cells * outputs
     if projection is not None:
         per_step += projection.shape[0] * projection.shape[1]
-    scratch, extra = lstm_buffers(view, runtime)
+    scratch, extra = lstm_buffers(view, build)
     return Costs(per_step * steps * batch, 10 * cells * steps * batch, "fully_connected", scratch, extra)
 
 

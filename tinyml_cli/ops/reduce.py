@@ -36,7 +36,7 @@ LUT_INT16_BYTES = 513 * 2      # LUTSize<int16_t>() entries (kernels/internal/co
 LOG_SOFTMAX_OPDATA_BYTES = {"mcu": 5 * 4 + 2 * 4, "host": 5 * 4 + 4 + 2 * 8}   # 5 int32, 2 size_t
 
 
-def reduce_costs(view: OpView, runtime: str) -> Costs:
+def reduce_costs(view: OpView, build: str) -> Costs:
     """The elements read; scratch: (integer MEAN / SUM) the int32 sums, the index and the axes."""
     x, axes = view.inputs[0], view.input(1)
     integer_sum = view.builtin in ("MEAN", "SUM") and x.dtype in QUANTIZED
@@ -45,23 +45,23 @@ def reduce_costs(view: OpView, runtime: str) -> Costs:
     return Costs(None, read_elements(view), "mean", scratch, element_class="mean")
 
 
-def pool_costs(view: OpView, runtime: str) -> Costs:
+def pool_costs(view: OpView, build: str) -> Costs:
     """The elements read; CMSIS-NN's average pool keeps an int32 per channel."""
     x = view.inputs[0]
     average = view.builtin == "AVERAGE_POOL_2D"
-    scratch = (x.shape[-1] * 4,) if runtime == "mcu" and average and x.dtype in QUANTIZED else ()
+    scratch = (x.shape[-1] * 4,) if build == "mcu" and average and x.dtype in QUANTIZED else ()
     timing = "avg_pool" if average else "max_pool"
     return Costs(None, read_elements(view), timing, scratch, element_class=timing)
 
 
-def softmax_costs(view: OpView, runtime: str) -> Costs:
+def softmax_costs(view: OpView, build: str) -> Costs:
     """The elements read; int16 SOFTMAX's tables, int8 LOG_SOFTMAX's OpData."""
     dtype = view.inputs[0].dtype
     extra = 0
     if view.builtin == "SOFTMAX" and dtype == "int16":
         extra = persistent(LUT_INT16_BYTES, LUT_INT16_BYTES)
     elif view.builtin == "LOG_SOFTMAX" and dtype == "int8":
-        extra = persistent(LOG_SOFTMAX_OPDATA_BYTES[runtime])
+        extra = persistent(LOG_SOFTMAX_OPDATA_BYTES[build])
     return Costs(None, read_elements(view), "softmax", (), extra, element_class="softmax")
 
 

@@ -100,11 +100,6 @@ def stale_reason(t: FrozenTrial, stale_after_s: float, now: float | None = None)
     return None
 
 
-def is_stale(t: FrozenTrial, stale_after_s: float, now: float | None = None) -> bool:
-    """A RUNNING trial whose worker is gone (see :func:`stale_reason`)."""
-    return stale_reason(t, stale_after_s, now) is not None
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -126,7 +121,7 @@ def _twin(study: optuna.Study, trial: optuna.Trial, key: str, stale_after_s: flo
         if done:
             return min(done, key=lambda t: t.number)
         ahead = [t for t in twins if "claim" in t.user_attrs and (t.user_attrs["claim"], t.number) < me
-                 and not is_stale(t, stale_after_s)]
+                 and stale_reason(t, stale_after_s) is None]
         if not ahead:
             return None
         time.sleep(POLL_S)
