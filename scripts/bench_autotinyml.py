@@ -26,7 +26,7 @@ import optuna
 from tinyml_cli.config import load_config
 from tinyml_cli.console import Ui
 from tinyml_cli.runs import create_run_dir, write_yaml
-from tinyml_cli.search import SEARCH_SCHEMA, run_search
+from tinyml_cli.search import SEARCH_SCHEMA, PreparedRun, run_search
 from tinyml_cli.search.study import open_storage
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "digits_tiny.yaml"
@@ -63,7 +63,7 @@ def main() -> None:
             write_yaml(run_dir / "config.yaml", cfg)
             url = f"sqlite:///{(run_dir / 'study.db').resolve()}"
             start = time.perf_counter()
-            summary = run_search(cfg, run_dir, url, 1, Ui(verbosity=-1))
+            summary = run_search(PreparedRun(cfg, run_dir, url), 1, Ui(verbosity=-1))
             wall = time.perf_counter() - start
             study = optuna.load_study(study_name=summary["study"], storage=open_storage(url))
             equal = first_trials(study, args.trials)

@@ -26,7 +26,7 @@ import numpy as np
 
 from tinyml_cli.config import validate
 from tinyml_cli.runs import create_run_dir, write_yaml
-from tinyml_cli.search import SEARCH_SCHEMA, run_search
+from tinyml_cli.search import SEARCH_SCHEMA, PreparedRun, run_search
 
 MIXED = ["w8a8", "w4a8", "w8a16"]
 
@@ -49,7 +49,7 @@ def run(base: Path, backend: str, precisions: list[str], seed: int, trials: int)
     run_dir = base / cfg["name"]
     run_dir.mkdir(parents=True)
     write_yaml(run_dir / "config.yaml", cfg)
-    return run_search(cfg, run_dir, f"sqlite:///{run_dir / 'study.db'}", argv=["bench_rl"])
+    return run_search(PreparedRun(cfg, run_dir, f"sqlite:///{run_dir / 'study.db'}"), argv=["bench_rl"])
 
 
 def best_within(rows: list[dict], cost: str, limit: int) -> float | None:

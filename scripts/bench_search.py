@@ -24,7 +24,7 @@ import optuna
 from tinyml_cli.config import load_config
 from tinyml_cli.console import Ui
 from tinyml_cli.runs import create_run_dir, write_yaml
-from tinyml_cli.search import SEARCH_SCHEMA, run_search
+from tinyml_cli.search import SEARCH_SCHEMA, PreparedRun, run_search
 from tinyml_cli.search.study import open_storage
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "search" / "mnist1d_stm32f412.yaml"
@@ -65,7 +65,7 @@ def main() -> None:
         write_yaml(run_dir / "config.yaml", cfg)
         url = f"sqlite:///{(run_dir / 'study.db').resolve()}" if args.storage == "sqlite" else str(run_dir / "study.log")
         start, started = time.perf_counter(), time.time()
-        summary = run_search(cfg, run_dir, url, 1, Ui(verbosity=-1))
+        summary = run_search(PreparedRun(cfg, run_dir, url), 1, Ui(verbosity=-1))
         wall = time.perf_counter() - start
         # search time: until the last trial (a supernet's training included), before the top-k are trained
         study = optuna.load_study(study_name=summary["study"], storage=open_storage(url))

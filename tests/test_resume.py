@@ -83,7 +83,7 @@ def test_waiting_for_a_running_trial_says_why(tmp_path):
 
 def _interrupted_run(tmp_path, monkeypatch, name="A"):
     cfg_path = write_config(tmp_path, tiny(search__trials=2, search__top_k=0))
-    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "runs" / name))
+    run = prepare_run(cfg_path, [], out=str(tmp_path / "runs" / name))
     real, calls = base_module.train_and_evaluate, []
 
     def interrupted_on_second(*args, **kwargs):
@@ -94,9 +94,9 @@ def _interrupted_run(tmp_path, monkeypatch, name="A"):
 
     monkeypatch.setattr(base_module, "train_and_evaluate", interrupted_on_second)
     with pytest.raises(KeyboardInterrupt):
-        run_search(cfg, run_dir, url)
+        run_search(run)
     monkeypatch.setattr(base_module, "train_and_evaluate", real)
-    return run_dir
+    return run.run_dir
 
 
 def _trained(run_dir):
@@ -109,7 +109,7 @@ def test_a_copied_run_folder_resumes_its_own_study(tmp_path, monkeypatch):
     b = tmp_path / "B"
     shutil.copytree(a, b)
     before = (a / "study.db").read_bytes()
-    summary = run_search(*prepare_run(None, [], resume=str(b)))
+    summary = run_search(prepare_run(None, [], resume=str(b)))
     assert _trained(b) == 2 and summary["trials"]["trained"] == 2
     assert (a / "study.db").read_bytes() == before and _trained(a) == 1
     assert json.loads((b / "manifest.json").read_text())["status"] == "ok"
@@ -121,9 +121,9 @@ def test_a_moved_run_folder_resumes(tmp_path, monkeypatch):
     moved = tmp_path / "elsewhere" / "C"
     moved.parent.mkdir()
     a.rename(moved)
-    cfg, run_dir, url = prepare_run(None, [], resume=str(moved))
-    assert url == f"sqlite:///{moved.resolve()}/study.db"
-    study = optuna.load_study(study_name="tinyml-search-tiny", storage=url)
+    run = prepare_run(None, [], resume=str(moved))
+    assert run.url == f"sqlite:///{moved.resolve()}/study.db"
+    study = optuna.load_study(study_name="tinyml-search-tiny", storage=run.url)
     assert sum(t.user_attrs.get("status") == "trained" for t in study.trials) == 1
 
 

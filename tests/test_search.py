@@ -1,6 +1,7 @@
 """tinyml search end to end on tiny data: every backend, infeasible and duplicate architectures never
 trained, resume after SIGKILL, two workers on one study."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from tinyml_cli.config import validate
 from tinyml_cli.errors import ArchError, ConfigError, RunDirError, TinymlError
 from tinyml_cli.estimate import estimate
 from tinyml_cli.mcu import budget_for, load_profile
-from tinyml_cli.search import SEARCH_SCHEMA, prepare_run, run_search
+from tinyml_cli.search import SEARCH_SCHEMA, PreparedRun, prepare_run, run_search
 from tinyml_cli.search.backends import base as base_module
 from tinyml_cli.search.leaderboard import COSTS
 
@@ -62,9 +63,9 @@ def load_study(run_dir):
     ("bayesian", {"startup_trials": 2}), ("nsga2", {"population": 2})])
 def test_backend_runs_end_to_end(tmp_path, backend, options, train_calls):
     cfg_path = write_config(tmp_path, tiny(search__backend=backend, search__options=options))
-    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
-    summary = run_search(cfg, run_dir, url)
-    study = load_study(run_dir)
+    run = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    summary = run_search(run)
+    study = load_study(run.run_dir)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == summary["trials"]["complete"]
     trained = [t for t in complete if t.user_attrs["status"] == "trained"]
@@ -72,16 +73,16 @@ def test_backend_runs_end_to_end(tmp_path, backend, options, train_calls):
     assert len(trained) == 5 == summary["trials"]["trained"]
     assert len(complete) == 5 + summary["trials"]["infeasible"] + summary["trials"]["duplicate"]
     assert len(train_calls) == len(trained) + 1  # screening + one full training (top_k=1)
-    lb = json.loads((run_dir / "leaderboard.json").read_text())
+    lb = json.loads((run.run_dir / "leaderboard.json").read_text())
     assert [r["trial"] for r in lb["leaderboard"]] == [r["trial"] for r in summary["leaderboard"]]
     assert len(lb["leaderboard"]) == len(trained)
-    assert (run_dir / "leaderboard.csv").read_text().splitlines()[0].startswith("rank,trial,stage")
-    assert (run_dir / "leaderboard.md").read_text().startswith("# Search leaderboard")
-    assert (run_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run.run_dir / "leaderboard.csv").read_text().splitlines()[0].startswith("rank,trial,stage")
+    assert (run.run_dir / "leaderboard.md").read_text().startswith("# Search leaderboard")
+    assert (run.run_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     best = lb["leaderboard"][0]
     assert best["stage"] == "final" and best["candidate"] == "candidates/001"
     for name in ("arch.yaml", "weights.pt", "metrics.json", "estimate.json"):
-        assert (run_dir / "candidates" / "001" / name).is_file()
+        assert (run.run_dir / "candidates" / "001" / name).is_file()
     # the Pareto flags agree with a brute-force dominance check
     rows = lb["leaderboard"]
     for r in rows:
@@ -89,7 +90,7 @@ def test_backend_runs_end_to_end(tmp_path, backend, options, train_calls):
                         and (o["val_accuracy"] > r["val_accuracy"] or any(o[c] < r[c] for c in COSTS))
                         for o in rows)
         assert r["pareto"] == (not dominated)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert manifest["status"] == "ok" and manifest["command"] == "search"
     if backend == "nsga2":
         assert len(study.directions) == 4 and summary["pareto"]
@@ -100,11 +101,11 @@ def test_infeasible_architectures_are_never_trained(tmp_path, train_calls):
     cfg = validate(tiny(constraints={"sram": "1900B"}, search__trials=4, search__top_k=0,
                         train__normalize="none"), SEARCH_SCHEMA, "t")
     cfg_path = write_config(tmp_path, cfg)
-    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
-    summary = run_search(cfg, run_dir, url)
+    run = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    summary = run_search(run)
     profile = load_profile("STM32F412")
-    budget = budget_for(profile, cfg["constraints"])
-    study = load_study(run_dir)
+    budget = budget_for(profile, run.cfg["constraints"])
+    study = load_study(run.run_dir)
     infeasible = [t for t in study.trials if t.user_attrs.get("status") == "infeasible"]
     assert infeasible and summary["trials"]["infeasible"] == len(infeasible)
     for t in infeasible:  # the estimator, asked again, agrees these do not fit
@@ -123,13 +124,13 @@ def test_duplicates_are_trained_once(tmp_path, train_calls):
     one_arch = {"name": "plain", "max_layers": 1, "layer_types": ["conv"], "channels": [4], "kernels": [3],
                 "strides": [1], "reduce": ["avg"], "max_dense": 0}
     cfg = tiny(space=one_arch, search__trials=4, search__top_k=1, search__max_rejections=3)
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
-    summary = run_search(cfg, run_dir, url)
+    run = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
+    summary = run_search(run)
     # repeats do not use the budget: the space holds one network, so screening stops after three
     # repeats in a row (search.max_rejections) instead of asking forever
     assert summary["trials"]["trained"] == 1 and summary["trials"]["duplicate"] == 3
     assert len(train_calls) == 2  # one screening, one full training
-    study = load_study(run_dir)
+    study = load_study(run.run_dir)
     assert {t.user_attrs["duplicate_of"] for t in study.trials if "duplicate_of" in t.user_attrs} == {0}
     assert len({tuple(t.values) for t in study.trials}) == 1
 
@@ -145,16 +146,26 @@ def test_config_and_resume_errors(tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+def test_prepare_run_hands_its_context_over_in_its_return_value(tmp_path):
+    run = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run"))
+    assert run.ctx is not None and run.ctx.cfg == run.cfg and run.context() is run.ctx  # data loaded once
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.ctx = None
+    other = dataclasses.replace(run, cfg={**run.cfg, "seed": run.cfg["seed"] + 1}).context()
+    assert other is not run.ctx and other.seed == run.cfg["seed"] + 1   # not the context of another config
+    assert PreparedRun(run.cfg, run.run_dir, run.url).context().space.genes == run.ctx.space.genes
+
+
 def test_storage_password_never_written(tmp_path):
     url = "postgresql://me:s3cret@localhost:1/tinyml"
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run"), storage=url)
+    run = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run"), storage=url)
     with pytest.raises(ConfigError) as exc:  # no PostgreSQL driver here: a clear error either way
-        run_search(cfg, run_dir, url, argv=["tinyml", "search", "--storage", url])
+        run_search(run, argv=["tinyml", "search", "--storage", url])
     assert "s3cret" not in str(exc.value)
-    manifest = (run_dir / "manifest.json").read_text()
+    manifest = (run.run_dir / "manifest.json").read_text()
     assert "s3cret" not in manifest and "me:***@localhost" in manifest
     with pytest.raises(ConfigError, match="has a password; give it again with --storage"):
-        prepare_run(None, [], resume=str(run_dir))
+        prepare_run(None, [], resume=str(run.run_dir))
 
 
 def _cli(*args, **kwargs):
@@ -174,7 +185,7 @@ def _complete(run_dir):
 
 def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
     cfg_path = write_config(tmp_path, tiny(search__trials=6, search__top_k=1))
-    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
+    run = prepare_run(cfg_path, [], out=str(tmp_path / "run"))
     real, calls = base_module.train_and_evaluate, []
 
     def interrupted_on_third(graph, *args, **kwargs):
@@ -185,26 +196,26 @@ def test_resume_after_interrupt_does_not_retrain(tmp_path, monkeypatch):
 
     monkeypatch.setattr(base_module, "train_and_evaluate", interrupted_on_third)
     with pytest.raises(KeyboardInterrupt):
-        run_search(cfg, run_dir, url)
-    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
-    finished = {t.number: t for t in _complete(run_dir)}
+        run_search(run)
+    assert json.loads((run.run_dir / "manifest.json").read_text())["status"] == "interrupted"
+    finished = {t.number: t for t in _complete(run.run_dir)}
     trained_before = [build_graph(Arch.from_dict(t.user_attrs["arch"])) for t in finished.values()
                       if t.user_attrs["status"] == "trained"]
     assert len(trained_before) == 2
-    board = (run_dir / "manifest.json").read_bytes()
+    board = (run.run_dir / "manifest.json").read_bytes()
     with pytest.raises(RunDirError, match="is not in"):  # another storage would start a new search
-        prepare_run(None, [], resume=str(run_dir), storage=str(tmp_path / "other.log"))
-    assert (run_dir / "manifest.json").read_bytes() == board
+        prepare_run(None, [], resume=str(run.run_dir), storage=str(tmp_path / "other.log"))
+    assert (run.run_dir / "manifest.json").read_bytes() == board
     calls.clear()
     monkeypatch.setattr(base_module, "train_and_evaluate",
                         lambda graph, *a, **k: calls.append(graph) or real(graph, *a, **k))
-    cfg, run_dir, url = prepare_run(None, [], resume=str(run_dir))
-    summary = run_search(cfg, run_dir, url)
+    run = prepare_run(None, [], resume=str(run.run_dir))
+    summary = run_search(run)
     assert summary["trials"]["trained"] == 6 and summary["trials"]["failed"] == 1
     screening_calls = calls[:-1]  # the last call is the full training of the top-1
     assert not [g for g in screening_calls if g in trained_before]
     for number, t in finished.items():
-        assert load_study(run_dir).trials[number].values == t.values
+        assert load_study(run.run_dir).trials[number].values == t.values
 
 
 @pytest.mark.slow
@@ -262,9 +273,9 @@ def test_mbnet_resolution_gene_trains_on_resized_data_with_journal_storage(tmp_p
     cfg = tiny(data={"name": "digits", "samples": 300}, space=mbnet, search__trials=2, search__top_k=0)
     cfg_path = write_config(tmp_path, cfg)
     journal = str(tmp_path / "study.log")
-    cfg, run_dir, url = prepare_run(cfg_path, [], out=str(tmp_path / "run"), storage=journal)
-    summary = run_search(cfg, run_dir, url)
-    assert summary["storage"] == journal and not (run_dir / "study.db").exists()
+    run = prepare_run(cfg_path, [], out=str(tmp_path / "run"), storage=journal)
+    summary = run_search(run)
+    assert summary["storage"] == journal and not (run.run_dir / "study.db").exists()
     assert summary["trials"]["trained"] == 2
     shapes = {g.input_shape for g in train_calls}
     assert shapes == {(8, 8, 1), (12, 12, 1)} and summary["trials"]["trained"] == len(train_calls)
@@ -298,14 +309,14 @@ def test_joining_a_study_with_another_config_is_refused(tmp_path):
 
     first = tmp_path / "a"
     first.mkdir()
-    cfg, run_dir, url = prepare_run(write_config(first, tiny(search__trials=1, search__top_k=0)), [],
-                                    out=str(tmp_path / "run-a"))
-    run_search(cfg, run_dir, url)
+    run = prepare_run(write_config(first, tiny(search__trials=1, search__top_k=0)), [],
+                      out=str(tmp_path / "run-a"))
+    run_search(run)
     other = tiny(search__trials=1, search__top_k=0, space__channels=[4, 8, 16])
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, other), [], out=str(tmp_path / "run-b"), storage=url)
+    run = prepare_run(write_config(tmp_path, other), [], out=str(tmp_path / "run-b"), storage=run.url)
     with pytest.raises(RunDirError, match="created with a different space"):
-        run_search(cfg, run_dir, url)
-    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
+        run_search(run)
+    assert json.loads((run.run_dir / "manifest.json").read_text())["status"] == "failed"
 
 
 def test_a_candidate_failing_in_torch_is_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
@@ -318,38 +329,38 @@ def test_a_candidate_failing_in_torch_is_recorded_and_the_search_goes_on(tmp_pat
         return real(graph, *args, **kwargs)
 
     monkeypatch.setattr(base_module, "train_and_evaluate", out_of_memory_once)
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny(search__trials=3, search__top_k=0)), [],
-                                    out=str(tmp_path / "run"))
-    summary = run_search(cfg, run_dir, url)
+    run = prepare_run(write_config(tmp_path, tiny(search__trials=3, search__top_k=0)), [],
+                      out=str(tmp_path / "run"))
+    summary = run_search(run)
     assert summary["trials"]["complete"] == 3 and summary["trials"]["failed"] == 1
-    failed = [t for t in load_study(run_dir).trials if t.state == optuna.trial.TrialState.FAIL]
+    failed = [t for t in load_study(run.run_dir).trials if t.state == optuna.trial.TrialState.FAIL]
     assert failed[0].user_attrs["error"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
 
     def always_fails(graph, *args, **kwargs):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(base_module, "train_and_evaluate", always_fails)
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run2"))
+    run = prepare_run(write_config(tmp_path, tiny()), [], out=str(tmp_path / "run2"))
     with pytest.raises(TinymlError, match="3 trials in a row failed to train; last: RuntimeError: boom"):
-        run_search(cfg, run_dir, url)
+        run_search(run)
 
 
 def test_small_data_search_cross_validates_and_shows_the_reference_line(tmp_path):
     cfg = tiny(data={"name": "mnist1d", "samples": 150}, search__trials=3, search__top_k=1,
                search__cv_folds="auto", search__baseline=True)
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
-    summary = run_search(cfg, run_dir, url)
+    run = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
+    summary = run_search(run)
     assert summary["ranking"] == {"cv_folds": 5, "validation_samples": 22, "normalize": "standardize"}
     best = summary["best"]
     assert best["stage"] == "final" and best["val_std"] is not None and best["int8_test_accuracy"] is not None
-    metrics = json.loads((run_dir / best["candidate"] / "metrics.json").read_text())
+    metrics = json.loads((run.run_dir / best["candidate"] / "metrics.json").read_text())
     assert len(metrics["val_folds"]) == 5 and metrics["int8_val_accuracy"] is None  # validation was trained on
-    assert 1 <= metrics["final_epochs"] <= cfg["train"]["epochs"]
+    assert 1 <= metrics["final_epochs"] <= run.cfg["train"]["epochs"]
     screened = [r for r in summary["leaderboard"] if r["stage"] == "screen"]
     assert all(r["test_accuracy"] is None for r in screened)       # tested once: final models only
     assert [b["model"] for b in summary["baselines"]] == ["logistic regression", "RBF SVM"]
     assert all(0 <= b["test_accuracy"] <= 1 and b["val_std"] is not None for b in summary["baselines"])
-    table = (run_dir / "leaderboard.md").read_text()
+    table = (run.run_dir / "leaderboard.md").read_text()
     assert "Ranked by 5-fold cross-validation" in table
     rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
     assert rows[0].startswith("| ref |") and rows[1].startswith("| ref |") and rows[2].startswith("| 1 |")
@@ -357,21 +368,21 @@ def test_small_data_search_cross_validates_and_shows_the_reference_line(tmp_path
 
 def test_timeout_stops_screening_then_trains_the_best(tmp_path):
     cfg = tiny(search__trials=1000, search__timeout_s=2.0, search__top_k=1)
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
-    summary = run_search(cfg, run_dir, url)
+    run = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
+    summary = run_search(run)
     assert 1 <= summary["trials"]["trained"] < 1000
     assert summary["best"]["stage"] == "final"
-    assert "search.timeout_s (2 s) reached" in (run_dir / "log.txt").read_text()
+    assert "search.timeout_s (2 s) reached" in (run.run_dir / "log.txt").read_text()
 
 
 def test_warm_start_evaluates_the_textbook_networks_first(tmp_path):
     from tinyml_cli.arch import make_space
 
     cfg = tiny(search__trials=3, search__top_k=0)
-    cfg, run_dir, url = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
-    run_search(cfg, run_dir, url)
-    trials = load_study(run_dir).trials
-    space = make_space(cfg["space"], (1, 40, 1), 10, normalize="standardize")
+    run = prepare_run(write_config(tmp_path, cfg), [], out=str(tmp_path / "run"))
+    run_search(run)
+    trials = load_study(run.run_dir).trials
+    space = make_space(run.cfg["space"], (1, 40, 1), 10, normalize="standardize")
     expected = [space.decode(g).to_dict() for g in space.reference_genomes()]
     assert expected and [t.user_attrs["arch"] for t in trials[:len(expected)]] == expected
     choices = expected[0]["choices"]

@@ -84,27 +84,27 @@ def _config(tmp_path, backend, options, trials):
     ("oneshot", {"supernet_epochs": 1, "shrink_samples": 10, "population": 3, "sample_size": 2}, 8),
     ("differentiable", {"epochs": 2, "warmup_epochs": 1, "shrink_samples": 10}, 3)])
 def test_backend_writes_the_leaderboard_and_fitting_candidates(tmp_path, backend, options, trials, train_calls):
-    cfg, run_dir, url = prepare_run(_config(tmp_path, backend, options, trials), [], out=str(tmp_path / "run"),
-                                    storage=str(tmp_path / "study.log"))
-    run_search(cfg, run_dir, url)
+    run = prepare_run(_config(tmp_path, backend, options, trials), [], out=str(tmp_path / "run"),
+                      storage=str(tmp_path / "study.log"))
+    run_search(run)
     assert not train_calls  # trials are scored with inherited weights, never trained
-    study = optuna.load_study(study_name="tinyml-search-tiny", storage=open_storage(url))
+    study = optuna.load_study(study_name="tinyml-search-tiny", storage=open_storage(run.url))
     scored = [t for t in study.trials if t.user_attrs.get("status") == "scored"]
     assert scored and all(t.user_attrs["metrics"]["epochs_run"] == 0 for t in scored)
     budget = budget_for(PROFILE, {"sram": SRAM})
     for t in scored:  # every scored architecture fits, by the estimator
         assert estimate(build_graph(Arch.from_dict(t.user_attrs["arch"])), PROFILE, budget).fits
-    board = json.loads((run_dir / "leaderboard.json").read_text())
+    board = json.loads((run.run_dir / "leaderboard.json").read_text())
     assert board["backend"] == backend and board["leaderboard"][0]["stage"] == "final"
     finals = [row for row in board["leaderboard"] if row["stage"] == "final"]
     assert len(finals) == min(2, len(scored))
     for row in finals:
-        arch, module, metrics = load_candidate(run_dir / row["candidate"])
+        arch, module, metrics = load_candidate(run.run_dir / row["candidate"])
         assert estimate(build_graph(arch), PROFILE, budget).fits
         assert metrics["epochs_run"] == 1
-        data = resize_dataset(load_dataset(cfg["data"], cfg["seed"]), arch.input_shape)
+        data = resize_dataset(load_dataset(run.cfg["data"], run.cfg["seed"]), arch.input_shape)
         assert accuracy(module, data.x_val, data.y_val) == pytest.approx(metrics["val_accuracy"])
-    assert (run_dir / "leaderboard.csv").is_file() and (run_dir / "pareto.png").is_file()
+    assert (run.run_dir / "leaderboard.csv").is_file() and (run.run_dir / "pareto.png").is_file()
 
 
 def test_differentiable_proposes_the_repaired_derived_arch_then_learned_samples(tmp_path):
@@ -130,9 +130,9 @@ def test_differentiable_proposes_the_repaired_derived_arch_then_learned_samples(
 
 def test_weight_sharing_needs_the_mbnet_space(tmp_path):
     path = _config(tmp_path, "oneshot", {}, 2)
-    cfg, run_dir, url = prepare_run(path, ["space={name: plain}"], out=str(tmp_path / "run"))
+    run = prepare_run(path, ["space={name: plain}"], out=str(tmp_path / "run"))
     with pytest.raises(ConfigError, match="needs the mbnet space"):
-        run_search(cfg, run_dir, url)
+        run_search(run)
 
 
 def test_supernet_training_takes_the_configured_optimizer_step():

@@ -139,9 +139,8 @@ def search_command(config: str | None, overrides: tuple[str, ...], mcu: str | No
     from .search import prepare_run, run_search
 
     config, extra = split_config_and_overrides(config, overrides)
-    cfg, run_dir, url = prepare_run(config, extra, mcu=mcu, seed=seed, out=out, resume=resume,
-                                    storage=storage)
-    summary = run_search(cfg, run_dir, url, workers, ui, sys.argv)
+    run = prepare_run(config, extra, mcu=mcu, seed=seed, out=out, resume=resume, storage=storage)
+    summary = run_search(run, workers, ui, sys.argv)
     if as_json:
         emit_json(summary)
 

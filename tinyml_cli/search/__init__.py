@@ -2,6 +2,6 @@
 
 from .backends import BACKENDS, Backend
 from .config import SEARCH_SCHEMA
-from .driver import prepare_run, run_search
+from .driver import PreparedRun, prepare_run, run_search
 
-__all__ = ["BACKENDS", "Backend", "SEARCH_SCHEMA", "prepare_run", "run_search"]
+__all__ = ["BACKENDS", "Backend", "SEARCH_SCHEMA", "PreparedRun", "prepare_run", "run_search"]

@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,10 +29,28 @@ from .study import (HIDDEN, ScreeningStopped, counts, fail_stale_trials, full_di
                     require_study, resolve_storage, screen, storage_url, wait_for_running)
 from .trial import spent
 
+
+@dataclass(frozen=True, eq=False)
+class PreparedRun:
+    """A search ready to run: the resolved config, its run directory, the storage URL and the
+    context built from the config (None: :func:`run_search` builds it, as for a resumed run)."""
+
+    cfg: dict
+    run_dir: Path
+    url: str
+    ctx: SearchContext | None = None
+
+    def context(self) -> SearchContext:
+        """The context built with the config, or a new one when there is none for this config."""
+        if self.ctx is not None and self.ctx.cfg == self.cfg:
+            return self.ctx
+        return make_context(self.cfg, str(self.run_dir / "config.yaml"))
+
+
 def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = None, seed: int | None = None,
-                out: str | None = None, resume: str | None = None,
-                storage: str | None = None) -> tuple[dict, Path, str]:
-    """The resolved config, the run directory (new, or the one resumed) and the storage URL."""
+                out: str | None = None, resume: str | None = None, storage: str | None = None) -> PreparedRun:
+    """The resolved config, the run directory (new, or the one resumed) and the storage URL; for a
+    new run also the context, built while checking the config before the run directory exists."""
     if resume is not None:
         if config is not None or overrides or mcu or seed is not None or out:
             raise ConfigError("--resume continues a run with its own config.yaml: drop CONFIG, --mcu, "
@@ -43,7 +62,7 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
         if HIDDEN in url:
             raise ConfigError(f"{run_dir}: the study's storage URL has a password; give it again with --storage")
         require_study(cfg, url, run_dir)
-        return cfg, run_dir, url
+        return PreparedRun(cfg, run_dir, url)
     extra = [f"mcu={mcu}"] if mcu else []
     extra += [f"seed={seed}"] if seed is not None else []
     cfg = load_config(config, SEARCH_SCHEMA, [*overrides, *extra])
@@ -53,7 +72,7 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     storage_url(storage, Path("."))  # a malformed --storage fails before any run directory is made
     check_out(out, resumable=True)
     # Data, space, MCU and folds are checked before the folder exists, so a mistake in them names the
-    # user's file and leaves no failed run folder behind; run_search takes this context over.
+    # user's file and leaves no failed run folder behind; run_search uses this context.
     ctx = make_context(cfg, source)
     run_dir = create_run_dir("search", cfg["name"], out, resumable=True)
     try:
@@ -62,11 +81,7 @@ def prepare_run(config: str | None, overrides: list[str], *, mcu: str | None = N
     except SaveError as exc:  # a disk that takes not even these: leave nothing behind
         shutil.rmtree(run_dir, ignore_errors=True)
         raise SaveError(f"{exc}; run {run_dir} not kept") from None
-    _PREPARED[run_dir.resolve()] = ctx
-    return cfg, run_dir, storage_url(storage, run_dir)
-
-
-_PREPARED: dict[Path, SearchContext] = {}   # the context prepare_run built, for run_search to use once
+    return PreparedRun(cfg, run_dir, storage_url(storage, run_dir), ctx)
 
 
 def _best_status(study: Any) -> str:
@@ -121,15 +136,15 @@ def _run_workers(ctx: SearchContext, study: Any, url: str, workers: int,
         raise TinymlError("; ".join(failed))
 
 
-def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | None = None,
-               argv: list[str] | None = None) -> dict:
-    """Run (or resume) the search into ``run_dir``; return the leaderboard summary."""
+def run_search(run: PreparedRun, workers: int = 1, ui: Ui | None = None, argv: list[str] | None = None) -> dict:
+    """Run (or resume) the search ``run`` into its run directory; return the leaderboard summary."""
+    cfg, run_dir, url = run.cfg, run.run_dir, run.url
     ui = ui or Ui(verbosity=-1)
     argv = [redact(a) for a in (argv if argv is not None else sys.argv)]
     with run_folder("search", cfg["name"], cfg["seed"], resume=run_dir, argv=argv, log=ui.attach_log,
                     manifest={"storage": manifest_storage(url, run_dir)}) as (_, outcome):
         try:
-            summary = _search(cfg, run_dir, url, workers, ui)
+            summary = _search(run, workers, ui)
         except Exception as exc:
             if not isinstance(exc, TinymlError):
                 full_disk(exc, url)
@@ -138,11 +153,10 @@ def run_search(cfg: dict, run_dir: Path, url: str, workers: int = 1, ui: Ui | No
     return summary
 
 
-def _search(cfg: dict, run_dir: Path, url: str, workers: int, ui: Ui) -> dict:
+def _search(run: PreparedRun, workers: int, ui: Ui) -> dict:
+    cfg, run_dir, url = run.cfg, run.run_dir, run.url
     ui.info(f"search: preparing data {cfg['data']['name']!r} and the {cfg['search']['backend']} backend")
-    ctx = _PREPARED.pop(run_dir.resolve(), None)
-    if ctx is None or ctx.cfg != cfg:
-        ctx = make_context(cfg, str(run_dir / "config.yaml"))
+    ctx = run.context()
     ctx.backend.prepare(ctx)                           # before the sampler is made: it may need the state
     study = open_study(ctx, url)
     stale_after = cfg["search"]["stale_after_s"]
