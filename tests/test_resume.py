@@ -3,6 +3,7 @@ was being created, a trial of a dead worker, and a copied or moved run folder th
 study (the oracle: the Optuna study read back from each folder's own storage)."""
 
 import datetime
+import inspect
 import json
 import os
 import shutil
@@ -54,6 +55,32 @@ def test_a_trial_carries_its_worker_from_the_moment_it_exists(tmp_path, monkeypa
         study_module.ask(study)
     (left,) = study.get_trials(states=(TrialState.RUNNING,))
     assert left.user_attrs["worker"] == f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_the_private_optuna_names_ask_copies_still_exist(tmp_path):
+    # study.ask repeats Study.ask's body to put the worker in the write that creates a trial, as no
+    # public Optuna API can: an Optuna that renames or reshapes what it uses must fail here, loudly.
+    study = _study(tmp_path)
+    for name in ("_storage", "_study_id", "_thread_local", "_pop_waiting_trial_id"):
+        assert hasattr(study, name), f"optuna {optuna.__version__}: Study.{name} is gone: update study.ask"
+    assert hasattr(study._thread_local, "cached_all_trials")
+    body = inspect.getsource(optuna.Study.ask)
+    for step in ("cached_all_trials = None", "self._pop_waiting_trial_id()",
+                 "self._storage.create_new_trial(self._study_id)", "optuna.Trial(self, trial_id)"):
+        assert step in body, f"optuna {optuna.__version__}: Study.ask no longer does {step!r}: update study.ask"
+
+
+def test_queued_trials_are_claimed_in_order_then_new_ones_carry_their_worker(tmp_path):
+    study = _study(tmp_path)
+    study.enqueue_trial({"x": 2})
+    study.enqueue_trial({"x": 3})
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    asked = [study_module.ask(study) for _ in range(3)]
+    assert [t.number for t in asked] == [0, 1, 2]
+    assert [t.suggest_int("x", 0, 9) for t in asked[:2]] == [2, 3]   # the queued parameters
+    for t in study.get_trials():
+        assert t.state == TrialState.RUNNING and t.user_attrs["worker"] == worker
+        assert t.user_attrs["claim"] == t.user_attrs["heartbeat"]
 
 
 def test_trials_of_dead_or_unknown_workers_are_failed_at_once(tmp_path):

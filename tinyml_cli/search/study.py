@@ -127,7 +127,8 @@ def ask(study: optuna.Study) -> optuna.Trial:
     stopped at any instant leaves no trial that nobody can account for. A queued trial (the warm
     start's) is claimed right after it is taken; a new one is created with its worker in one write."""
     # Study.ask() cannot add attributes in the write that creates the trial: this is its body (optuna
-    # 4-5), with the worker in the template.
+    # 4-5), with the worker in the template. No public API can (Study.add_trial takes a template but
+    # gives back no Trial nor the trial's id); test_resume fails loudly if these private names change.
     storage, study_id = study._storage, study._study_id
     study._thread_local.cached_all_trials = None   # the sampler sees the study as it is now
     trial_id = study._pop_waiting_trial_id()
