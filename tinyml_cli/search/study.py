@@ -10,7 +10,7 @@ import socket
 import time
 import zlib
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import optuna
@@ -58,13 +58,34 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     shown = redact(url)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except (ImportError, ModuleNotFoundError) as exc:
         raise ConfigError(f"--storage {shown!r}: the database driver is not installed: {exc}") from None
     except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable server
         full_disk(exc, url)
         raise ConfigError(f"--storage {shown!r}: cannot open: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0]}") from None
+    if url.startswith("sqlite"):
+        _begin_immediate(storage.engine)
+    return storage
+
+
+def _begin_immediate(engine: Any) -> None:
+    """Make every transaction on a SQLite ``engine`` take the write lock as it begins (``BEGIN
+    IMMEDIATE``, SQLAlchemy's pysqlite recipe). SQLite ignores the ``SELECT ... FOR UPDATE`` with which
+    Optuna takes a queued trial, so two workers could both read it WAITING and both run it
+    (optuna#4621); PostgreSQL locks the row."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None       # pysqlite opens no transaction of its own
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()                                  # connections opened before the listeners
 
 
 def full_disk(exc: BaseException, url: str) -> None:
@@ -227,6 +248,10 @@ def screen(ctx: SearchContext, study: optuna.Study,
         trial = ask(study)
         try:
             values = run_trial(ctx, study, trial, racing_floor(ctx, study))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            if not _let_go(study, trial, say):
+                raise
+            continue
         except RuntimeError as exc:
             message = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
             trial.set_user_attr("error", message)
@@ -236,14 +261,32 @@ def screen(ctx: SearchContext, study: optuna.Study,
                 raise TinymlError(f"{failures} trials in a row failed to train; last: {message}") from None
             continue
         except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         failures = 0
-        frozen = study.tell(trial, values)
+        try:
+            frozen = study.tell(trial, values)
+        except ValueError:  # "Cannot tell a COMPLETE trial": unless another process finished it, a bug
+            if not _let_go(study, trial, say):
+                raise
+            continue
         evaluated = frozen.user_attrs.get("status") in spent(ctx)
         rejections = 0 if evaluated else rejections + 1
         if on_trial is not None and evaluated:
             on_trial(frozen)
+
+
+def _let_go(study: optuna.Study, trial: optuna.Trial, say: Callable[[str], None] | None) -> bool:
+    """Whether another process finished ``trial`` while this one ran it, saying so: two workers took
+    the same queued trial (on SQLite, Optuna's pop of the queue is not atomic: optuna#4621), or it
+    was failed as stale. Its result stands and this one is dropped."""
+    (t,) = [t for t in study.get_trials(deepcopy=False) if t.number == trial.number]
+    if not t.state.is_finished():
+        return False
+    if say is not None:
+        say(f"trial {t.number} was finished ({t.state.name}) by another worker while this one ran it: "
+            "this run's result is dropped")
+    return True
 
 
 def wait_for_running(study: optuna.Study, stale_after_s: float, poll_s: float = 1.0,
