@@ -56,7 +56,8 @@ class BandEnergies:
     def step(self, x: np.ndarray, hold: bool = False) -> np.ndarray:
         """Filter one sample (all channels); the log energies ``(bands, channels)``."""
         b, a = self.b, self.a
-        y = b[:, 0] * x + b[:, 1] * self.x[:, 0] + b[:, 2] * self.x[:, 1] - a[:, 0] * self.y[:, 0] - a[:, 1] * self.y[:, 1]
+        y = (b[:, 0] * x + b[:, 1] * self.x[:, 0] + b[:, 2] * self.x[:, 1]
+             - a[:, 0] * self.y[:, 0] - a[:, 1] * self.y[:, 1])
         self.x[:, 1], self.x[:, 0] = self.x[:, 0], x
         self.y[:, 1], self.y[:, 0] = self.y[:, 0], y
         if not hold:
