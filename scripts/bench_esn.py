@@ -2,7 +2,8 @@
 
 1. Anomaly streams (tinyml_cli.drift.sensors: three channels, regimes, slow drift, three anomalies
    of each class after a clean warm-up of 2,000 samples, 8,000 samples): the reservoir detector
-   (default statistic: per-channel prediction error and noise floor, adaptive two-sided thresholds)
+   (default statistic: per-channel prediction error, noise floor, cross-channel error and octave-band
+   energy residuals, adaptive two-sided thresholds)
    with float, int8, binary and a deep int8 reservoir (two stacked layers), and the int8 reservoir
    with the states' SPE against an adaptive threshold and with a one-class SVM: F1 per anomaly
    class, overall F1, mean delay, false alarms per 1,000 samples, flagged samples outside every

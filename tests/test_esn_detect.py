@@ -170,5 +170,6 @@ def test_cross_channel_readouts_find_a_channel_out_of_step():
     assert m["recall"] == 1.0 and m["false_alarms"] == 0  # eight regime switches after the warm-up: no alarm
     alone = ReservoirAnomaly(3, kind="int8", warmup=2000, cross=False, seed=np.random.default_rng(7))
     # three readouts of three features (a 3x3 triangle and 3 weights each), one more energy, mean and
-    # variance per channel: 27 + 9 floats
-    assert detector.cost().state - alone.cost().state == (3 * (6 + 3) + 3 * 3) * 4
+    # variance per channel: 27 + 9 floats; 12 band energies (4 octaves x 3 channels): filter memories,
+    # energies, score means and variances, the Gaussian's mean (8 x 12), covariance and precision (2 x 78)
+    assert detector.cost().state - alone.cost().state == (3 * (6 + 3) + 3 * 3 + 8 * 12 + 12 * 13) * 4
