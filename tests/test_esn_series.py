@@ -130,15 +130,10 @@ def test_bad_series_files_are_one_line_naming_file_line_and_column(tmp_path, con
     assert str(err.value) == f"{tmp_path / 'bad.csv'}: {message}"
 
 
-@pytest.fixture
-def file_config(tmp_path):
-    path = tmp_path / "a.yaml"
-    path.write_text("name: a\nmcu: nRF52840\nanomaly:\n  source: file\n  warmup: 1000\n"
-                    "  detector: {kind: int8, units: 10, washout: 50}\n")
-    return path
-
-
-def test_cli_events_inside_the_warmup_are_not_scored(file_config, tmp_path, cli):
+def test_cli_events_inside_the_warmup_are_not_scored(tmp_path, cli):
+    file_config = tmp_path / "a.yaml"
+    file_config.write_text("name: a\nmcu: nRF52840\nanomaly: {source: file, warmup: 1000, "
+                           "detector: {kind: int8, units: 10, washout: 50}}\n")
     s = sensor_stream(np.random.default_rng(0), length=3000, per_class=1, clean=1000)
     labels = np.zeros(3000, int)
     for a, b, _ in s.events:

@@ -46,7 +46,7 @@ def regression_mode(command: str, cfg: dict, series_file: str | None, out: str |
     report. The stream is run first, so a setting it cannot use leaves no failed folder behind."""
     from .esn.regress import regress
     check_out(out)
-    run = regress(cfg, series_file=series_file)
+    run = regress(cfg, source or "config", series_file)
     with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
                     log=ui.attach_log) as (run_dir, _):
         write_regression_report(run.data, run.y, run.errors, run_dir)
@@ -65,7 +65,7 @@ def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | No
     The stream is read and scored first, so a file it cannot use leaves no failed folder behind."""
     from .esn.detect import detect
     check_out(out)
-    found = detect(cfg, series_file)
+    found = detect(cfg, series_file, source or "config")
     with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
                     log=ui.attach_log) as (run_dir, _):
         write_anomaly_report(found.data, found.x, found.flags, found.events, run_dir)

@@ -37,10 +37,24 @@ def _column_name(value: Any) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else string(value)
 
 
+MAX_COLUMNS = 4096
+
+
+def _columns(value: Any) -> list[str]:
+    """A list of distinct column names (at most MAX_COLUMNS)."""
+    names = list_of(_column_name, min_length=1)(value)
+    if len(names) > MAX_COLUMNS:
+        raise ValueError(f"expected at most {MAX_COLUMNS} columns, got {len(names)}")
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise ValueError(f"column {shown(twice)} named twice")
+    return names
+
+
 FILE_SCHEMA = {
     "time": Field(string, "auto", "time column dropped from the values: auto (timestamp, time, date, datetime), "
                                   "none, or its name"),
-    "columns": Field(optional(list_of(_column_name, min_length=1)), None,
+    "columns": Field(optional(_columns), None,
                      "value columns (default: every numeric column left)"),
     "missing": Field(choice(*MISSING), "hold", "empty or NaN cells: hold the last value, linear, or error"),
 }

@@ -158,7 +158,8 @@ def model_options(cfg: dict, source: str) -> dict[str, dict]:
             for k, v in r["models"].items()}
 
 
-def load_regression(cfg: dict, series_file: str | None = None) -> tuple[np.ndarray, np.ndarray, list[int], dict]:
+def load_regression(cfg: dict, series_file: str | None = None,
+                    source: str = "config") -> tuple[np.ndarray, np.ndarray, list[int], dict]:
     """Inputs (T, C), target (T,), drift points and a description: the generated stream, or a file's
     value columns (``regression.columns``, default every one left) with ``regression.target`` split off."""
     r = cfg["regression"]
@@ -170,9 +171,10 @@ def load_regression(cfg: dict, series_file: str | None = None) -> tuple[np.ndarr
                                                    "drifts": stream.drifts, "lags": r["lags"]}
     path, target = series_file or r["path"], r["target"]
     if not path:
-        raise ConfigError("regression.path: a time-series file is needed with regression.source: file (or --stream)")
+        raise ConfigError(f"{source}: regression.path: a time-series file is needed with regression.source: file "
+                          f"(or --stream)")
     if target is None:
-        raise ConfigError("regression.target: name the target column of the file")
+        raise ConfigError(f"{source}: regression.target: name the target column of {path}")
     columns = None if r["columns"] is None else [target] + [c for c in r["columns"] if c != target]
     series = read_series(path, "none", columns, r["time"], r["missing"], key="regression")
     if target not in series.columns:
@@ -204,7 +206,7 @@ def regress(cfg: dict, source: str = "config", series_file: str | None = None) -
     """Every configured model, and the linear baseline, on the generated regression stream or a file."""
     r, report = cfg["regression"], cfg["report"]
     options = model_options(cfg, source)
-    x, y, drifts, described = load_regression(cfg, series_file)
+    x, y, drifts, described = load_regression(cfg, series_file, source)
     budget = budget_for(load_profile(cfg["mcu"]), cfg["constraints"])
     rows, errors = [], {}
     for key, o in {"linear": {"units": 0}, **options}.items():
