@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         delay = "-" if m["mean_delay"] is None else f"{m['mean_delay']:.1f}"
         print(f"| {path.relative_to(args.folder)} | {s['channels']} | {s['length']:,} | {s['warmup']:,} "
               f"| {events['scored']} ({events['in_warmup']}) | {' | '.join(cells)} | {delay} "
-              f"| {m['false_alarms_per_1000']:.2f} | {m['flagged_outside']} | {rate:,.0f} | {data['cost']['state']:,} B |")
+              f"| {m['false_alarms_per_1000']:.2f} | {m['flagged_outside']} | {rate:,.0f} "
+              f"| {data['cost']['state']:,} B |")
     return 0
 
 

@@ -46,6 +46,12 @@ FORMATS = {
                             [[stamp(t), *map(cells, X[t]), f"{float(Y[t])}", float(t == 7)] for t in range(40)], ";"),
              [0, 1, 2], True, {"time": "datetime", "label": "anomaly",
                                "columns": ["Accelerometer1RMS", "Pressure", "Temperature"], "excluded": ["changepoint"]}),
+    "pandas": ("p.csv", table(["", "timestamp", "value", "is_anomaly"], [[t, stamp(t), cells(X[t, 0]), Y[t]]
+                                                                        for t in range(40)]),
+               [0], True, {"time": "timestamp", "label": "is_anomaly", "columns": ["value"], "excluded": [""]}),
+    "decimal-comma": ("e.csv", table(["time", "a", "b"], [[stamp(t), *(cells(v).replace(".", ",") for v in X[t, :2])]
+                                                          for t in range(40)], ";"),
+                      [0, 1], False, {"time": "time", "label": None, "columns": ["a", "b"], "excluded": []}),
     "tab": ("t.tsv", table(["Time", "x", "label"], [[t * 0.01, cells(X[t, 2]), Y[t]] for t in range(40)], "\t"),
             [2], True, {"time": "Time", "label": "label", "columns": ["x"], "excluded": []}),
     "smd": ("m.txt", table(None, [list(map(cells, X[t])) for t in range(40)]),
@@ -117,7 +123,8 @@ def test_missing_cells_are_filled_and_counted(tmp_path, missing):
     ("timestamp,a,b\n0,1,2\n1,2,x3\n", {}, "line 3, column 'b': non-numeric value 'x3'"),
     ("when,a\n2024-01-01,1\n2024-01-02,2\n", {}, "line 2, column 'when': non-numeric value '2024-01-01' "
                                                 "(a time column? name it in anomaly.time)"),
-    ("timestamp,a,b\n0,1,2\n1,2,3\n", {"columns": ["a", "z"]}, "anomaly.columns: no column 'z' (columns: timestamp, a, b)"),
+    ("timestamp,a,b\n0,1,2\n1,2,3\n", {"columns": ["a", "z"]},
+     "anomaly.columns: no column 'z' (columns: timestamp, a, b)"),
     ("timestamp,a\n0,1\n1,2,3\n", {}, "line 3: 3 fields, the header has 2"),
     ("timestamp,a\n0,1\n1,inf\n", {}, "line 3, column 'a': infinite value"),
     ("timestamp,a,label\n0,1,0\n1,2,2\n", {}, "line 3, column 'label': expected a label of 0 or 1, got 2"),
@@ -178,7 +185,8 @@ def test_cli_regression_from_a_file_scores_what_it_wrote(regression_file, tmp_pa
     code, stdout, err = cli("adapt", config, "--method", "esn", "--out", tmp_path / "f", "--json")
     assert code == 0, err
     data = json.loads(stdout)
-    assert data["stream"]["inputs"] == ["p", "q", "r"] and data["stream"]["file"]["excluded"] == ["anomaly", "changepoint"]
+    assert data["stream"]["inputs"] == ["p", "q", "r"]
+    assert data["stream"]["file"]["excluded"] == ["anomaly", "changepoint"]
     table_ = np.loadtxt(tmp_path / "f" / "errors.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(table_[:, 1], s.y, rtol=1e-5)
     for i, r in enumerate(data["regression"]):
@@ -196,9 +204,9 @@ def test_cli_regression_from_a_file_scores_what_it_wrote(regression_file, tmp_pa
     code, stdout, err = cli("simulate-drift", config, "regression.drifts=[800]", "--check", "--out", tmp_path / "d",
                             "--json")
     assert code == 0, err
-    generated_rows = json.loads(stdout)["regression"]
-    assert [r["drifts"][0]["recovery"] for r in generated_rows] == [r["drifts"][0]["recovery"] for r in
-                                                                     json.loads((tmp_path / "g" / "report.json").read_text())["regression"]]
+    from_file = json.loads(stdout)["regression"]
+    generated_rows = json.loads((tmp_path / "g" / "report.json").read_text())["regression"]
+    assert [r["drifts"][0]["recovery"] for r in from_file] == [r["drifts"][0]["recovery"] for r in generated_rows]
     code, _, err = cli("simulate-drift", config, "--check", "constraints.sram=512", "--out", tmp_path / "t")
     assert code == 3 and "does not fit" in err
 

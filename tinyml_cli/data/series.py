@@ -1,12 +1,14 @@
 """A multichannel time series from a file, one time step per row, as recordings come: a table
-(.csv, .tsv or .txt; delimiter sniffed among ``,`` ``;`` tab, else whitespace; a header row, or
+(.csv, .tsv or .txt; delimiter sniffed among ``,`` ``;`` tab, else whitespace; with ``;``, decimal
+commas are read as points; a header row, or
 none when the first row is all numbers: columns are then named ``0``, ``1``, ...) or an .npz (array
 ``x`` of shape (T,) or (T, C), channels named ``0``, ``1``, ...; optionally a 0/1 label array).
 
 A time column (``time``: ``auto`` finds timestamp, time, date or datetime; or a name; ``none``) is
 dropped from the values. The label column (``label``: ``auto`` takes the first of LABEL_NAMES
 present; or a name, which must be there; ``none``) marks anomalous samples, for scoring only; other
-label-like columns (SKAB's ``changepoint``) are left out of the values too. ``columns`` picks the
+label-like columns (SKAB's ``changepoint``) and unnamed ones (an index pandas wrote) are left out
+of the values too. ``columns`` picks the
 value columns (default: every column left). Empty or NaN cells (``missing``): ``hold`` the last
 value (a leading gap takes the first value), ``linear`` interpolation, or ``error``; the filled
 cells are counted. Every error is one line naming the file, the line and the column."""
@@ -79,8 +81,8 @@ class Series:
                 "filled": self.filled, "missing": self.missing}
 
 
-def _sniff(path: Path) -> tuple[str | None, list[list[str]], list[int]]:
-    """The delimiter (None: whitespace), the non-blank rows and their line numbers."""
+def _sniff(path: Path) -> tuple[list[list[str]], list[int]]:
+    """The non-blank rows, split at the sniffed delimiter (none found: whitespace), and their line numbers."""
     try:
         with open(_require(path, "time-series file"), newline="", encoding="utf-8-sig") as f:
             text = f.read()
@@ -98,7 +100,14 @@ def _sniff(path: Path) -> tuple[str | None, list[list[str]], list[int]]:
         except csv.Error as exc:
             raise InputFileError(f"{path}: cannot read as a table: {exc}") from None
     numbered = [(n, row) for n, row in numbered if any(c.strip() for c in row)]
-    return delimiter, [row for _, row in numbered], [n for n, _ in numbered]
+    if delimiter == ";":  # the European export: decimal commas
+        numbered = [(n, [c.replace(",", ".") for c in row]) for n, row in numbered]
+    return [row for _, row in numbered], [n for n, _ in numbered]
+
+
+def _unnamed(name: str) -> bool:
+    """An index column as pandas writes it: no name, or ``Unnamed: 0``."""
+    return name == "" or name.startswith("Unnamed:")
 
 
 def _number(cell: str) -> float:
@@ -107,7 +116,7 @@ def _number(cell: str) -> float:
 
 def _table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """Header, rows and line numbers of a table file (a generated header when the first row is numbers)."""
-    _, rows, lines = _sniff(path)
+    rows, lines = _sniff(path)
     if not rows:
         raise InputFileError(f"{path}: no rows")
     try:
@@ -156,7 +165,8 @@ def _fill(path: Path, x: np.ndarray, names: list[str], lines: list[int], missing
     for r, c in np.argwhere(bad & ~np.isnan(x))[:1]:
         raise InputFileError(f"{path}: {where} {lines[r]}, column {shown(names[c])}: infinite value")
     for r, c in np.argwhere(bad)[:1] if missing == "error" else ():
-        raise InputFileError(f"{path}: {where} {lines[r]}, column {shown(names[c])}: empty or NaN cell (missing: error)")
+        raise InputFileError(f"{path}: {where} {lines[r]}, column {shown(names[c])}: empty or NaN cell "
+                             f"(missing: error)")
     for c in np.flatnonzero(bad.any(axis=0)):
         gap = bad[:, c]
         if gap.all():
@@ -201,6 +211,8 @@ def read_series(path: str | Path, label: str = "auto", columns: list[str] | None
             raise InputFileError(f"{path}: no label array {shown(label)} ({key}.label; arrays: {', '.join(arrays)})")
         label_name = names[0] if names and label != "none" else None
         y = None if label_name is None else np.asarray(arrays[label_name]).reshape(-1)
+        if y is not None and not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+            raise InputFileError(f"{path}: {label_name}: expected 0/1 labels, got {y.dtype}")
         t_col, excluded, lines = None, [], list(range(len(x)))
         values = {h: x[:, i].astype(np.float64) for i, h in enumerate(header)}
         where = "row"
@@ -209,13 +221,17 @@ def read_series(path: str | Path, label: str = "auto", columns: list[str] | None
         t_col = _pick(path, header, time, TIME_NAMES, "time", f"{key}.time")
         l_col = _pick(path, header, label, LABEL_NAMES, "label", f"{key}.label")
         label_name = None if l_col is None else header[l_col]
-        excluded = [h for i, h in enumerate(header) if h.lower() in LABEL_LIKE and i not in (l_col, t_col)]
-        hint = "" if t_col is not None or time != "auto" else f" (a time column? name it in {key}.time)"
+        excluded = [h for i, h in enumerate(header)
+                    if (h.lower() in LABEL_LIKE or _unnamed(h)) and i not in (l_col, t_col)]
         wanted = columns or [h for i, h in enumerate(header) if i not in (t_col, l_col) and h not in excluded]
         values = {}
         for name in wanted:
+            if header.count(name) > 1:
+                raise InputFileError(f"{path}: column {shown(name)} appears {header.count(name)} times in the header")
             if name in header:
                 i = header.index(name)
+                first = i == 0 and t_col is None and time == "auto"
+                hint = f" (a time column? name it in {key}.time)" if first else ""
                 values[name] = _parse(path, name, [r[i] for r in rows], lines, hint)
         y = None if l_col is None else _parse(path, label_name, [r[l_col] for r in rows], lines, "")
         where = "line"

@@ -47,7 +47,7 @@ def anomaly_markdown(data: dict) -> str:
 def file_columns(f: dict) -> str:
     """One sentence on the columns a series file was read from (``Series.describe``)."""
     return (f"Columns: values {', '.join(f['columns'])}; time {f['time'] or '-'}; label {f['label'] or '-'}"
-            + (f"; left out (label-like): {', '.join(f['excluded'])}" if f["excluded"] else "")
+            + (f"; left out (label-like or unnamed): {', '.join(map(repr, f['excluded']))}" if f["excluded"] else "")
             + f". {f['filled']} empty or NaN cells filled ({f['missing']}).")
 
 

@@ -79,7 +79,8 @@ def load_series(cfg: dict, series_file: str | None) -> tuple[np.ndarray, list | 
     s = a["sensors"]
     stream = sensor_stream(np.random.default_rng(cfg["seed"]), s["length"], s["channels"], ANOMALIES, s["per_class"],
                            a["warmup"], drift=s["drift"], noise=s["noise"], magnitude=s["magnitude"])
-    return stream.x, stream.events, f"generated sensor stream ({s['channels']} channels, {s['per_class']} per class)", None
+    described = f"generated sensor stream ({s['channels']} channels, {s['per_class']} per class)"
+    return stream.x, stream.events, described, None
 
 
 def detect(cfg: dict, series_file: str | None = None, source: str = "config") -> Detection:

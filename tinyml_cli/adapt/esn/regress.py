@@ -167,8 +167,9 @@ def load_regression(cfg: dict, series_file: str | None = None,
         drifts = DRIFTS if r["drifts"] is None else r["drifts"]
         stream = regression_stream(np.random.default_rng(cfg["seed"]), r["length"], r["channels"], tuple(drifts),
                                    r["lags"], r["noise"])
-        return stream.x, stream.y, stream.drifts, {"source": "sensors", "length": r["length"], "channels": r["channels"],
-                                                   "drifts": stream.drifts, "lags": r["lags"]}
+        described = {"source": "sensors", "length": r["length"], "channels": r["channels"], "drifts": stream.drifts,
+                     "lags": r["lags"]}
+        return stream.x, stream.y, stream.drifts, described
     path, target = series_file or r["path"], r["target"]
     if not path:
         raise ConfigError(f"{source}: regression.path: a time-series file is needed with regression.source: file "
