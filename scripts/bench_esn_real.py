@@ -13,9 +13,9 @@ per CPU second of the whole run (file reading included; one thread) and the dete
 The files of the README's table, in the TimeEval/GutenTAG format (timestamp, value columns,
 is_anomaly), come in the aeon wheel:
 
-    pip download aeon==1.6.0 --no-deps -d /tmp/aeon && cd /tmp/aeon && unzip -q aeon-1.6.0-*.whl \\
+    pip download aeon==1.6.0 --no-deps -d /tmp/aeon && (cd /tmp/aeon && unzip -q aeon-1.6.0-*.whl \\
         'aeon/datasets/data/Daphnet_S06R02E0/*' 'aeon/datasets/data/KDD-TSAD_135/*' \\
-        'aeon/datasets/data/UnitTest/ecg-diff-count-3_TEST.csv'
+        'aeon/datasets/data/UnitTest/ecg-diff-count-3_TEST.csv')
     PYTHONPATH=. python scripts/bench_esn_real.py /tmp/aeon/aeon/datasets/data
 """
 
