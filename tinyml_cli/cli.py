@@ -301,8 +301,8 @@ def _drift_render(ui: Ui, data: dict, as_json: bool) -> None:
         emit_json(data)
         return
     if "regression" in data:  # the esn method's regression mode: errors, not accuracies
-        ui.table("regression", ["model", "RMSE before", "final RMSE", "peak", "recovery", "RAM", "samples/s"],
-                 [[r["model"], f"{r['before']:.3f}", f"{r['final']:.3f}",
+        ui.table("regression", ["model", "RMSE", "RMSE before", "final RMSE", "peak", "recovery", "RAM", "samples/s"],
+                 [[r["model"], f"{r['rmse']:.3f}", f"{r['before']:.3f}", f"{r['final']:.3f}",
                    f"{r['drifts'][0]['peak']:.3f}" if r["drifts"] and r["drifts"][0]["peak"] is not None else "-",
                    r["drifts"][0]["recovery"] if r["drifts"] and r["drifts"][0]["recovery"] is not None else "-",
                    format_bytes(r["cost"]["ram"]), f"{r['samples_per_second']:,.0f}"] for r in data["regression"]])
@@ -352,7 +352,7 @@ def simulate_drift_command(config: str | None, overrides: tuple[str, ...], model
 @_drift_options
 @click.option("--method", required=True, help="On-device learning method (none, tinyol, tml-cd, tinytl, finetune-last).")
 @click.option("--stream", "stream_file", help="A stream .npz (x, y, optional positions, label_time, ref_*); "
-              "in anomaly mode a time-series .csv/.npz.")
+              "in the esn method's anomaly or regression mode a time-series .csv/.tsv/.txt/.npz.")
 @spine_options("mcu", "seed", "out")
 def adapt_command(config: str | None, overrides: tuple[str, ...], model: str | None, check: bool, method: str,
                   stream_file: str | None, mcu: str | None, seed: int | None, out: str | None, ui: Ui,

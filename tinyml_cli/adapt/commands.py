@@ -40,13 +40,13 @@ def _check_fit(data: dict, check: bool, ui: Ui) -> None:
         raise DoesNotFitError(f"{', '.join(misfits)}: do not fit {data['mcu']['name']} (see report.md)")
 
 
-def regression_mode(command: str, cfg: dict, out: str | None, ui: Ui, check: bool,
+def regression_mode(command: str, cfg: dict, series_file: str | None, out: str | None, ui: Ui, check: bool,
                     source: str | None = None) -> dict:
-    """The esn method's regression mode (``regression.source: sensors``): errors and their report.
-    The stream is run first, so a setting it cannot use leaves no failed folder behind."""
+    """The esn method's regression mode (``regression.source`` sensors or file): errors and their
+    report. The stream is run first, so a setting it cannot use leaves no failed folder behind."""
     from .esn.regress import regress
     check_out(out)
-    run = regress(cfg)
+    run = regress(cfg, source or "config", series_file)
     with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
                     log=ui.attach_log) as (run_dir, _):
         write_regression_report(run.data, run.y, run.errors, run_dir)
@@ -65,11 +65,13 @@ def anomaly_mode(command: str, cfg: dict, series_file: str | None, out: str | No
     The stream is read and scored first, so a file it cannot use leaves no failed folder behind."""
     from .esn.detect import detect
     check_out(out)
-    found = detect(cfg, series_file)
+    found = detect(cfg, series_file, source or "config")
     with run_folder(command, cfg["name"], cfg["seed"], out=out, config=cfg, source=source,
                     log=ui.attach_log) as (run_dir, _):
         write_anomaly_report(found.data, found.x, found.flags, found.events, run_dir)
-    m = found.data["metrics"]
+    m, events = found.data["metrics"], found.data["series"].get("events", {})
+    if events.get("in_warmup"):
+        ui.info(f"{events['in_warmup']} labelled events inside the warm-up, not scored")
     ui.info(f"esn anomaly: {found.data['flagged']} samples flagged" +
             (f", F1 {m['f1']:.3f}, recall {m['recall']:.3f}, precision {m['precision']:.3f}" if m else " (no labels)"))
     ui.info(f"report: {run_dir / 'report.md'}")
@@ -87,7 +89,7 @@ def simulate_drift(cfg: dict, model: str | None, out: str | None, ui: Ui, check:
     if cfg["anomaly"]["source"] != "none":
         return anomaly_mode("simulate-drift", cfg, None, out, ui, check, source)
     if cfg["regression"]["source"] != "none":
-        return regression_mode("simulate-drift", cfg, out, ui, check, source)
+        return regression_mode("simulate-drift", cfg, None, out, ui, check, source)
     with _run("simulate-drift", cfg, out, ui, source, model_path=model) as (run_dir, exp, data):
         exp.stream.save(run_dir / "stream.npz")
     ui.info(f"report: {run_dir / 'report.md'}")
@@ -107,11 +109,10 @@ def adapt(cfg: dict, method: str, model: str | None, stream_file: str | None, ou
                               f"got {shown(method)}")
         return anomaly_mode("adapt", cfg, stream_file, out, ui, check, source)
     if cfg["regression"]["source"] != "none":
-        if method != "esn" or stream_file:
-            raise ConfigError(f"--method: regression mode (regression.source: sensors) runs esn only on its "
-                              f"generated stream (tinyol is a classifier head: it cannot regress), got "
-                              f"{shown(method)}" + (" with --stream" if stream_file else ""))
-        return regression_mode("adapt", cfg, out, ui, check, source)
+        if method != "esn":
+            raise ConfigError(f"--method: regression mode (regression.source: {cfg['regression']['source']}) runs "
+                              f"esn only (tinyol is a classifier head: it cannot regress), got {shown(method)}")
+        return regression_mode("adapt", cfg, stream_file, out, ui, check, source)
     with _run("adapt", cfg, out, ui, source, model_path=model, stream_file=stream_file,
               only=method) as (run_dir, exp, data):
         run = exp.runs[0]

@@ -25,6 +25,11 @@ def anomaly_markdown(data: dict) -> str:
              f"MCU {m['name']}: RAM {format_bytes(c['ram'])} of {format_bytes(m['sram'])}, flash "
              f"{format_bytes(c['flash'])} of {format_bytes(m['flash'])}, {c['ops_per_update']:,} operations per "
              f"sample; fits: {fits}.", ""]
+    if s.get("file"):
+        lines += [file_columns(s["file"]), ""]
+    if s.get("events", {}).get("in_warmup"):
+        lines += [f"{s['events']['in_warmup']} labelled events inside the warm-up, not scored; "
+                  f"{s['events']['scored']} scored.", ""]
     if data["metrics"] is None:
         lines.append("No labels: flags only (flags.csv).")
         return "\n".join(lines) + "\n"
@@ -37,6 +42,13 @@ def anomaly_markdown(data: dict) -> str:
         lines.append(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {delay} "
                      f"| {r['false_alarms_per_1000']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def file_columns(f: dict) -> str:
+    """One sentence on the columns a series file was read from (``Series.describe``)."""
+    return (f"Columns: values {', '.join(f['columns'])}; time {f['time'] or '-'}; label {f['label'] or '-'}"
+            + (f"; left out (label-like or unnamed): {', '.join(map(repr, f['excluded']))}" if f["excluded"] else "")
+            + f". {f['filled']} empty or NaN cells filled ({f['missing']}).")
 
 
 def plot_anomalies(x: np.ndarray, flags: np.ndarray, events: list | None, path: Path) -> Path:
@@ -76,12 +88,20 @@ def write_anomaly_report(data: dict, x: np.ndarray, flags: np.ndarray, events: l
 def regression_markdown(data: dict) -> str:
     """Markdown of a regression report document (the esn method's regression mode)."""
     s, m = data["stream"], data["mcu"]
+    if s["source"] == "sensors":
+        stream = (f"Stream: generated sensors, {s['length']} samples, {s['channels']} channels; the target reads the "
+                  f"last {s['lags']} samples through a random nonlinear map drawn anew at {s['drifts']}")
+    else:
+        stream = (f"Series: {s['source']}, {s['length']} samples; target {s['target']}, inputs "
+                  f"{', '.join(s['inputs'])}; drift points {s['drifts'] or 'unknown (no recovery scored)'}")
     lines = [f"# Regression report: {data['name']}", "",
-             f"Stream: generated sensors, {s['length']} samples, {s['channels']} channels; the target reads the "
-             f"last {s['lags']} samples through a random nonlinear map drawn anew at {s['drifts']} (target std "
-             f"{s['target_std']:.3f}). Each sample is predicted, then learnt; detector {data['detector']} on the "
-             f"absolute error restarts the readout. Errors count after the {data['washout']}-sample washout. "
-             f"Recovery: samples until the RMSE over {data['window']} samples is within {100 * data['margin']:.0f}% of the pre-drift RMSE. MCU {m['name']}.", "",
+             f"{stream} (target std {s['target_std']:.3f}). Each sample is predicted, then learnt; detector "
+             f"{data['detector']} on the absolute error restarts the readout. Errors count after the "
+             f"{data['washout']}-sample washout. Recovery: samples until the RMSE over {data['window']} samples is "
+             f"within {100 * data['margin']:.0f}% of the pre-drift RMSE. MCU {m['name']}.", ""]
+    if s.get("file"):
+        lines += [file_columns(s["file"]), ""]
+    lines += [
              "| model | RMSE | before | final | peak (1st drift) | recovery per drift | detection delays "
              "| RAM | flash | ops/sample | fits | samples/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["regression"]:
@@ -92,6 +112,13 @@ def regression_markdown(data: dict) -> str:
         lines.append(f"| {r['model']} | {r['rmse']:.3f} | {r['before']:.3f} | {r['final']:.3f} | {peak} | {recovery} "
                      f"| {delays} | {format_bytes(c['ram'])} | {format_bytes(c['flash'])} | {c['ops_per_update']:,} "
                      f"| {'yes' if all(r['fits'].values()) else 'no'} | {r['samples_per_second']:,.0f} |")
+    rows = data["regression"]
+    lines += ["", f"RMSE per window of {data['window']} samples:", "",
+              "| samples | " + " | ".join(r["model"] for r in rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    for k, _ in enumerate(rows[0]["windows"]):
+        start = k * data["window"]
+        cells = ["-" if r["windows"][k] is None else f"{r['windows'][k]:.3f}" for r in rows]
+        lines.append(f"| {start}-{min(start + data['window'], s['length'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...config import Field, boolean, choice, integer, mapping, optional, string, validate
-from ...data.series import events_of, read_series
+from ...data.series import FILE_SCHEMA, events_of, read_series
 from ...drift.sensors import ANOMALIES, sensor_stream
 from ...errors import ConfigError
 from ...mcu import budget_for, load_profile
@@ -35,8 +35,10 @@ DETECTOR_SCHEMA = {
 ANOMALY_SCHEMA = {
     "source": Field(choice("none", "sensors", "file"), "none",
                     "none: a classification stream; sensors or file: anomaly mode of the esn method"),
-    "path": Field(optional(string), None, "time-series .csv or .npz (source: file; --stream overrides)"),
-    "label": Field(string, "label", "the 0/1 label column (csv) or array (npz); absent: flags only"),
+    "path": Field(optional(string), None, "time-series .csv/.tsv/.txt or .npz (source: file; --stream overrides)"),
+    "label": Field(string, "auto", "the 0/1 label column or array: auto (label, is_anomaly, anomaly, labels, "
+                                   "is_outlier), none (flags only), or its name"),
+    **FILE_SCHEMA,
     "warmup": Field(integer(min_value=3), 2000, "first samples, taken as clean"),
     "tolerance": Field(integer(min_value=0), 20, "a flag this many samples after an anomaly still detects it"),
     "sensors": {"length": Field(integer(min_value=2), 8000), "channels": Field(integer(min_value=1), 3),
@@ -62,28 +64,32 @@ def detector_options(cfg: dict, source: str) -> dict:
     return validate(cfg["anomaly"]["detector"], DETECTOR_SCHEMA, source, "anomaly.detector")
 
 
-def load_series(cfg: dict, series_file: str | None) -> tuple[np.ndarray, list | None, str]:
-    """The series, its labelled events (None: unlabelled) and a description."""
+def load_series(cfg: dict, series_file: str | None) -> tuple[np.ndarray, list | None, str, dict | None]:
+    """The series, its labelled events (None: unlabelled), a description and, for a file, the
+    columns it was read from (``Series.describe``)."""
     a = cfg["anomaly"]
     path = series_file or a["path"]
     if series_file or a["source"] == "file":
         if not path:
             raise ConfigError("anomaly.path: a time-series file is needed with anomaly.source: file (or --stream)")
-        x, labels = read_series(path, a["label"])
+        series = read_series(path, a["label"], a["columns"], a["time"], a["missing"])
+        labels = series.labels
         events = None if labels is None else [(s, e, "labelled") for s, e in events_of(labels)]
-        return x, events, str(path)
+        return series.x, events, str(path), series.describe()
     s = a["sensors"]
     stream = sensor_stream(np.random.default_rng(cfg["seed"]), s["length"], s["channels"], ANOMALIES, s["per_class"],
                            a["warmup"], drift=s["drift"], noise=s["noise"], magnitude=s["magnitude"])
-    return stream.x, stream.events, f"generated sensor stream ({s['channels']} channels, {s['per_class']} per class)"
+    described = f"generated sensor stream ({s['channels']} channels, {s['per_class']} per class)"
+    return stream.x, stream.events, described, None
 
 
 def detect(cfg: dict, series_file: str | None = None, source: str = "config") -> Detection:
     """Run the reservoir detector over the configured series; score it when labelled."""
     a, options = cfg["anomaly"], detector_options(cfg, source)
-    x, events, described = load_series(cfg, series_file)
+    x, events, described, columns = load_series(cfg, series_file)
     if a["warmup"] >= len(x):
-        raise ConfigError(f"{source}: anomaly.warmup: {a['warmup']} leaves no sample to judge in {len(x)}")
+        raise ConfigError(f"{source}: anomaly.warmup: {a['warmup']} leaves no sample to judge in the {len(x)} of "
+                          f"{described}")
     if not options["washout"] < a["warmup"]:
         raise ConfigError(f"{source}: anomaly.detector.washout: must be below anomaly.warmup ({a['warmup']})")
     detector = ReservoirAnomaly(x.shape[1], warmup=a["warmup"], seed=np.random.default_rng(cfg["seed"]), **options)
@@ -95,15 +101,17 @@ def detect(cfg: dict, series_file: str | None = None, source: str = "config") ->
     cost = detector.cost().to_dict()
     data = {"name": cfg["name"], "mcu": {"name": cfg["mcu"], "sram": budget.sram, "flash": budget.flash},
             "series": {"source": described, "length": len(x), "channels": int(x.shape[1]), "warmup": a["warmup"],
-                       "labelled": events is not None},
+                       "labelled": events is not None, "file": columns},
             "detector": options, "flagged": int(flags.sum()), "samples_per_second": rate, "cost": cost,
             "fits": {"ram": cost["ram"] <= budget.sram, "flash": cost["flash"] <= budget.flash},
             "metrics": None, "per_class": None}
     if events is not None:
-        spans = [(s, e) for s, e, _ in events]
-        data["metrics"] = anomaly_metrics(flags, spans, a["tolerance"])
+        scored = [e for e in events if e[0] >= a["warmup"]]  # those in the warm-up: taken as clean, not scored
+        data["series"]["events"] = {"labelled": len(events), "in_warmup": len(events) - len(scored),
+                                    "scored": len(scored)}
+        data["metrics"] = anomaly_metrics(flags, [(s, e) for s, e, _ in scored], a["tolerance"])
         data["metrics"]["tolerance"] = a["tolerance"]
-        kinds = sorted({k for _, _, k in events})
+        kinds = sorted({k for _, _, k in scored})
         if len(kinds) > 1:
-            data["per_class"] = {k: class_metrics(flags, events, k, a["tolerance"]) for k in kinds}
+            data["per_class"] = {k: class_metrics(flags, scored, k, a["tolerance"]) for k in kinds}
     return Detection(x, flags, events, data)
