@@ -30,6 +30,8 @@ DETECTOR_SCHEMA = {
     "nu": Field(interval(0, 1, open_hi=True), 0.01, "one-class SVM: bound on the warm-up's outliers"),
     "washout": Field(integer(min_value=2), 100, "first samples: reservoir transient and standardisation"),
     "cross": Field(boolean, True, "prediction: also score each channel against the others"),
+    "band_window": Field(integer(min_value=1, max_value=65536), 128, "prediction: samples the band energies span"),
+    "band_persist": Field(integer(min_value=1, max_value=65536), 48, "prediction: samples a band residual stays out before a flag"),
 }
 
 ANOMALY_SCHEMA = {
