@@ -50,7 +50,8 @@ def _check_pair(x: np.ndarray, y: np.ndarray, source: str) -> None:
         raise InputFileError(f"{source}: no samples")
 
 
-def _require(path: Path, what: str) -> Path:
+def require_file(path: Path, what: str) -> Path:
+    """``path``, or an InputFileError naming ``what`` when it does not exist."""
     if not path.exists():
         raise InputFileError(f"{path}: {what} not found")
     return path
@@ -59,7 +60,7 @@ def _require(path: Path, what: str) -> Path:
 def load_npz(path: Path, what: str, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Every array of an .npz file; a missing or unreadable file, or one without the ``required``
     arrays, is an InputFileError (``what`` names the file in the not-found message)."""
-    _require(path, what)
+    require_file(path, what)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -90,7 +91,7 @@ _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0
 def read_idx_file(path: Path) -> np.ndarray:
     """One IDX file (the MNIST format), gzipped or not."""
     try:
-        raw = _require(path, "idx file").read_bytes()
+        raw = require_file(path, "idx file").read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -120,7 +121,7 @@ def _find(folder: Path, stems: tuple[str, ...]) -> Path | None:
 
 def read_idx(path: Path, options: dict) -> Arrays:
     """A folder with MNIST-style ``train-images-idx3-ubyte[.gz]`` etc. (``t10k-*`` for the test split)."""
-    if not _require(path, "idx folder").is_dir():
+    if not require_file(path, "idx folder").is_dir():
         raise InputFileError(f"{path}: expected a folder holding train-images-idx3-ubyte and train-labels-idx1-ubyte")
     splits = []
     for prefix in ("train", "t10k"):
@@ -141,7 +142,7 @@ def read_idx(path: Path, options: dict) -> Arrays:
 
 def _unpickle(path: Path) -> dict:
     try:
-        with open(_require(path, "cifar10 batch"), "rb") as f:
+        with open(require_file(path, "cifar10 batch"), "rb") as f:
             batch = pickle.load(f, encoding="bytes")
         data = np.asarray(batch[b"data"], np.uint8)
         labels = np.asarray(batch[b"labels"])
@@ -154,7 +155,7 @@ def _unpickle(path: Path) -> dict:
 
 def read_cifar10(path: Path, options: dict) -> Arrays:
     """The CIFAR-10 python version: ``data_batch_1..5`` and ``test_batch`` (and ``batches.meta``)."""
-    if not _require(path, "cifar10 folder").is_dir():
+    if not require_file(path, "cifar10 folder").is_dir():
         raise InputFileError(f"{path}: expected the cifar-10-batches-py folder")
     train_files = sorted(path.glob("data_batch_*"))
     if not train_files:
@@ -203,7 +204,7 @@ def _image_classes(folder: Path) -> dict[str, list[Path]]:
 def read_imagefolder(path: Path, options: dict) -> Arrays:
     """``path/<class>/*.png`` (or ``path/train/<class>`` and ``path/test/<class>``); every image is
     resized to ``image_size`` (default: the first image's size) with ``channels`` 1 or 3."""
-    if not _require(path, "image folder").is_dir():
+    if not require_file(path, "image folder").is_dir():
         raise InputFileError(f"{path}: expected a folder with one sub-folder per class")
     has_splits = (path / "train").is_dir() and (path / "test").is_dir()
     train_dir = path / "train" if has_splits else path
@@ -238,7 +239,7 @@ def read_imagefolder(path: Path, options: dict) -> Arrays:
 def read_csv_table(path: Path) -> tuple[list[str], list[list[str]]]:
     """The stripped header and the rows of a CSV file with a header row and at least one data row."""
     try:
-        with open(_require(path, "csv file"), newline="") as f:
+        with open(require_file(path, "csv file"), newline="") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputFileError(f"{path}: cannot read as CSV: {exc}") from None

@@ -18,13 +18,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..config import Field, choice, list_of, optional, string
 from ..errors import InputFileError, shown
-from .files import _require, load_npz
+from .files import load_npz, require_file
 
 TIME_NAMES = ("timestamp", "time", "date", "datetime")
 LABEL_NAMES = ("label", "is_anomaly", "anomaly", "labels", "is_outlier")
@@ -84,7 +84,7 @@ class Series:
 def _sniff(path: Path) -> tuple[list[list[str]], list[int]]:
     """The non-blank rows, split at the sniffed delimiter (none found: whitespace), and their line numbers."""
     try:
-        with open(_require(path, "time-series file"), newline="", encoding="utf-8-sig") as f:
+        with open(require_file(path, "time-series file"), newline="", encoding="utf-8-sig") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise InputFileError(f"{path}: cannot read as text: {exc}") from None
@@ -180,6 +180,64 @@ def _fill(path: Path, x: np.ndarray, names: list[str], lines: list[int], missing
     return int(bad.sum())
 
 
+class Found(NamedTuple):
+    """What a file reader found, before the columns are picked and the gaps filled."""
+
+    header: list[str]
+    values: dict[str, np.ndarray]  # float64 cells (NaN: empty) by column name
+    labels: np.ndarray | None
+    label: str | None
+    time: str | None
+    excluded: list[str]
+    lines: list[int]  # each row's line (table) or row number (npz), for error messages
+    where: str  # "line" or "row"
+
+
+def _read_npz(path: Path, label: str, time: str, key: str) -> Found:
+    """The channels of an .npz file's ``x`` (named ``0``, ``1``, ...) and its label array."""
+    arrays = load_npz(path, "time-series file", ("x",))
+    x = np.asarray(arrays["x"])
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
+        raise InputFileError(f"{path}: x: expected numbers of shape (T,) or (T, channels), got {x.dtype} {x.shape}")
+    if time not in ("auto", "none"):
+        raise InputFileError(f"{path}: {key}.time: an .npz file has no time column")
+    header = [str(i) for i in range(x.shape[1])]
+    names = [n for n in LABEL_NAMES if n in arrays] if label == "auto" else [label] * (label in arrays)
+    if label not in ("auto", "none") and not names:
+        raise InputFileError(f"{path}: no label array {shown(label)} ({key}.label; arrays: {', '.join(arrays)})")
+    label_name = names[0] if names and label != "none" else None
+    y = None if label_name is None else np.asarray(arrays[label_name]).reshape(-1)
+    if y is not None and not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
+        raise InputFileError(f"{path}: {label_name}: expected 0/1 labels, got {y.dtype}")
+    values = {h: x[:, i].astype(np.float64) for i, h in enumerate(header)}
+    return header, values, y, label_name, None, [], list(range(len(x))), "row"
+
+
+def _read_table(path: Path, label: str, columns: list[str] | None, time: str, key: str) -> Found:
+    """The value columns of a table file (``columns``, or every one not time, label, label-like or
+    unnamed) and its label column."""
+    header, rows, lines = _table(path)
+    t_col = _pick(path, header, time, TIME_NAMES, "time", f"{key}.time")
+    l_col = _pick(path, header, label, LABEL_NAMES, "label", f"{key}.label")
+    label_name = None if l_col is None else header[l_col]
+    excluded = [h for i, h in enumerate(header)
+                if (h.lower() in LABEL_LIKE or _unnamed(h)) and i not in (l_col, t_col)]
+    wanted = columns or [h for i, h in enumerate(header) if i not in (t_col, l_col) and h not in excluded]
+    values = {}
+    for name in wanted:
+        if header.count(name) > 1:
+            raise InputFileError(f"{path}: column {shown(name)} appears {header.count(name)} times in the header")
+        if name in header:
+            i = header.index(name)
+            first = i == 0 and t_col is None and time == "auto"
+            hint = f" (a time column? name it in {key}.time)" if first else ""
+            values[name] = _parse(path, name, [r[i] for r in rows], lines, hint)
+    y = None if l_col is None else _parse(path, label_name, [r[l_col] for r in rows], lines, "")
+    return header, values, y, label_name, None if t_col is None else header[t_col], excluded, lines, "line"
+
+
 def read_series(path: str | Path, label: str = "auto", columns: list[str] | None = None, time: str = "auto",
                 missing: str = "hold", key: str = "anomaly") -> Series:
     """The series in a .csv/.tsv/.txt table or an .npz file; ``key`` names the config section the
@@ -197,46 +255,12 @@ def read_series(path: str | Path, label: str = "auto", columns: list[str] | None
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        arrays = load_npz(path, "time-series file", ("x",))
-        x = np.asarray(arrays["x"])
-        if x.ndim == 1:
-            x = x[:, None]
-        if x.ndim != 2 or not np.issubdtype(x.dtype, np.number):
-            raise InputFileError(f"{path}: x: expected numbers of shape (T,) or (T, channels), got {x.dtype} {x.shape}")
-        if time not in ("auto", "none"):
-            raise InputFileError(f"{path}: {key}.time: an .npz file has no time column")
-        header = [str(i) for i in range(x.shape[1])]
-        names = [n for n in LABEL_NAMES if n in arrays] if label == "auto" else [label] * (label in arrays)
-        if label not in ("auto", "none") and not names:
-            raise InputFileError(f"{path}: no label array {shown(label)} ({key}.label; arrays: {', '.join(arrays)})")
-        label_name = names[0] if names and label != "none" else None
-        y = None if label_name is None else np.asarray(arrays[label_name]).reshape(-1)
-        if y is not None and not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
-            raise InputFileError(f"{path}: {label_name}: expected 0/1 labels, got {y.dtype}")
-        t_col, excluded, lines = None, [], list(range(len(x)))
-        values = {h: x[:, i].astype(np.float64) for i, h in enumerate(header)}
-        where = "row"
+        found = _read_npz(path, label, time, key)
     elif suffix in TABLE_SUFFIXES:
-        header, rows, lines = _table(path)
-        t_col = _pick(path, header, time, TIME_NAMES, "time", f"{key}.time")
-        l_col = _pick(path, header, label, LABEL_NAMES, "label", f"{key}.label")
-        label_name = None if l_col is None else header[l_col]
-        excluded = [h for i, h in enumerate(header)
-                    if (h.lower() in LABEL_LIKE or _unnamed(h)) and i not in (l_col, t_col)]
-        wanted = columns or [h for i, h in enumerate(header) if i not in (t_col, l_col) and h not in excluded]
-        values = {}
-        for name in wanted:
-            if header.count(name) > 1:
-                raise InputFileError(f"{path}: column {shown(name)} appears {header.count(name)} times in the header")
-            if name in header:
-                i = header.index(name)
-                first = i == 0 and t_col is None and time == "auto"
-                hint = f" (a time column? name it in {key}.time)" if first else ""
-                values[name] = _parse(path, name, [r[i] for r in rows], lines, hint)
-        y = None if l_col is None else _parse(path, label_name, [r[l_col] for r in rows], lines, "")
-        where = "line"
+        found = _read_table(path, label, columns, time, key)
     else:
         raise InputFileError(f"{path}: a time series must be a .csv, .tsv, .txt or .npz file")
+    header, values, y, label_name, t_col, excluded, lines, where = found
     for name in columns or []:
         if name not in values:
             raise InputFileError(f"{path}: {key}.columns: no column {shown(name)} (columns: {', '.join(header[:12])})")
@@ -255,8 +279,7 @@ def read_series(path: str | Path, label: str = "auto", columns: list[str] | None
             raise InputFileError(f"{path}: {where} {lines[wrong[0]]}, column {shown(label_name)}: expected a label "
                                  f"of 0 or 1, got {y[wrong[0]]:g}")
         y = y.astype(bool)
-    return Series(x.astype(np.float32), y, names, None if t_col is None else header[t_col], label_name,
-                  excluded, filled, missing)
+    return Series(x.astype(np.float32), y, names, t_col, label_name, excluded, filled, missing)
 
 
 def events_of(labels: np.ndarray) -> list[tuple[int, int]]:
